@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the event engine.
+fn main() {}

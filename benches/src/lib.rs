@@ -1,0 +1,1 @@
+//! The benchmark suite behind `mesosim bench`. See README.md in this crate.

@@ -1,0 +1,2 @@
+//! The `mesosim` command-line interface.
+fn main() {}

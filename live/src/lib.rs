@@ -1,0 +1,1 @@
+//! Live mode: real cgroups and network namespaces driven by the models. See README.md in this crate.

@@ -1,0 +1,1 @@
+//! The Mesos domain as engine-independent state machines. See README.md in this crate.

@@ -1,0 +1,1 @@
+//! Deterministic discrete-event engine. See README.md in this crate.

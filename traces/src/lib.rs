@@ -1,0 +1,1 @@
+//! Streaming readers for public cluster traces. See README.md in this crate.
