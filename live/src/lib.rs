@@ -1,1 +1,2 @@
 //! Live mode: real cgroups and network namespaces driven by the models. See README.md in this crate.
+pub mod clock;
