@@ -1,1 +1,9 @@
 //! The Mesos domain as engine-independent state machines. See README.md in this crate.
+//!
+//! * [`resources`]: Mesos resources with fixed-point arithmetic and the text notation;
+//! * [`sorter`]: the role and framework sorters (hierarchical DRF, weighted random);
+//! * [`allocator`]: the hierarchical allocator and baselines behind one trait.
+
+pub mod allocator;
+pub mod resources;
+pub mod sorter;

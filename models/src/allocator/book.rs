@@ -1,0 +1,1313 @@
+//! Bookkeeping shared by every allocator policy: agents, frameworks, roles, reservations, sorters, filters, suppression and cycle requests.
+//!
+//! A [`Policy`] only decides who gets what in a cycle; [`Driver`] implements the rest
+//! of the [`Allocator`] trait once, on top of [`Book`].
+//!
+//! Architecture invariants (checked by the randomized tests):
+//! * `agent.available == total − Σ allocations` (Mesos subtraction; shared resources
+//!   stay available while in use), recomputed after every change;
+//! * a framework is tracked under a role (a client of that role's framework sorter)
+//!   while it is subscribed to the role or holds resources under it, and a role is a
+//!   client of the role sorter while it tracks at least one framework;
+//! * a sorter client is active iff its framework is active, subscribed to the role and
+//!   not suppressed in it;
+//! * every filter in `filters` is present in its framework's per-(role, agent) index
+//!   and counted in its role's `active_filters`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use sim_core::rng::derive_seed;
+use sim_core::time::{SimDuration, SimTime};
+
+use super::{
+    AgentId, AgentInfo, Allocation, Allocator, AllocatorConfig, AllocatorMetrics, Candidates,
+    FilterId, FrameworkCapabilities, FrameworkId, FrameworkInfo, InstalledFilter, Quota,
+    QuotaMetrics,
+};
+use crate::resources::{ResourceName, ResourceQuantities, Resources, Value};
+use crate::sorter::{new_sorter, ClientId, Sorter};
+
+/// Index of an interned role.
+pub(crate) type RoleIdx = usize;
+
+/// Where tracked resources come from, so `available` is updated cheaply and exactly.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Source {
+    /// Anything (running tasks at registration): recompute `total − Σ allocations`.
+    Recompute,
+    /// A subset of `available`: `available −= res` is exact.
+    FromAvailable,
+    /// All of `available`, already moved out with [`Book::take_available`].
+    TakenWhole,
+}
+
+/// Filters last at most 365 days (`Filters.refuse_seconds` is clamped).
+const MAX_FILTER: SimDuration = SimDuration::from_secs(365 * 24 * 3600);
+
+/// Who gets what in one cycle.
+pub(crate) trait Policy {
+    /// Runs one cycle over `agents` (present agents, in id order) and returns the
+    /// allocations, after recording each with [`Book::track`].
+    fn allocate(&mut self, book: &mut Book, now: SimTime, agents: Vec<AgentId>) -> Vec<Allocation>;
+}
+
+/// One framework's resources under one role on an agent.
+#[derive(Debug)]
+pub(crate) struct AgentAlloc {
+    pub framework: FrameworkId,
+    pub role: RoleIdx,
+    pub resources: Resources,
+}
+
+#[derive(Debug)]
+pub(crate) struct AgentState {
+    pub info: AgentInfo,
+    /// Sorted by (framework, role).
+    pub allocations: Vec<AgentAlloc>,
+    pub available: Resources,
+    pub has_gpus: bool,
+    /// Bumped whenever `available` changes (cache key for policies).
+    pub version: u64,
+    /// Offer filters on this agent, sorted by (framework, role, id): the allocation
+    /// loop looks them up while the agent's state is hot.
+    pub filters: Vec<AgentFilter>,
+}
+
+/// A refused set: `resources` are not offered again to (framework, role) on the
+/// agent while any candidate is contained in them.
+#[derive(Debug)]
+pub(crate) struct AgentFilter {
+    pub framework: FrameworkId,
+    pub role: RoleIdx,
+    pub id: FilterId,
+    pub resources: Resources,
+}
+
+impl AgentState {
+    fn refresh_available(&mut self) {
+        // `total − Σ allocations`, subtracting one allocation at a time: Mesos
+        // subtraction clamps at zero per entry, so this equals subtracting the sum.
+        let shared = self.info.total.has_shared()
+            || self.allocations.iter().any(|e| e.resources.has_shared());
+        if shared {
+            // Shared resources stay offerable while in use.
+            let mut a = self.info.total.non_shared();
+            for e in &self.allocations {
+                a.sub_assign(&e.resources.non_shared());
+            }
+            a.add_assign(&self.info.total.shared());
+            self.available = a;
+        } else {
+            self.available.clone_from(&self.info.total);
+            for e in &self.allocations {
+                self.available.sub_assign(&e.resources);
+            }
+        }
+        self.version += 1;
+    }
+}
+
+/// A framework's state in one role.
+#[derive(Debug)]
+pub(crate) struct FwRole {
+    pub role: RoleIdx,
+    pub client: ClientId,
+    pub subscribed: bool,
+    pub suppressed: bool,
+    /// Number of agents where the framework holds resources under this role.
+    pub alloc_agents: u32,
+    /// This framework's offer filters in this role, with their agents.
+    pub filters: BTreeMap<FilterId, AgentId>,
+    /// Per-role override of `min_allocatable_resources`.
+    pub min_alloc: Option<Vec<ResourceQuantities>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct FrameworkState {
+    pub info: FrameworkInfo,
+    pub active: bool,
+    /// Registration order.
+    pub seq: u64,
+    pub roles: Vec<FwRole>,
+}
+
+impl FrameworkState {
+    pub fn role_index(&self, role: RoleIdx) -> Option<usize> {
+        self.roles.iter().position(|r| r.role == role)
+    }
+
+    pub fn caps(&self) -> &FrameworkCapabilities {
+        &self.info.capabilities
+    }
+}
+
+pub(crate) struct RoleState {
+    pub name: String,
+    /// This role, then its ancestors up to the top-level role.
+    pub chain: Vec<RoleIdx>,
+    pub hierarchical: bool,
+    pub fw_sorter: Box<dyn Sorter>,
+    pub fw_of_client: Vec<FrameworkId>,
+    pub visited: Vec<u64>,
+    pub tracked_frameworks: usize,
+    pub role_client: Option<ClientId>,
+    pub quota: Quota,
+    pub weight: f64,
+    /// Reserved scalar quantities of the subtree (allocated or not).
+    pub reservations: ResourceQuantities,
+    /// Offered-or-allocated unreserved non-revocable scalars of the subtree.
+    pub offered_unreserved: ResourceQuantities,
+    /// Offered-or-allocated reserved scalars of the subtree.
+    pub offered_reserved: ResourceQuantities,
+    pub active_filters: u64,
+}
+
+/// Where a filter lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FilterLoc {
+    pub framework: FrameworkId,
+    pub role: RoleIdx,
+    pub agent: AgentId,
+}
+
+/// The allocator's state, shared by every policy.
+pub(crate) struct Book {
+    pub config: AllocatorConfig,
+    pub seed: u64,
+    /// Agent shuffles and shrinking.
+    pub rng: ChaCha8Rng,
+    pub agents: Vec<Option<AgentState>>,
+    pub frameworks: Vec<Option<FrameworkState>>,
+    pub roles: Vec<RoleState>,
+    pub role_index: BTreeMap<String, RoleIdx>,
+    pub role_sorter: Box<dyn Sorter>,
+    pub role_of_client: Vec<RoleIdx>,
+    pub visited_roles: Vec<u64>,
+    pub epoch: u64,
+    pub quota_roles: BTreeSet<RoleIdx>,
+    pub filters: BTreeMap<FilterId, FilterLoc>,
+    pub next_filter: u64,
+    pub next_seq: u64,
+    pub pending: Option<Candidates>,
+    pub allocation_runs: u64,
+    /// Scalar totals of all agents.
+    pub total: ResourceQuantities,
+    /// All offered-or-allocated scalars.
+    pub offered: ResourceQuantities,
+    /// Reserved scalars in agent totals.
+    pub reserved_total: ResourceQuantities,
+    /// Offered-or-allocated reserved scalars.
+    pub offered_reserved: ResourceQuantities,
+}
+
+/// Quantities of `res` split three ways in one pass: all scalars, unreserved
+/// non-revocable scalars, reserved scalars. Identical shared copies count once.
+pub(crate) fn split_quantities(
+    res: &Resources,
+) -> (ResourceQuantities, ResourceQuantities, ResourceQuantities) {
+    let mut all = ResourceQuantities::new();
+    let mut unres = ResourceQuantities::new();
+    let mut reserved = ResourceQuantities::new();
+    let items = res.as_slice();
+    for (i, r) in items.iter().enumerate() {
+        let Value::Scalar(v) = r.value else { continue };
+        if r.shared && i > 0 && items[i - 1] == *r {
+            continue;
+        }
+        all.add_milli(&r.name, v);
+        if r.is_reserved() {
+            reserved.add_milli(&r.name, v);
+        } else if !r.revocable {
+            unres.add_milli(&r.name, v);
+        }
+    }
+    (all, unres, reserved)
+}
+
+/// Removes what `caps` may not receive (Mesos `stripIncapableResources`).
+pub(crate) fn strip_needed(res: &Resources, caps: &FrameworkCapabilities) -> bool {
+    (!caps.shared_resources && res.has_shared())
+        || (!caps.revocable_resources && res.has_revocable())
+        || (!caps.reservation_refinement && res.iter().any(|r| r.reservations.is_refined()))
+}
+
+/// Strips in place what `caps` may not receive.
+pub(crate) fn strip(res: &mut Resources, caps: &FrameworkCapabilities) {
+    if strip_needed(res, caps) {
+        let caps = *caps;
+        res.retain(|r| {
+            (caps.shared_resources || !r.shared)
+                && (caps.revocable_resources || !r.revocable)
+                && (caps.reservation_refinement || !r.reservations.is_refined())
+        });
+    }
+}
+
+/// `a ∩ b` for recovery of resources the caller does not fully hold.
+fn intersect(a: &Resources, b: &Resources) -> Resources {
+    a.minus(&a.minus(b))
+}
+
+impl Book {
+    pub fn new(config: AllocatorConfig, seed: u64) -> Book {
+        let role_sorter = new_sorter(
+            config.role_sorter,
+            &config.fair_sharing_excluded_resource_names,
+            derive_seed(seed, "allocator/role-sorter"),
+        );
+        Book {
+            rng: ChaCha8Rng::from_seed(derive_seed(seed, "allocator/agent-order")),
+            seed,
+            config,
+            agents: Vec::new(),
+            frameworks: Vec::new(),
+            roles: Vec::new(),
+            role_index: BTreeMap::new(),
+            role_sorter,
+            role_of_client: Vec::new(),
+            visited_roles: Vec::new(),
+            epoch: 0,
+            quota_roles: BTreeSet::new(),
+            filters: BTreeMap::new(),
+            next_filter: 0,
+            next_seq: 0,
+            pending: None,
+            allocation_runs: 0,
+            total: ResourceQuantities::new(),
+            offered: ResourceQuantities::new(),
+            reserved_total: ResourceQuantities::new(),
+            offered_reserved: ResourceQuantities::new(),
+        }
+    }
+
+    /// A fresh pass epoch (see `sorter::PassWalker`).
+    pub fn next_epoch(&mut self) -> u64 {
+        self.epoch += 1;
+        self.epoch
+    }
+
+    pub fn agent(&self, id: AgentId) -> Option<&AgentState> {
+        self.agents.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn agent_mut(&mut self, id: AgentId) -> Option<&mut AgentState> {
+        self.agents.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    pub fn framework(&self, id: FrameworkId) -> Option<&FrameworkState> {
+        self.frameworks.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn framework_mut(&mut self, id: FrameworkId) -> Option<&mut FrameworkState> {
+        self.frameworks
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+    }
+
+    pub fn request(&mut self, c: Candidates) {
+        match &mut self.pending {
+            Some(p) => p.merge(c),
+            None => self.pending = Some(c),
+        }
+    }
+
+    /// Interns `name` and its ancestors.
+    pub fn intern_role(&mut self, name: &str) -> RoleIdx {
+        if let Some(&i) = self.role_index.get(name) {
+            return i;
+        }
+        let parent = name.rsplit_once('/').map(|(p, _)| self.intern_role(p));
+        let idx = self.roles.len();
+        let mut chain = vec![idx];
+        if let Some(p) = parent {
+            chain.extend_from_slice(&self.roles[p].chain);
+        }
+        let mut fw_sorter = new_sorter(
+            self.config.framework_sorter,
+            &self.config.fair_sharing_excluded_resource_names,
+            derive_seed(self.seed, &format!("allocator/framework-sorter/{name}")),
+        );
+        fw_sorter.add_total(&self.total);
+        self.roles.push(RoleState {
+            name: name.to_string(),
+            chain,
+            hierarchical: name.contains('/'),
+            fw_sorter,
+            fw_of_client: Vec::new(),
+            visited: Vec::new(),
+            tracked_frameworks: 0,
+            role_client: None,
+            quota: Quota::default(),
+            weight: 1.0,
+            reservations: ResourceQuantities::new(),
+            offered_unreserved: ResourceQuantities::new(),
+            offered_reserved: ResourceQuantities::new(),
+            active_filters: 0,
+        });
+        self.role_index.insert(name.to_string(), idx);
+        idx
+    }
+
+    // ------------------------------------------------------------------ totals
+
+    fn add_total(&mut self, total: &Resources, sign: i64) {
+        let q = total.quantities();
+        if sign > 0 {
+            self.total.add_assign(&q);
+            self.role_sorter.add_total(&q);
+            for r in &mut self.roles {
+                r.fw_sorter.add_total(&q);
+            }
+        } else {
+            self.total.sub_assign(&q);
+            self.role_sorter.remove_total(&q);
+            for r in &mut self.roles {
+                r.fw_sorter.remove_total(&q);
+            }
+        }
+        for (role, q) in total.reservation_quantities() {
+            let idx = self.intern_role(&role);
+            let chain = self.roles[idx].chain.clone();
+            for r in chain {
+                if sign > 0 {
+                    self.roles[r].reservations.add_assign(&q);
+                } else {
+                    self.roles[r].reservations.sub_assign(&q);
+                }
+            }
+            if sign > 0 {
+                self.reserved_total.add_assign(&q);
+            } else {
+                self.reserved_total.sub_assign(&q);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ roles
+
+    /// Tracks `fw` under `role` (adding sorter clients as needed); returns the index
+    /// of its [`FwRole`].
+    fn ensure_fw_role(&mut self, fw: FrameworkId, role: RoleIdx) -> usize {
+        let f = match self.frameworks[fw.0 as usize].as_ref() {
+            Some(f) => f,
+            None => panic!("allocator: tracking unknown {fw} under a role"),
+        };
+        if let Some(i) = f.role_index(role) {
+            return i;
+        }
+        let name = f.info.name.clone();
+        let min_alloc = f
+            .info
+            .min_allocatable_resources
+            .get(&self.roles[role].name)
+            .cloned();
+        let r = &mut self.roles[role];
+        let path = if name.is_empty() || r.fw_sorter.client(&name).is_some() {
+            format!("{name}#{}", fw.0)
+        } else {
+            name
+        };
+        let client = r.fw_sorter.add(&path);
+        if r.fw_of_client.len() <= client.0 as usize {
+            r.fw_of_client
+                .resize(client.0 as usize + 1, FrameworkId(u32::MAX));
+        }
+        r.fw_of_client[client.0 as usize] = fw;
+        r.tracked_frameworks += 1;
+        if r.role_client.is_none() {
+            let c = self.role_sorter.add(&r.name);
+            self.role_sorter.activate(c);
+            r.role_client = Some(c);
+            if self.role_of_client.len() <= c.0 as usize {
+                self.role_of_client.resize(c.0 as usize + 1, usize::MAX);
+            }
+            self.role_of_client[c.0 as usize] = role;
+        }
+        let f = self.frameworks[fw.0 as usize]
+            .as_mut()
+            .expect("checked above");
+        f.roles.push(FwRole {
+            role,
+            client,
+            subscribed: false,
+            suppressed: false,
+            alloc_agents: 0,
+            filters: BTreeMap::new(),
+            min_alloc,
+        });
+        f.roles.len() - 1
+    }
+
+    /// Untracks `fw` from the role at `idx` of its roles (filters go too).
+    fn untrack_fw_role(&mut self, fw: FrameworkId, idx: usize) {
+        self.clear_filters(fw, |i, _| i == idx);
+        let Some(f) = self.framework_mut(fw) else {
+            return;
+        };
+        let fr = f.roles.remove(idx);
+        let r = &mut self.roles[fr.role];
+        r.fw_sorter.remove(fr.client);
+        r.tracked_frameworks -= 1;
+        if r.tracked_frameworks == 0 {
+            if let Some(c) = r.role_client.take() {
+                self.role_sorter.remove(c);
+            }
+        }
+    }
+
+    /// Untracks the role at `idx` if the framework neither subscribes to it nor holds
+    /// resources under it.
+    fn maybe_untrack_fw_role(&mut self, fw: FrameworkId, idx: usize) {
+        let Some(f) = self.framework(fw) else { return };
+        let fr = &f.roles[idx];
+        if !fr.subscribed && fr.alloc_agents == 0 {
+            self.untrack_fw_role(fw, idx);
+        }
+    }
+
+    /// Makes the sorter client of `fw` in its role `idx` active iff the framework is
+    /// active, subscribed and not suppressed there.
+    fn refresh_activation(&mut self, fw: FrameworkId, idx: usize) {
+        let Some(f) = self.framework(fw) else { return };
+        let fr = &f.roles[idx];
+        let want = f.active && fr.subscribed && !fr.suppressed;
+        let (role, client) = (fr.role, fr.client);
+        let sorter = &mut self.roles[role].fw_sorter;
+        if want != sorter.is_active(client) {
+            if want {
+                sorter.activate(client);
+            } else {
+                sorter.deactivate(client);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ allocations
+
+    /// Records that `res` on `agent` now belong to `fw` under `role`.
+    pub fn track(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
+        self.track_from(agent, fw, role, res, Source::Recompute);
+    }
+
+    /// Moves the agent's whole available set out (for an offer of everything); the
+    /// caller must then call [`Book::track_from`] with [`Source::TakenWhole`].
+    pub fn take_available(&mut self, agent: AgentId) -> Resources {
+        match self.agent_mut(agent) {
+            Some(a) => std::mem::take(&mut a.available),
+            None => Resources::new(),
+        }
+    }
+
+    /// [`Book::track`], told where `res` came from so that `available` is updated
+    /// without a recomputation when that is exact.
+    pub fn track_from(
+        &mut self,
+        agent: AgentId,
+        fw: FrameworkId,
+        role: RoleIdx,
+        res: &Resources,
+        source: Source,
+    ) {
+        if res.is_empty() {
+            return;
+        }
+        let Some(a) = self.agent_mut(agent) else {
+            return;
+        };
+        let new_entry = match a
+            .allocations
+            .binary_search_by(|e| (e.framework, e.role).cmp(&(fw, role)))
+        {
+            Ok(i) => {
+                a.allocations[i].resources.add_assign(res);
+                false
+            }
+            Err(i) => {
+                a.allocations.insert(
+                    i,
+                    AgentAlloc {
+                        framework: fw,
+                        role,
+                        resources: res.clone(),
+                    },
+                );
+                true
+            }
+        };
+        match source {
+            Source::TakenWhole if !res.has_shared() && !a.info.total.has_shared() => {
+                a.version += 1;
+            }
+            Source::FromAvailable if !res.has_shared() && !a.info.total.has_shared() => {
+                if a.available == *res {
+                    a.available.clear();
+                } else {
+                    a.available.sub_assign(res);
+                }
+                a.version += 1;
+            }
+            _ => a.refresh_available(),
+        }
+        let q = self.account(role, res, 1);
+        self.attach_sorters(agent, fw, role, res, &q, new_entry);
+    }
+
+    /// Charges `res` to the sorters (when `fw` is known), tracking `fw` under `role`.
+    fn attach_sorters(
+        &mut self,
+        agent: AgentId,
+        fw: FrameworkId,
+        role: RoleIdx,
+        res: &Resources,
+        q: &ResourceQuantities,
+        new_entry: bool,
+    ) {
+        if self.framework(fw).is_none() {
+            return;
+        }
+        let idx = self.ensure_fw_role(fw, role);
+        let f = self.frameworks[fw.0 as usize].as_mut().expect("known");
+        let fr = &mut f.roles[idx];
+        if new_entry {
+            fr.alloc_agents += 1;
+        }
+        let client = fr.client;
+        let r = &mut self.roles[role];
+        r.fw_sorter.allocated_with(client, agent, res, q);
+        if let Some(rc) = r.role_client {
+            self.role_sorter.allocated_with(rc, agent, res, q);
+        }
+    }
+
+    /// Records that `res` (held by `fw` under `role` on `agent`) came back.
+    pub fn untrack(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
+        if res.is_empty() {
+            return;
+        }
+        let Some(a) = self.agent_mut(agent) else {
+            return;
+        };
+        let Ok(i) = a
+            .allocations
+            .binary_search_by(|e| (e.framework, e.role).cmp(&(fw, role)))
+        else {
+            return;
+        };
+        a.allocations[i].resources.sub_assign(res);
+        let emptied = a.allocations[i].resources.is_empty();
+        if emptied {
+            a.allocations.remove(i);
+        }
+        a.refresh_available();
+        let q = self.account(role, res, -1);
+        let Some(f) = self.framework(fw) else { return };
+        let Some(idx) = f.role_index(role) else {
+            return;
+        };
+        let client = f.roles[idx].client;
+        let r = &mut self.roles[role];
+        r.fw_sorter.unallocated_with(client, agent, res, &q);
+        if let Some(rc) = r.role_client {
+            self.role_sorter.unallocated_with(rc, agent, res, &q);
+        }
+        if emptied {
+            let f = self.frameworks[fw.0 as usize].as_mut().expect("known");
+            f.roles[idx].alloc_agents -= 1;
+            self.maybe_untrack_fw_role(fw, idx);
+        }
+    }
+
+    /// Updates the offered-or-allocated quantities (global and along the role's
+    /// chain) by `sign × res`; returns the scalar quantities of `res`.
+    fn account(&mut self, role: RoleIdx, res: &Resources, sign: i64) -> ResourceQuantities {
+        let items = res.as_slice();
+        let mut all = ResourceQuantities::new();
+        for (i, r) in items.iter().enumerate() {
+            let Value::Scalar(v) = r.value else { continue };
+            if r.shared && i > 0 && items[i - 1] == *r {
+                continue;
+            }
+            let v = sign * v;
+            all.add_milli(&r.name, v.abs());
+            self.offered.add_milli(&r.name, v);
+            let reserved = r.is_reserved();
+            if reserved {
+                self.offered_reserved.add_milli(&r.name, v);
+            }
+            if !reserved && r.revocable {
+                continue;
+            }
+            for k in 0..self.roles[role].chain.len() {
+                let idx = self.roles[role].chain[k];
+                let rs = &mut self.roles[idx];
+                if reserved {
+                    rs.offered_reserved.add_milli(&r.name, v);
+                } else {
+                    rs.offered_unreserved.add_milli(&r.name, v);
+                }
+            }
+        }
+        all
+    }
+
+    /// Tracks `res` for `fw` under `role` on `agent` and appends the allocation.
+    pub fn offer(
+        &mut self,
+        out: &mut Vec<Allocation>,
+        agent: AgentId,
+        fw: FrameworkId,
+        role: RoleIdx,
+        res: Resources,
+    ) {
+        self.offer_from(out, agent, fw, role, res, Source::FromAvailable);
+    }
+
+    /// [`Book::offer`] with the [`Source`] of `res`.
+    pub fn offer_from(
+        &mut self,
+        out: &mut Vec<Allocation>,
+        agent: AgentId,
+        fw: FrameworkId,
+        role: RoleIdx,
+        res: Resources,
+        source: Source,
+    ) {
+        self.track_from(agent, fw, role, &res, source);
+        out.push(Allocation {
+            framework: fw,
+            role: self.roles[role].name.clone(),
+            agent,
+            resources: res,
+        });
+    }
+
+    // ------------------------------------------------------------------ checks
+
+    /// `allocatable()` (§2.7) with the framework's per-role override.
+    pub fn allocatable(&self, res: &Resources, fr: &FwRole) -> bool {
+        if res.is_empty() {
+            return false;
+        }
+        let list = fr
+            .min_alloc
+            .as_ref()
+            .unwrap_or(&self.config.min_allocatable_resources);
+        list.is_empty() || res.contains_any_quantities(list)
+    }
+
+    /// The agent-level part of `isCapableOfReceivingAgent` and `isFiltered`: GPU
+    /// filtering, MULTI_ROLE and HIERARCHICAL_ROLE capabilities.
+    pub fn agent_excluded(&self, f: &FrameworkState, role: RoleIdx, agent: &AgentState) -> bool {
+        let caps = f.caps();
+        (self.config.filter_gpu_resources && !caps.gpu_resources && agent.has_gpus)
+            || (caps.multi_role && !agent.info.capabilities.multi_role)
+            || (self.roles[role].hierarchical && !agent.info.capabilities.hierarchical_role)
+    }
+
+    /// True when an offer filter of (framework, role) on the agent contains `offer`.
+    pub fn is_filtered(a: &AgentState, fw: FrameworkId, role: RoleIdx, offer: &Resources) -> bool {
+        if a.filters.is_empty() {
+            return false;
+        }
+        let from = a
+            .filters
+            .partition_point(|f| (f.framework, f.role) < (fw, role));
+        a.filters[from..]
+            .iter()
+            .take_while(|f| f.framework == fw && f.role == role)
+            .any(|f| f.resources.contains(offer))
+    }
+
+    /// Offers `fw` (its role at `fr_idx`) everything on `agent` its role may use and
+    /// its capabilities allow, unless a check fails (capabilities, min_allocatable,
+    /// filters). Shared resources go at most once per agent per cycle. Used by the
+    /// baselines; returns whether an offer was made.
+    pub fn offer_whole(
+        &mut self,
+        out: &mut Vec<Allocation>,
+        offered_shared: &mut BTreeMap<AgentId, Resources>,
+        agent: AgentId,
+        fw: FrameworkId,
+        fr_idx: usize,
+    ) -> bool {
+        let (Some(a), Some(f)) = (self.agent(agent), self.framework(fw)) else {
+            return false;
+        };
+        let fr = &f.roles[fr_idx];
+        let role = fr.role;
+        if self.agent_excluded(f, role, a) {
+            return false;
+        }
+        let name = &self.roles[role].name;
+        let mut offer = a.available.filter(|x| x.is_allocatable_to(name));
+        if let Some(s) = offered_shared.get(&agent) {
+            offer.sub_assign(s);
+        }
+        strip(&mut offer, f.caps());
+        if !self.allocatable(&offer, fr) || Book::is_filtered(a, fw, role, &offer) {
+            return false;
+        }
+        if offer.has_shared() {
+            offered_shared
+                .entry(agent)
+                .or_default()
+                .add_assign(&offer.shared());
+        }
+        self.offer(out, agent, fw, role, offer);
+        true
+    }
+
+    /// Active frameworks in registration order, each with the indices of its roles
+    /// that may receive offers (subscribed, not suppressed), in subscription order.
+    pub fn eligible_players(&self) -> Vec<(FrameworkId, usize)> {
+        let mut fws: Vec<(u64, FrameworkId)> = self
+            .frameworks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (f, FrameworkId(i as u32))))
+            .filter(|(f, _)| f.active)
+            .map(|(f, id)| (f.seq, id))
+            .collect();
+        fws.sort_unstable();
+        let mut out = Vec::new();
+        for (_, id) in fws {
+            let f = self.framework(id).expect("listed");
+            for (i, fr) in f.roles.iter().enumerate() {
+                if fr.subscribed && !fr.suppressed {
+                    out.push((id, i));
+                }
+            }
+        }
+        out
+    }
+
+    // ------------------------------------------------------------------ filters
+
+    fn install_filter(
+        &mut self,
+        now: SimTime,
+        fw: FrameworkId,
+        idx: usize,
+        agent: AgentId,
+        resources: &Resources,
+        refuse: SimDuration,
+    ) -> InstalledFilter {
+        let d = refuse.max(self.config.allocation_interval).min(MAX_FILTER);
+        let id = FilterId(self.next_filter);
+        self.next_filter += 1;
+        let f = self.frameworks[fw.0 as usize]
+            .as_mut()
+            .expect("known framework");
+        let fr = &mut f.roles[idx];
+        fr.filters.insert(id, agent);
+        let role = fr.role;
+        self.roles[role].active_filters += 1;
+        self.filters.insert(
+            id,
+            FilterLoc {
+                framework: fw,
+                role,
+                agent,
+            },
+        );
+        let a = self
+            .agent_mut(agent)
+            .expect("filters are installed on known agents");
+        let at = a
+            .filters
+            .partition_point(|f| (f.framework, f.role, f.id) < (fw, role, id));
+        a.filters.insert(
+            at,
+            AgentFilter {
+                framework: fw,
+                role,
+                id,
+                resources: resources.clone(),
+            },
+        );
+        InstalledFilter {
+            id,
+            expires_at: now.saturating_add(d),
+        }
+    }
+
+    fn remove_filter(&mut self, id: FilterId) {
+        let Some(loc) = self.filters.remove(&id) else {
+            return;
+        };
+        self.roles[loc.role].active_filters -= 1;
+        if let Some(a) = self.agent_mut(loc.agent) {
+            let key = (loc.framework, loc.role, id);
+            if let Ok(i) = a
+                .filters
+                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
+            {
+                a.filters.remove(i);
+            }
+        }
+        let Some(f) = self.framework_mut(loc.framework) else {
+            return;
+        };
+        let Some(idx) = f.role_index(loc.role) else {
+            return;
+        };
+        f.roles[idx].filters.remove(&id);
+    }
+
+    /// Clears the filters of `fw` on the (role index, agent) pairs `pred` selects.
+    fn clear_filters(&mut self, fw: FrameworkId, pred: impl Fn(usize, AgentId) -> bool) {
+        let Some(f) = self.framework(fw) else { return };
+        let mut ids: Vec<FilterId> = Vec::new();
+        for (i, fr) in f.roles.iter().enumerate() {
+            for (&id, &agent) in &fr.filters {
+                if pred(i, agent) {
+                    ids.push(id);
+                }
+            }
+        }
+        for id in ids {
+            self.remove_filter(id);
+        }
+    }
+
+    /// Clears every framework's filters on `agent`.
+    fn clear_agent_filters(&mut self, agent: AgentId) {
+        let ids: Vec<FilterId> = match self.agent(agent) {
+            Some(a) => a.filters.iter().map(|f| f.id).collect(),
+            None => return,
+        };
+        for id in ids {
+            self.remove_filter(id);
+        }
+    }
+
+    /// Present agents among `candidates`, in id order.
+    pub fn candidate_agents(&self, candidates: &Candidates) -> Vec<AgentId> {
+        match candidates {
+            Candidates::All => self
+                .agents
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.is_some())
+                .map(|(i, _)| AgentId(i as u32))
+                .collect(),
+            Candidates::Agents(list) => {
+                let mut v: Vec<AgentId> = list
+                    .iter()
+                    .copied()
+                    .filter(|&a| self.agent(a).is_some())
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+        }
+    }
+
+    /// Quota consumption of `role` (§2.4): subtree reservations plus offered-or-
+    /// allocated unreserved non-revocable scalars.
+    pub fn consumed(&self, role: RoleIdx) -> ResourceQuantities {
+        let r = &self.roles[role];
+        r.reservations.plus(&r.offered_unreserved)
+    }
+
+    /// `availableHeadroom` (§2.4): total − allocated − unallocated reservations −
+    /// available revocable.
+    pub fn available_headroom(&self) -> ResourceQuantities {
+        let mut h = self.total.minus(&self.offered);
+        h.sub_assign(&self.reserved_total.minus(&self.offered_reserved));
+        for a in self.agents.iter().flatten() {
+            if a.available.has_revocable() {
+                let (all, _, _) = split_quantities(&a.available.revocable());
+                h.sub_assign(&all);
+            }
+        }
+        h
+    }
+
+    /// The metrics snapshot (§2.13).
+    pub fn metrics(&self) -> AllocatorMetrics {
+        let mut m = AllocatorMetrics {
+            allocation_runs: self.allocation_runs,
+            total: self.total.clone(),
+            offered_or_allocated: self.offered.clone(),
+            ..AllocatorMetrics::default()
+        };
+        for (i, r) in self.roles.iter().enumerate() {
+            if r.role_client.is_some() || r.active_filters > 0 {
+                m.active_filters.insert(r.name.clone(), r.active_filters);
+            }
+            if let Some(c) = r.role_client {
+                m.dominant_shares
+                    .insert(r.name.clone(), self.role_sorter.share(c));
+            }
+            if self.quota_roles.contains(&i) {
+                m.quota.insert(
+                    r.name.clone(),
+                    QuotaMetrics {
+                        guarantees: r.quota.guarantees.clone(),
+                        limits: r.quota.limits.clone(),
+                        offered_or_allocated: r.offered_unreserved.plus(&r.offered_reserved),
+                        consumed: self.consumed(i),
+                    },
+                );
+            }
+        }
+        m
+    }
+}
+
+/// Implements [`Allocator`] for a [`Policy`] on top of a [`Book`].
+pub(crate) struct Driver<P> {
+    name: &'static str,
+    book: Book,
+    policy: P,
+}
+
+impl<P: Policy> Driver<P> {
+    pub fn new(name: &'static str, config: AllocatorConfig, seed: u64, policy: P) -> Self {
+        Driver {
+            name,
+            book: Book::new(config, seed),
+            policy,
+        }
+    }
+
+    fn recover(
+        &mut self,
+        now: SimTime,
+        fw: FrameworkId,
+        role: Option<RoleIdx>,
+        agent: AgentId,
+        resources: &Resources,
+        refuse: Option<SimDuration>,
+    ) -> Option<InstalledFilter> {
+        let b = &mut self.book;
+        let a = b.agent(agent)?;
+        let mut entries: Vec<(RoleIdx, Resources)> = a
+            .allocations
+            .iter()
+            .filter(|e| e.framework == fw && role.is_none_or(|r| r == e.role))
+            .map(|e| (e.role, e.resources.clone()))
+            .collect();
+        entries.sort_by(|x, y| b.roles[x.0].name.cmp(&b.roles[y.0].name));
+        if role.is_none() {
+            if let Some(whole) = entries
+                .iter()
+                .position(|(_, held)| held.contains(resources))
+            {
+                let e = entries.swap_remove(whole);
+                entries = vec![e];
+            }
+        }
+        let mut remaining = resources.clone();
+        let mut filter_role = role;
+        for (r, held) in entries {
+            let part = if held.contains(&remaining) {
+                remaining.clone()
+            } else {
+                intersect(&held, &remaining)
+            };
+            if part.is_empty() {
+                continue;
+            }
+            b.untrack(agent, fw, r, &part);
+            remaining.sub_assign(&part);
+            filter_role.get_or_insert(r);
+            if remaining.is_empty() {
+                break;
+            }
+        }
+        let refuse = refuse?;
+        let role = filter_role?;
+        let idx = b.framework(fw)?.role_index(role)?;
+        Some(b.install_filter(now, fw, idx, agent, resources, refuse))
+    }
+}
+
+impl<P: Policy> Allocator for Driver<P> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn add_agent(
+        &mut self,
+        now: SimTime,
+        id: AgentId,
+        info: AgentInfo,
+        used: &[(FrameworkId, String, Resources)],
+    ) {
+        if self.book.agent(id).is_some() {
+            self.remove_agent(now, id);
+        }
+        let b = &mut self.book;
+        let i = id.0 as usize;
+        if b.agents.len() <= i {
+            b.agents.resize_with(i + 1, || None);
+        }
+        let total = info.total.clone();
+        let mut state = AgentState {
+            has_gpus: total.scalar_milli(&ResourceName::Gpus) > 0,
+            info,
+            allocations: Vec::new(),
+            available: Resources::new(),
+            version: 0,
+            filters: Vec::new(),
+        };
+        state.refresh_available();
+        b.agents[i] = Some(state);
+        b.add_total(&total, 1);
+        for (fw, role, res) in used {
+            let r = b.intern_role(role);
+            b.track(id, *fw, r, res);
+        }
+        b.request(Candidates::Agents(vec![id]));
+    }
+
+    fn remove_agent(&mut self, _now: SimTime, id: AgentId) {
+        let b = &mut self.book;
+        let Some(a) = b.agent(id) else { return };
+        let allocs: Vec<(FrameworkId, RoleIdx, Resources)> = a
+            .allocations
+            .iter()
+            .map(|e| (e.framework, e.role, e.resources.clone()))
+            .collect();
+        let total = a.info.total.clone();
+        for (fw, role, res) in allocs {
+            b.untrack(id, fw, role, &res);
+        }
+        b.clear_agent_filters(id);
+        b.add_total(&total, -1);
+        b.agents[id.0 as usize] = None;
+    }
+
+    fn update_agent(
+        &mut self,
+        _now: SimTime,
+        id: AgentId,
+        total: Resources,
+        attributes: Vec<(String, String)>,
+    ) {
+        let b = &mut self.book;
+        let Some(a) = b.agent(id) else { return };
+        let total_changed = a.info.total != total;
+        let attrs_changed = a.info.attributes != attributes;
+        if total_changed {
+            let old = a.info.total.clone();
+            b.add_total(&old, -1);
+            b.add_total(&total, 1);
+            let a = b.agent_mut(id).expect("present");
+            a.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
+            a.info.total = total;
+            a.refresh_available();
+        }
+        if attrs_changed {
+            b.agent_mut(id).expect("present").info.attributes = attributes;
+            b.clear_agent_filters(id);
+        }
+        if total_changed || attrs_changed {
+            b.request(Candidates::Agents(vec![id]));
+        }
+    }
+
+    fn add_framework(&mut self, now: SimTime, id: FrameworkId, info: FrameworkInfo, active: bool) {
+        if self.book.framework(id).is_some() {
+            self.remove_framework(now, id);
+        }
+        let b = &mut self.book;
+        let i = id.0 as usize;
+        if b.frameworks.len() <= i {
+            b.frameworks.resize_with(i + 1, || None);
+        }
+        let roles: Vec<String> = info.roles.clone();
+        let suppressed: Vec<String> = info.suppressed_roles.clone();
+        b.frameworks[i] = Some(FrameworkState {
+            info,
+            active,
+            seq: b.next_seq,
+            roles: Vec::new(),
+        });
+        b.next_seq += 1;
+        for role in &roles {
+            let r = b.intern_role(role);
+            let idx = b.ensure_fw_role(id, r);
+            let f = b.frameworks[i].as_mut().expect("just added");
+            f.roles[idx].subscribed = true;
+            f.roles[idx].suppressed = suppressed.contains(role);
+            b.refresh_activation(id, idx);
+        }
+        // Resources this framework already holds (agents added before it).
+        let held: Vec<(AgentId, RoleIdx, Resources)> = b
+            .agents
+            .iter()
+            .enumerate()
+            .filter_map(|(ai, a)| a.as_ref().map(|a| (AgentId(ai as u32), a)))
+            .flat_map(|(aid, a)| {
+                a.allocations
+                    .iter()
+                    .filter(|e| e.framework == id)
+                    .map(move |e| (aid, e.role, e.resources.clone()))
+            })
+            .collect();
+        for (aid, role, res) in held {
+            let q = res.quantities();
+            b.attach_sorters(aid, id, role, &res, &q, true);
+        }
+        if active {
+            b.request(Candidates::All);
+        }
+    }
+
+    fn remove_framework(&mut self, _now: SimTime, id: FrameworkId) {
+        let b = &mut self.book;
+        if b.framework(id).is_none() {
+            return;
+        }
+        let held: Vec<(AgentId, RoleIdx, Resources)> = b
+            .agents
+            .iter()
+            .enumerate()
+            .filter_map(|(ai, a)| a.as_ref().map(|a| (AgentId(ai as u32), a)))
+            .flat_map(|(aid, a)| {
+                a.allocations
+                    .iter()
+                    .filter(|e| e.framework == id)
+                    .map(move |e| (aid, e.role, e.resources.clone()))
+            })
+            .collect();
+        for (aid, role, res) in held {
+            b.untrack(aid, id, role, &res);
+        }
+        while let Some(f) = b.framework(id) {
+            if f.roles.is_empty() {
+                break;
+            }
+            b.untrack_fw_role(id, f.roles.len() - 1);
+        }
+        b.frameworks[id.0 as usize] = None;
+    }
+
+    fn activate_framework(&mut self, _now: SimTime, id: FrameworkId) {
+        let b = &mut self.book;
+        let Some(f) = b.framework_mut(id) else { return };
+        f.active = true;
+        for idx in 0..f.roles.len() {
+            b.refresh_activation(id, idx);
+        }
+        b.request(Candidates::All);
+    }
+
+    fn deactivate_framework(&mut self, _now: SimTime, id: FrameworkId) {
+        let b = &mut self.book;
+        let Some(f) = b.framework_mut(id) else { return };
+        f.active = false;
+        for idx in 0..f.roles.len() {
+            b.refresh_activation(id, idx);
+        }
+        b.clear_filters(id, |_, _| true);
+    }
+
+    fn suppress_offers(&mut self, _now: SimTime, id: FrameworkId, roles: &[String]) {
+        let b = &mut self.book;
+        let Some(f) = b.framework(id) else { return };
+        let targets: Vec<usize> = (0..f.roles.len())
+            .filter(|&i| {
+                let fr = &f.roles[i];
+                fr.subscribed && (roles.is_empty() || roles.contains(&b.roles[fr.role].name))
+            })
+            .collect();
+        for idx in targets {
+            b.frameworks[id.0 as usize].as_mut().expect("known").roles[idx].suppressed = true;
+            b.refresh_activation(id, idx);
+        }
+    }
+
+    fn revive_offers(&mut self, _now: SimTime, id: FrameworkId, roles: &[String]) {
+        let b = &mut self.book;
+        let Some(f) = b.framework(id) else { return };
+        let targets: Vec<usize> = (0..f.roles.len())
+            .filter(|&i| {
+                let fr = &f.roles[i];
+                fr.subscribed && (roles.is_empty() || roles.contains(&b.roles[fr.role].name))
+            })
+            .collect();
+        for &idx in &targets {
+            b.frameworks[id.0 as usize].as_mut().expect("known").roles[idx].suppressed = false;
+            b.refresh_activation(id, idx);
+        }
+        b.clear_filters(id, |i, _| targets.contains(&i));
+        b.request(Candidates::All);
+    }
+
+    fn recover_resources(
+        &mut self,
+        now: SimTime,
+        framework: FrameworkId,
+        agent: AgentId,
+        resources: &Resources,
+        refuse: Option<SimDuration>,
+    ) -> Option<InstalledFilter> {
+        self.recover(now, framework, None, agent, resources, refuse)
+    }
+
+    fn recover_role_resources(
+        &mut self,
+        now: SimTime,
+        framework: FrameworkId,
+        role: &str,
+        agent: AgentId,
+        resources: &Resources,
+        refuse: Option<SimDuration>,
+    ) -> Option<InstalledFilter> {
+        let role = *self.book.role_index.get(role)?;
+        self.recover(now, framework, Some(role), agent, resources, refuse)
+    }
+
+    fn expire_filter(&mut self, _now: SimTime, id: FilterId) {
+        self.book.remove_filter(id);
+    }
+
+    fn update_weights(&mut self, _now: SimTime, weights: &[(String, f64)]) {
+        let b = &mut self.book;
+        for (role, w) in weights {
+            // Rejects zero, negative and NaN weights alike.
+            if w.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                continue;
+            }
+            let r = b.intern_role(role);
+            b.roles[r].weight = *w;
+            b.role_sorter.update_weight(role, *w);
+        }
+    }
+
+    fn update_quota(&mut self, _now: SimTime, role: &str, quota: Quota) {
+        let b = &mut self.book;
+        let r = b.intern_role(role);
+        if quota.is_default() {
+            b.quota_roles.remove(&r);
+        } else {
+            b.quota_roles.insert(r);
+        }
+        b.roles[r].quota = quota;
+    }
+
+    fn take_allocation_request(&mut self) -> Option<Candidates> {
+        self.book.pending.take()
+    }
+
+    fn allocate(&mut self, now: SimTime, candidates: &Candidates) -> Vec<Allocation> {
+        self.book.allocation_runs += 1;
+        let agents = self.book.candidate_agents(candidates);
+        self.policy.allocate(&mut self.book, now, agents)
+    }
+
+    fn metrics(&self) -> AllocatorMetrics {
+        self.book.metrics()
+    }
+
+    fn available(&self, agent: AgentId) -> Option<Resources> {
+        self.book.agent(agent).map(|a| a.available.clone())
+    }
+}
