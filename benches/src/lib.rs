@@ -1,1 +1,4 @@
 //! The benchmark suite behind `mesosim bench`. See README.md in this crate.
+pub mod allocator;
+pub mod engine;
+pub mod traces;
