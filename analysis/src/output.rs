@@ -19,12 +19,18 @@ pub struct WriteError {
 
 /// Writes `bytes` to `path` atomically, creating parent directories.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let wrap = |source| WriteError { path: path.to_path_buf(), source };
+    let wrap = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(wrap)?;
     }
     let file_name = path.file_name().ok_or_else(|| {
-        wrap(io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))
+        wrap(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path has no file name",
+        ))
     })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);

@@ -52,9 +52,9 @@ pub fn mean_ci95(values: &[f64]) -> Option<(f64, f64)> {
 /// values to three decimals; the normal quantile 1.960 beyond 30).
 fn student_t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,
@@ -76,7 +76,12 @@ pub struct TimeWeighted {
 impl TimeWeighted {
     /// Starts integrating at `start_ns` with the signal at `value`.
     pub fn new(start_ns: u64, value: i64) -> Self {
-        Self { start_ns, last_ns: start_ns, value: value as i128, area: 0 }
+        Self {
+            start_ns,
+            last_ns: start_ns,
+            value: value as i128,
+            area: 0,
+        }
     }
 
     /// The signal changes to `value` at `now_ns` (which must not go backwards).
@@ -109,7 +114,10 @@ impl TimeWeighted {
     }
 
     fn advance(&mut self, now_ns: u64) {
-        assert!(now_ns >= self.last_ns, "time-weighted signal went back in time");
+        assert!(
+            now_ns >= self.last_ns,
+            "time-weighted signal went back in time"
+        );
         self.area += self.value * (now_ns - self.last_ns) as i128;
         self.last_ns = now_ns;
     }

@@ -11,7 +11,10 @@ pub struct Table {
 impl Table {
     /// A table with these column titles.
     pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Self {
-        Self { header: header.into_iter().map(Into::into).collect(), rows: Vec::new() }
+        Self {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Appends a row; missing cells render empty, extra cells are kept.
@@ -22,7 +25,13 @@ impl Table {
 
     /// The table as lines of text, ending with a newline.
     pub fn render(&self) -> String {
-        let columns = self.rows.iter().map(Vec::len).chain([self.header.len()]).max().unwrap_or(0);
+        let columns = self
+            .rows
+            .iter()
+            .map(Vec::len)
+            .chain([self.header.len()])
+            .max()
+            .unwrap_or(0);
         let mut widths = vec![0usize; columns];
         for row in std::iter::once(&self.header).chain(&self.rows) {
             for (i, cell) in row.iter().enumerate() {
@@ -64,6 +73,9 @@ mod tests {
     fn aligns_columns() {
         let mut t = Table::new(["name", "value"]);
         t.row(["cpus", "1.5"]).row(["mem", "1024"]);
-        assert_eq!(t.render(), "name  value\n----  -----\ncpus    1.5\nmem    1024\n");
+        assert_eq!(
+            t.render(),
+            "name  value\n----  -----\ncpus    1.5\nmem    1024\n"
+        );
     }
 }

@@ -12,7 +12,10 @@ pub struct TimeSeries {
 impl TimeSeries {
     /// A series with these value columns (after `t_ns`).
     pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
-        Self { columns: columns.into_iter().map(Into::into).collect(), rows: Vec::new() }
+        Self {
+            columns: columns.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Appends one sample; `values` must have one entry per column.

@@ -1,0 +1,229 @@
+//! `mesosim compare`: the same scenario under several allocation policies and seeds,
+//! one simulation per task on a rayon pool, aggregated as mean ± 95% CI over seeds.
+//!
+//! Results are collected in (policy, seed) order whatever thread finished first, so
+//! the output is identical at any `--threads`.
+
+use std::collections::BTreeMap;
+
+use analysis::stats::mean_ci95;
+use analysis::table::Table;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::scenario::Scenario;
+use crate::sim::{self, RunError, RunOptions};
+use crate::summary::Summary;
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Allocator names.
+    pub policies: Vec<String>,
+    /// Seeds per policy: the scenario's seed, seed + 1, …
+    pub seeds: u64,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+}
+
+/// One figure of one policy over all seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Aggregate {
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Half-width of the 95% confidence interval (0 with one seed).
+    pub ci95: f64,
+    /// The per-seed values, in seed order.
+    pub values: Vec<f64>,
+}
+
+/// One policy's aggregated figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyResult {
+    /// Allocator name.
+    pub policy: String,
+    /// Figure name → aggregate, e.g. `utilization.cpus.allocated`, `wait_ns.p95`.
+    pub metrics: BTreeMap<String, Aggregate>,
+}
+
+/// Everything `compare` produces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seeds used.
+    pub seeds: Vec<u64>,
+    /// Per policy, in the order asked.
+    pub policies: Vec<PolicyResult>,
+    /// Every run's summary, policy-major, seed-minor.
+    pub runs: Vec<Summary>,
+}
+
+/// The figures compared, as (name, extractor).
+fn figures(s: &Summary) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for (name, u) in &s.utilization {
+        out.push((format!("utilization.{name}.allocated"), u.allocated));
+    }
+    out.push(("fairness".into(), s.fairness));
+    out.push(("wait_ns.p50".into(), s.wait_ns.p50 as f64));
+    out.push(("wait_ns.p95".into(), s.wait_ns.p95 as f64));
+    out.push(("wait_ns.p99".into(), s.wait_ns.p99 as f64));
+    out.push(("makespan_ns".into(), s.makespan_ns as f64));
+    out.push(("tasks.finished".into(), s.tasks.finished as f64));
+    out.push(("allocator.offers".into(), s.allocator.offers as f64));
+    out.push(("allocator.declines".into(), s.allocator.declines as f64));
+    out
+}
+
+/// A compare run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// One simulation failed.
+    #[error("policy {policy}, seed {seed}")]
+    Run {
+        /// The policy.
+        policy: String,
+        /// The seed.
+        seed: u64,
+        /// What failed.
+        #[source]
+        source: RunError,
+    },
+    /// The thread pool could not start.
+    #[error("cannot start {threads} worker threads: {message}")]
+    Pool {
+        /// Threads asked for.
+        threads: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Runs every policy × seed and aggregates.
+pub fn compare(
+    scenario: &Scenario,
+    options: &CompareOptions,
+) -> Result<CompareResult, CompareError> {
+    let seeds: Vec<u64> = (0..options.seeds.max(1))
+        .map(|i| scenario.seed.wrapping_add(i))
+        .collect();
+    let jobs: Vec<(String, u64)> = options
+        .policies
+        .iter()
+        .flat_map(|p| seeds.iter().map(move |s| (p.clone(), *s)))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| CompareError::Pool {
+            threads: options.threads,
+            message: e.to_string(),
+        })?;
+    let results: Vec<Result<Summary, CompareError>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|(policy, seed)| {
+                let opts = RunOptions {
+                    seed: Some(*seed),
+                    policy: Some(policy.clone()),
+                    ..RunOptions::default()
+                };
+                sim::run(scenario, opts)
+                    .map(|o| o.summary)
+                    .map_err(|source| CompareError::Run {
+                        policy: policy.clone(),
+                        seed: *seed,
+                        source,
+                    })
+            })
+            .collect()
+    });
+    let runs: Vec<Summary> = results.into_iter().collect::<Result<_, _>>()?;
+    let policies = options
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(pi, policy)| {
+            let mine = &runs[pi * seeds.len()..(pi + 1) * seeds.len()];
+            let mut metrics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for s in mine {
+                for (name, v) in figures(s) {
+                    metrics.entry(name).or_default().push(v);
+                }
+            }
+            let metrics = metrics
+                .into_iter()
+                .map(|(name, values)| {
+                    let (mean, ci95) = mean_ci95(&values).unwrap_or((0.0, 0.0));
+                    (name, Aggregate { mean, ci95, values })
+                })
+                .collect();
+            PolicyResult {
+                policy: policy.clone(),
+                metrics,
+            }
+        })
+        .collect();
+    Ok(CompareResult {
+        scenario: scenario.name.clone(),
+        seeds,
+        policies,
+        runs,
+    })
+}
+
+impl CompareResult {
+    /// Side-by-side table: one row per figure, one column per policy.
+    pub fn render_table(&self) -> String {
+        let mut header = vec!["figure".to_string()];
+        header.extend(self.policies.iter().map(|p| p.policy.clone()));
+        let mut table = Table::new(header);
+        let names: Vec<&String> = self
+            .policies
+            .first()
+            .map(|p| p.metrics.keys().collect())
+            .unwrap_or_default();
+        for name in names {
+            let mut row = vec![name.clone()];
+            for p in &self.policies {
+                row.push(
+                    p.metrics
+                        .get(name)
+                        .map(|a| format_aggregate(name, a))
+                        .unwrap_or_default(),
+                );
+            }
+            table.row(row);
+        }
+        table.render()
+    }
+
+    /// `compare.csv`: policy, figure, mean, ci95, n.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("policy,figure,mean,ci95,n\n");
+        for p in &self.policies {
+            for (name, a) in &p.metrics {
+                out.push_str(&format!(
+                    "{},{},{},{},{}\n",
+                    p.policy,
+                    name,
+                    a.mean,
+                    a.ci95,
+                    a.values.len()
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn format_aggregate(name: &str, a: &Aggregate) -> String {
+    if name.ends_with("_ns") || name.contains("_ns.") {
+        let ms = |ns: f64| ns / 1e6;
+        format!("{:.1} ± {:.1} ms", ms(a.mean), ms(a.ci95))
+    } else if a.mean.fract() == 0.0 && a.ci95.fract() == 0.0 && a.mean.abs() >= 1.0 {
+        format!("{:.0} ± {:.0}", a.mean, a.ci95)
+    } else {
+        format!("{:.3} ± {:.3}", a.mean, a.ci95)
+    }
+}

@@ -1,0 +1,265 @@
+//! Running one scenario: builds the world on the engine, runs it to the scenario's end
+//! and returns the summary and metrics. No files are touched here; the caller decides
+//! where outputs go.
+
+mod eventlog;
+mod events;
+mod ids;
+pub mod replay;
+mod res;
+mod stats;
+mod task;
+mod world;
+
+use std::io::Write;
+
+use sim_core::engine::Engine;
+use sim_core::rng::RngStreams;
+use sim_core::time::SimTime;
+
+pub use eventlog::LogRecord;
+pub use task::{TaskReason, TaskState};
+pub use world::StepError;
+
+use crate::scenario::Scenario;
+use crate::summary::Summary;
+use world::{component_seed, World};
+
+/// Per-run choices that are not part of the scenario file.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Overrides the scenario's allocator.
+    pub policy: Option<String>,
+    /// Receives the event log as JSON lines.
+    pub event_log: Option<&'a mut dyn Write>,
+    /// Called now and then with the simulated time reached (for progress bars).
+    pub progress: Option<&'a mut dyn FnMut(SimTime)>,
+    /// Verify after every event that no agent is over-allocated (slow; for tests).
+    pub check_invariants: bool,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// `summary.json`.
+    pub summary: Summary,
+    /// `metrics/<name>`: file name and CSV text.
+    pub metrics: Vec<(String, String)>,
+    /// Lines written to the event log.
+    pub event_log_lines: u64,
+}
+
+/// A run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The policy name is unknown.
+    #[error("unknown policy `{name}` (expected one of {expected})")]
+    UnknownPolicy {
+        /// What was asked for.
+        name: String,
+        /// The known names.
+        expected: String,
+    },
+    /// A timeline step could not be carried out.
+    #[error("timeline step {} at {}: {}", .0.step, .0.at, .0.message)]
+    Step(StepError),
+    /// Writing the event log failed.
+    #[error("cannot write the event log")]
+    EventLog(#[source] std::io::Error),
+    /// The replayed trace has a bad row or could not be read.
+    #[error("replay stopped")]
+    Trace(#[source] traces::TraceError),
+}
+
+/// How much simulated time passes between progress callbacks.
+const PROGRESS_SLICES: u64 = 200;
+
+/// Runs `scenario` to its end.
+pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> Result<RunOutput, RunError> {
+    drive(scenario, options, None, &[])
+}
+
+/// What `replay` needs besides the trace.
+#[derive(Default)]
+pub struct ReplayOptions<'a> {
+    /// Name used in outputs.
+    pub name: String,
+    /// How records map onto the cluster.
+    pub config: replay::ReplayConfig,
+    /// Stop after this much simulated time; by default at the trace's last record.
+    pub duration: Option<sim_core::time::SimDuration>,
+    /// Seed, policy, event log and progress, as for `run` (`None` policy = hdrf).
+    pub run: RunOptions<'a>,
+}
+
+/// Replays a trace: machines become agents, each priority band's tasks go to one
+/// framework (`trace-prod`, `trace-batch`, …), each task runs as long as it ran in the
+/// trace, and the allocation policy decides where and when.
+pub fn replay(
+    records: Box<dyn Iterator<Item = Result<traces::WorkloadRecord, traces::TraceError>>>,
+    options: ReplayOptions<'_>,
+) -> Result<RunOutput, RunError> {
+    use crate::scenario::{Behaviour, Capabilities, FrameworkDef, MasterConfig};
+    use sim_core::time::SimDuration;
+    let frameworks = replay::BAND_ROLES
+        .iter()
+        .map(|(_, role)| FrameworkDef {
+            name: format!("trace-{role}"),
+            roles: vec![role.to_string()],
+            capabilities: Capabilities {
+                multi_role: true,
+                ..Capabilities::default()
+            },
+            start: Some(SimTime::ZERO),
+            offer_think_time: SimDuration::ZERO,
+            task_think_time: SimDuration::ZERO,
+            refuse: Some(crate::scenario::DEFAULT_REFUSE),
+            max_tasks_per_offer: None,
+            suppress_when_idle: true,
+            behaviour: Behaviour::Trace,
+        })
+        .collect();
+    let scenario = Scenario {
+        name: options.name.clone(),
+        description: "trace replay".to_string(),
+        seed: options.run.seed.unwrap_or(1),
+        // Open-ended replays stop when the trace runs out (see `drive`).
+        duration: options
+            .duration
+            .unwrap_or(SimDuration::from_nanos(u64::MAX / 4)),
+        allocator: options
+            .run
+            .policy
+            .clone()
+            .unwrap_or_else(|| "hdrf".to_string()),
+        metrics_interval: SimDuration::from_secs(60),
+        master: MasterConfig {
+            allocation_interval: SimDuration::from_secs(1),
+            offer_timeout: None,
+            min_allocatable_resources: models::allocator::AllocatorConfig::default()
+                .min_allocatable_resources,
+            filter_gpu_resources: true,
+            fair_sharing_excluded_resource_names: Vec::new(),
+            message_latency: SimDuration::from_millis(1),
+        },
+        agents: Vec::new(),
+        roles: Vec::new(),
+        frameworks,
+        timeline: Vec::new(),
+        sha256: String::new(),
+    };
+    let feeder = replay::Feeder::new(records, options.config.clone());
+    let open_ended = options.duration.is_none();
+    let mut out = drive(
+        &scenario,
+        options.run,
+        Some((feeder, open_ended)),
+        &["cpus", "mem"],
+    )?;
+    out.summary.scenario_sha256.clear();
+    Ok(out)
+}
+
+fn drive(
+    scenario: &Scenario,
+    options: RunOptions<'_>,
+    feeder: Option<(replay::Feeder, bool)>,
+    extra_names: &[&str],
+) -> Result<RunOutput, RunError> {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let policy = options
+        .policy
+        .clone()
+        .unwrap_or_else(|| scenario.allocator.clone());
+    let streams = RngStreams::new(seed);
+    let config = models::allocator::AllocatorConfig {
+        allocation_interval: scenario.master.allocation_interval,
+        min_allocatable_resources: scenario.master.min_allocatable_resources.clone(),
+        filter_gpu_resources: scenario.master.filter_gpu_resources,
+        fair_sharing_excluded_resource_names: scenario
+            .master
+            .fair_sharing_excluded_resource_names
+            .iter()
+            .map(|n| models::resources::ResourceName::new(n))
+            .collect(),
+        ..Default::default()
+    };
+    let allocator = models::allocator::by_name(
+        &policy,
+        config,
+        component_seed(&streams, "master/allocator"),
+    )
+    .map_err(|_| RunError::UnknownPolicy {
+        name: policy.clone(),
+        expected: models::allocator::ALLOCATOR_NAMES.join(", "),
+    })?;
+    let mut engine: Engine<events::Event> = Engine::new();
+    let mut world = World::new(
+        scenario,
+        allocator,
+        &streams,
+        eventlog::EventLog::new(options.event_log),
+    );
+    world.check_invariants = options.check_invariants;
+    let open_ended = feeder.as_ref().is_some_and(|(_, o)| *o);
+    if !extra_names.is_empty() {
+        world.stats = stats::Stats::new(scenario, extra_names);
+    }
+    world.feeder = feeder.map(|(f, _)| f);
+    world.start(&mut engine);
+    let mut end = SimTime::ZERO + scenario.duration;
+    let mut progress = options.progress;
+    // Open-ended replays advance a simulated hour at a time until the trace runs out.
+    let slice = if open_ended {
+        3_600_000_000_000
+    } else {
+        (scenario.duration.as_nanos() / PROGRESS_SLICES).max(1)
+    };
+    let mut reached = SimTime::ZERO;
+    while reached < end && world.error.is_none() {
+        reached = SimTime::from_nanos(reached.as_nanos().saturating_add(slice)).min(end);
+        if let Some(f) = world.feeder.as_ref() {
+            if f.error.is_some() {
+                break;
+            }
+            if open_ended && f.exhausted {
+                end = reached.min(f.last_time.max(engine.now()));
+                reached = end;
+            }
+        }
+        engine.run_until(&mut world, reached);
+        if let Some(p) = progress.as_mut() {
+            p(reached);
+        }
+    }
+    if let Some(e) = world.feeder.as_mut().and_then(|f| f.error.take()) {
+        return Err(RunError::Trace(e));
+    }
+    if world.error.is_none() {
+        if let Err(message) = world.close_expectation_window() {
+            let step = scenario.timeline.len().saturating_sub(1);
+            world.error = Some(StepError {
+                step,
+                at: engine.now(),
+                message,
+            });
+        }
+    }
+    if let Some(e) = world.error.take() {
+        return Err(RunError::Step(e));
+    }
+    let events = engine.dispatched();
+    let mut summary = world
+        .stats
+        .summary(scenario, &policy, seed, engine.now(), events);
+    summary.replay = world.feeder.as_ref().map(|f| f.summary.clone());
+    let metrics = world.stats.metrics_files();
+    let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
+    Ok(RunOutput {
+        summary,
+        metrics,
+        event_log_lines,
+    })
+}

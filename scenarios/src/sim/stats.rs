@@ -1,0 +1,422 @@
+//! What a run measures: task counters, waits, utilization integrated over time, dominant
+//! shares and the `metrics/*.csv` time series, turned into a [`Summary`] at the end.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use analysis::stats::{jain_index, percentile_sorted, TimeWeighted};
+use analysis::timeseries::TimeSeries;
+use models::resources::Resources;
+use sim_core::time::SimTime;
+
+use super::ids::OfferId;
+use super::res;
+use super::task::TaskState;
+use super::world::{FrameworkRt, Offer, TaskRt};
+use crate::scenario::{Action, Scenario};
+use crate::summary::{
+    AllocatorSummary, ClusterSummary, FrameworkSummary, RoleSummary, Summary, TaskCounts,
+    Utilization, WaitSummary,
+};
+
+#[derive(Default)]
+struct FrameworkStats {
+    submitted: u64,
+    launched: u64,
+    finished: u64,
+    failed: u64,
+    killed: u64,
+    lost: u64,
+    running: u64,
+    running_max: u64,
+    /// Resources held by running tasks, milli-units per scalar name.
+    allocation: BTreeMap<String, i64>,
+    share_sum: f64,
+}
+
+pub(crate) struct Stats {
+    names: Vec<String>,
+    total: BTreeMap<String, TimeWeighted>,
+    allocated: BTreeMap<String, TimeWeighted>,
+    offered_sum: BTreeMap<String, f64>,
+    frameworks: Vec<FrameworkStats>,
+    framework_role: Vec<String>,
+    roles: Vec<String>,
+    role_share_sum: Vec<f64>,
+    agents_max: u64,
+    agents_now: u64,
+    waits: Vec<u64>,
+    first_submit: Option<SimTime>,
+    last_end: Option<SimTime>,
+    samples: u64,
+    pub allocation_cycles: u64,
+    pub offers: u64,
+    pub declines: u64,
+    pub rescinds: u64,
+    pub filters_installed: u64,
+    utilization_series: TimeSeries,
+    share_series: TimeSeries,
+    queue_series: TimeSeries,
+}
+
+/// Rounds to 6 decimals so summaries stay readable; the rounding is deterministic.
+pub(crate) fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+impl Stats {
+    /// Statistics for `scenario`; `extra_names` are scalar resources agents may bring
+    /// that the scenario does not name (a replayed trace's machines).
+    pub fn new(scenario: &Scenario, extra_names: &[&str]) -> Self {
+        let mut names: BTreeSet<String> = extra_names.iter().map(|n| n.to_string()).collect();
+        let mut add = |r: &Resources| names.extend(res::scalars(r).into_iter().map(|(n, _)| n));
+        scenario.agents.iter().for_each(|a| add(&a.resources));
+        for step in &scenario.timeline {
+            match &step.action {
+                Action::AddAgent { agent, .. } => add(&agent.resources),
+                Action::UpdateAgent {
+                    resources: Some(r), ..
+                } => add(r),
+                _ => {}
+            }
+        }
+        let names: Vec<String> = names.into_iter().collect();
+        let framework_role: Vec<String> = scenario
+            .frameworks
+            .iter()
+            .map(|f| f.roles[0].clone())
+            .collect();
+        let roles: Vec<String> = framework_role
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let zero = || {
+            names
+                .iter()
+                .map(|n| (n.clone(), TimeWeighted::new(0, 0)))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut util_columns = Vec::new();
+        for n in &names {
+            util_columns.push(format!("{n}_allocated"));
+            util_columns.push(format!("{n}_offered"));
+        }
+        Stats {
+            total: zero(),
+            allocated: zero(),
+            offered_sum: names.iter().map(|n| (n.clone(), 0.0)).collect(),
+            frameworks: scenario
+                .frameworks
+                .iter()
+                .map(|_| FrameworkStats::default())
+                .collect(),
+            utilization_series: TimeSeries::new(util_columns),
+            share_series: TimeSeries::new(roles.clone()),
+            queue_series: TimeSeries::new(scenario.frameworks.iter().map(|f| f.name.clone())),
+            role_share_sum: vec![0.0; roles.len()],
+            names,
+            framework_role,
+            roles,
+            agents_max: 0,
+            agents_now: 0,
+            waits: Vec::new(),
+            first_submit: None,
+            last_end: None,
+            samples: 0,
+            allocation_cycles: 0,
+            offers: 0,
+            declines: 0,
+            rescinds: 0,
+            filters_installed: 0,
+        }
+    }
+
+    fn shift(map: &mut BTreeMap<String, TimeWeighted>, now: SimTime, r: &Resources, sign: i64) {
+        for (name, milli) in res::scalars(r) {
+            if let Some(s) = map.get_mut(&name) {
+                s.add(now.as_nanos(), sign * milli);
+            }
+        }
+    }
+
+    pub fn agent_added(&mut self, now: SimTime, total: &Resources) {
+        Self::shift(&mut self.total, now, total, 1);
+        self.agents_now += 1;
+        self.agents_max = self.agents_max.max(self.agents_now);
+    }
+
+    pub fn agent_removed(&mut self, now: SimTime, total: &Resources) {
+        Self::shift(&mut self.total, now, total, -1);
+        self.agents_now -= 1;
+    }
+
+    pub fn task_submitted(&mut self, fw: usize, now: SimTime) {
+        self.frameworks[fw].submitted += 1;
+        self.first_submit.get_or_insert(now);
+    }
+
+    pub fn task_launched(&mut self, task: &TaskRt) {
+        self.frameworks[task.framework].launched += 1;
+    }
+
+    pub fn task_started(
+        &mut self,
+        now: SimTime,
+        fw: usize,
+        submitted: SimTime,
+        resources: &Resources,
+    ) {
+        self.waits
+            .push(now.saturating_duration_since(submitted).as_nanos());
+        Self::shift(&mut self.allocated, now, resources, 1);
+        let f = &mut self.frameworks[fw];
+        f.running += 1;
+        f.running_max = f.running_max.max(f.running);
+        for (name, milli) in res::scalars(resources) {
+            *f.allocation.entry(name).or_insert(0) += milli;
+        }
+    }
+
+    pub fn task_stopped(&mut self, now: SimTime, fw: usize, resources: &Resources) {
+        Self::shift(&mut self.allocated, now, resources, -1);
+        let f = &mut self.frameworks[fw];
+        f.running -= 1;
+        for (name, milli) in res::scalars(resources) {
+            *f.allocation.entry(name).or_insert(0) -= milli;
+        }
+    }
+
+    pub fn task_ended(&mut self, now: SimTime, fw: usize, state: TaskState) {
+        if state == TaskState::Finished {
+            self.last_end = Some(now);
+        }
+        let f = &mut self.frameworks[fw];
+        match state {
+            TaskState::Finished => f.finished += 1,
+            TaskState::Failed => f.failed += 1,
+            TaskState::Killed => f.killed += 1,
+            TaskState::Lost | TaskState::Dropped => f.lost += 1,
+            TaskState::Pending | TaskState::Staging | TaskState::Running => {}
+        }
+    }
+
+    fn current_total(&self, name: &str) -> i64 {
+        self.total.get(name).map(TimeWeighted::current).unwrap_or(0)
+    }
+
+    /// Dominant share of an allocation against the current cluster total.
+    fn dominant_share(&self, allocation: &BTreeMap<String, i64>) -> f64 {
+        allocation
+            .iter()
+            .filter_map(|(name, milli)| {
+                let total = self.current_total(name);
+                (total > 0).then(|| *milli as f64 / total as f64)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    pub fn sample(
+        &mut self,
+        now: SimTime,
+        frameworks: &[FrameworkRt],
+        offers: &BTreeMap<OfferId, Offer>,
+    ) {
+        self.samples += 1;
+        let mut offered: BTreeMap<String, i64> = BTreeMap::new();
+        for o in offers.values() {
+            for (name, milli) in res::scalars(&o.resources) {
+                *offered.entry(name).or_insert(0) += milli;
+            }
+        }
+        let mut util = Vec::new();
+        for name in &self.names {
+            let total = self.current_total(name).max(0) as f64;
+            let frac = |v: i64| if total > 0.0 { v as f64 / total } else { 0.0 };
+            let off = frac(*offered.get(name).unwrap_or(&0));
+            util.push(round6(frac(self.allocated[name].current())));
+            util.push(round6(off));
+            *self.offered_sum.get_mut(name).expect("known name") += off;
+        }
+        self.utilization_series.push(now.as_nanos(), util);
+        let mut role_alloc: BTreeMap<&str, BTreeMap<String, i64>> = BTreeMap::new();
+        for (i, f) in self.frameworks.iter().enumerate() {
+            let entry = role_alloc
+                .entry(self.framework_role[i].as_str())
+                .or_default();
+            for (name, milli) in &f.allocation {
+                *entry.entry(name.clone()).or_insert(0) += milli;
+            }
+        }
+        let shares: Vec<f64> = self
+            .roles
+            .iter()
+            .map(|r| {
+                role_alloc
+                    .get(r.as_str())
+                    .map(|a| self.dominant_share(a))
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        for (sum, share) in self.role_share_sum.iter_mut().zip(&shares) {
+            *sum += share;
+        }
+        self.share_series
+            .push(now.as_nanos(), shares.into_iter().map(round6).collect());
+        for i in 0..self.frameworks.len() {
+            let share = self.dominant_share(&self.frameworks[i].allocation);
+            self.frameworks[i].share_sum += share;
+        }
+        self.queue_series.push(
+            now.as_nanos(),
+            frameworks.iter().map(|f| f.pending.len() as f64).collect(),
+        );
+    }
+
+    /// The metrics files of the run: (file name, CSV text).
+    pub fn metrics_files(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "utilization.csv".to_string(),
+                self.utilization_series.to_csv(),
+            ),
+            ("dominant_share.csv".to_string(), self.share_series.to_csv()),
+            ("queue_length.csv".to_string(), self.queue_series.to_csv()),
+        ]
+    }
+
+    pub fn summary(
+        &self,
+        scenario: &Scenario,
+        policy: &str,
+        seed: u64,
+        end: SimTime,
+        events: u64,
+    ) -> Summary {
+        let end_ns = end.as_nanos();
+        let mut utilization = BTreeMap::new();
+        for name in &self.names {
+            let total_mean = self.total[name].mean(end_ns);
+            let allocated = if total_mean > 0.0 {
+                self.allocated[name].mean(end_ns) / total_mean
+            } else {
+                0.0
+            };
+            let offered = if self.samples > 0 {
+                self.offered_sum[name] / self.samples as f64
+            } else {
+                0.0
+            };
+            utilization.insert(
+                name.clone(),
+                // No usage model yet: tasks use exactly what they requested.
+                Utilization {
+                    allocated: round6(allocated),
+                    used: round6(allocated),
+                    offered: round6(offered),
+                },
+            );
+        }
+        let mut waits = self.waits.clone();
+        waits.sort_unstable();
+        let p = |q: f64| percentile_sorted(&waits, q).unwrap_or(0);
+        let share_mean = |f: &FrameworkStats| {
+            if self.samples > 0 {
+                f.share_sum / self.samples as f64
+            } else {
+                0.0
+            }
+        };
+        let frameworks: Vec<FrameworkSummary> = scenario
+            .frameworks
+            .iter()
+            .zip(&self.frameworks)
+            .map(|(def, f)| FrameworkSummary {
+                name: def.name.clone(),
+                role: def.roles[0].clone(),
+                tasks_submitted: f.submitted,
+                tasks_launched: f.launched,
+                tasks_finished: f.finished,
+                tasks_running_max: f.running_max,
+                dominant_share_mean: round6(share_mean(f)),
+            })
+            .collect();
+        let shares: Vec<f64> = self.frameworks.iter().map(share_mean).collect();
+        let roles = self
+            .roles
+            .iter()
+            .zip(&self.role_share_sum)
+            .map(|(r, share_sum)| {
+                let members: Vec<usize> = (0..self.frameworks.len())
+                    .filter(|i| &self.framework_role[*i] == r)
+                    .collect();
+                RoleSummary {
+                    name: r.clone(),
+                    weight: scenario
+                        .roles
+                        .iter()
+                        .find(|d| &d.name == r)
+                        .map(|d| d.weight)
+                        .unwrap_or(1.0),
+                    frameworks: members.len() as u64,
+                    tasks_launched: members.iter().map(|i| self.frameworks[*i].launched).sum(),
+                    dominant_share_mean: round6(if self.samples > 0 {
+                        share_sum / self.samples as f64
+                    } else {
+                        0.0
+                    }),
+                }
+            })
+            .collect();
+        let sum = |g: fn(&FrameworkStats) -> u64| self.frameworks.iter().map(g).sum::<u64>();
+        Summary {
+            mesosim_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: scenario.name.clone(),
+            scenario_sha256: scenario.sha256.clone(),
+            seed,
+            policy: policy.to_string(),
+            sim_end_ns: end_ns,
+            events,
+            cluster: ClusterSummary {
+                agents: self.agents_max,
+                totals: self
+                    .names
+                    .iter()
+                    .map(|n| (n.clone(), self.current_total(n) as f64 / 1000.0))
+                    .collect(),
+            },
+            tasks: TaskCounts {
+                submitted: sum(|f| f.submitted),
+                launched: sum(|f| f.launched),
+                finished: sum(|f| f.finished),
+                failed: sum(|f| f.failed),
+                killed: sum(|f| f.killed),
+                lost: sum(|f| f.lost),
+                revoked: 0,
+            },
+            utilization,
+            fairness: round6(jain_index(&shares)),
+            wait_ns: WaitSummary {
+                count: waits.len() as u64,
+                p50: p(50.0),
+                p95: p(95.0),
+                p99: p(99.0),
+                max: waits.last().copied().unwrap_or(0),
+            },
+            makespan_ns: match (self.first_submit, self.last_end) {
+                (Some(a), Some(b)) => b.saturating_duration_since(a).as_nanos(),
+                _ => 0,
+            },
+            allocator: AllocatorSummary {
+                cycles: self.allocation_cycles,
+                offers: self.offers,
+                declines: self.declines,
+                rescinds: self.rescinds,
+                filters_installed: self.filters_installed,
+            },
+            frameworks,
+            roles,
+            replay: None,
+        }
+    }
+}

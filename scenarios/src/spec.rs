@@ -1,0 +1,242 @@
+//! The scenario file as written (TOML), before validation. Field names here are the
+//! file format: change them only together with the scenario docs and library.
+//!
+//! Values that are checked after parsing (resource texts, durations, names) are kept
+//! as [`Spanned`] so their errors can point at the line and column they came from.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Name used in outputs; defaults to the file stem.
+    pub name: Option<String>,
+    /// Free text shown by `validate`.
+    pub description: Option<String>,
+    /// Master seed of every RNG stream (`--seed` overrides it).
+    pub seed: Option<u64>,
+    /// Simulated time to run, e.g. `"10m"`.
+    pub duration: Spanned<String>,
+    /// The allocator by name (`--policy` overrides it).
+    pub allocator: Option<Spanned<String>>,
+    /// How often time series are sampled into `metrics/*.csv`.
+    pub metrics_interval: Option<Spanned<String>>,
+    /// Master flags.
+    #[serde(default)]
+    pub master: MasterSpec,
+    /// Groups of identical agents registering at a given time.
+    #[serde(default)]
+    pub agents: Vec<AgentGroupSpec>,
+    /// Roles with weights and quota.
+    #[serde(default)]
+    pub roles: Vec<RoleSpec>,
+    /// Frameworks and their behaviour.
+    #[serde(default)]
+    pub frameworks: Vec<FrameworkSpec>,
+    /// Scripted steps at given times.
+    #[serde(default)]
+    pub timeline: Vec<StepSpec>,
+}
+
+/// Master flags (design.md §3, mesos-semantics.md §0).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterSpec {
+    /// `--allocation_interval`, default `"1s"`.
+    pub allocation_interval: Option<Spanned<String>>,
+    /// `--offer_timeout`; offers never time out when absent.
+    pub offer_timeout: Option<Spanned<String>>,
+    /// `--min_allocatable_resources`, default `"cpus:0.01|mem:32"`.
+    pub min_allocatable_resources: Option<Spanned<String>>,
+    /// `--filter_gpu_resources`, default true.
+    pub filter_gpu_resources: Option<bool>,
+    /// `--fair_sharing_excluded_resource_names`.
+    pub fair_sharing_excluded_resource_names: Option<Vec<String>>,
+    /// One-way latency of every control message, default `"1ms"`.
+    pub message_latency: Option<Spanned<String>>,
+}
+
+/// A group of identical agents.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentGroupSpec {
+    /// Agent name, or name prefix when `count > 1` (agents are `name-1`, `name-2`, …).
+    pub name: Spanned<String>,
+    /// How many agents, default 1.
+    pub count: Option<Spanned<i64>>,
+    /// Each agent's resources in Mesos notation, static reservations included.
+    pub resources: Spanned<String>,
+    /// Agent attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// When the agents register, default `"0s"`.
+    pub start: Option<Spanned<String>>,
+}
+
+/// A role's weight and quota.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// Role path, e.g. `eng` or `eng/backend`.
+    pub name: Spanned<String>,
+    /// DRF weight, default 1.
+    pub weight: Option<Spanned<f64>>,
+    /// Quota guarantees (scalar quantities).
+    pub guarantees: Option<Spanned<String>>,
+    /// Quota limits (scalar quantities).
+    pub limits: Option<Spanned<String>>,
+}
+
+/// A framework (scheduler).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameworkSpec {
+    /// Framework name; also the DRF tie-break key among frameworks of a role.
+    pub name: Spanned<String>,
+    /// Roles it subscribes to.
+    pub roles: Spanned<Vec<String>>,
+    /// Capabilities: `revocable_resources`, `gpu_resources`, `shared_resources`,
+    /// `reservation_refinement`, `multi_role` (on by default).
+    pub capabilities: Option<Spanned<Vec<String>>>,
+    /// Registration time, default `"0s"`; ignored when a timeline step adds it.
+    pub start: Option<Spanned<String>>,
+    /// Time the scheduler takes to answer an offer, default `"0s"`.
+    pub offer_think_time: Option<Spanned<String>>,
+    /// Extra time per task it launches from an offer, default `"0s"`.
+    pub task_think_time: Option<Spanned<String>>,
+    /// `Filters.refuse_seconds` on declines, default 5 (negative → 5, 0 → no filter).
+    pub refuse_seconds: Option<f64>,
+    /// At most this many tasks launched from one offer (default unlimited).
+    pub max_tasks_per_offer: Option<Spanned<i64>>,
+    /// Suppress offers when it has nothing to run and revive when work arrives.
+    pub suppress_when_idle: Option<bool>,
+    /// A batch job queue.
+    pub batch: Option<BatchSpec>,
+    /// A long-running service.
+    pub service: Option<ServiceSpec>,
+    /// Holds offers until the timeline tells it what to do.
+    pub scripted: Option<ScriptedSpec>,
+}
+
+/// Jobs of several tasks arriving over time.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// Time between job arrivals.
+    pub job_interarrival: DistSpec,
+    /// Tasks per job.
+    pub tasks_per_job: DistSpec,
+    /// Each task's resources.
+    pub task_resources: Spanned<String>,
+    /// Each task's running time.
+    pub task_duration: DistSpec,
+    /// Stop submitting after this many jobs.
+    pub max_jobs: Option<Spanned<i64>>,
+}
+
+/// A service of identical long-running instances.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Instances to keep running.
+    pub instances: Spanned<i64>,
+    /// Each instance's resources.
+    pub task_resources: Spanned<String>,
+}
+
+/// A framework driven by timeline steps only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedSpec {}
+
+/// A distribution of durations (strings like `"30s"`) or counts (integers).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistSpec {
+    /// `constant`, `uniform`, `exponential`, `lognormal` or `normal`.
+    pub distribution: Spanned<String>,
+    /// `constant`: the value.
+    pub value: Option<Spanned<toml::Value>>,
+    /// `uniform`: lower bound (inclusive).
+    pub min: Option<Spanned<toml::Value>>,
+    /// `uniform`: upper bound (inclusive).
+    pub max: Option<Spanned<toml::Value>>,
+    /// `exponential` and `normal`: the mean.
+    pub mean: Option<Spanned<toml::Value>>,
+    /// `lognormal`: the median.
+    pub median: Option<Spanned<toml::Value>>,
+    /// `lognormal`: σ of the underlying normal.
+    pub sigma: Option<Spanned<f64>>,
+    /// `normal`: standard deviation.
+    pub sd: Option<Spanned<toml::Value>>,
+}
+
+/// One scripted step. Which fields apply depends on `action`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// When the step runs. Steps at the same time run in file order, each after
+    /// everything the previous one caused at that instant (including allocation).
+    pub at: Spanned<String>,
+    /// `add_agent`, `remove_agent`, `update_agent`, `add_framework`,
+    /// `remove_framework`, `activate`, `deactivate`, `suppress`, `revive`, `decline`,
+    /// `return`, `set_weight`, `set_quota`, or `check` (does nothing; carries
+    /// `expect_offers`).
+    pub action: Spanned<String>,
+    /// Agent name.
+    pub agent: Option<Spanned<String>>,
+    /// Framework name.
+    pub framework: Option<Spanned<String>>,
+    /// One role (`decline`, `return`, `set_weight`, `set_quota`).
+    pub role: Option<Spanned<String>>,
+    /// Several roles (`suppress`, `revive`; empty or absent = all).
+    pub roles: Option<Vec<String>>,
+    /// Resources (`add_agent`, `update_agent`, `decline`, `return`; `all` = the
+    /// whole outstanding offer).
+    pub resources: Option<Spanned<String>>,
+    /// `decline`: filter duration in seconds (default 5).
+    pub refuse_seconds: Option<f64>,
+    /// `add_agent`, `update_agent`: attributes.
+    pub attributes: Option<BTreeMap<String, String>>,
+    /// `add_agent`: resources already in use by a framework's tasks.
+    pub used: Option<Vec<UsedSpec>>,
+    /// `set_weight`: the weight.
+    pub weight: Option<Spanned<f64>>,
+    /// `set_quota`: guarantees.
+    pub guarantees: Option<Spanned<String>>,
+    /// `set_quota`: limits.
+    pub limits: Option<Spanned<String>>,
+    /// The exact offers made from this step until the next step runs (or the run
+    /// ends), in any order; checked while running. `[]` means no offer at all.
+    pub expect_offers: Option<Vec<ExpectedOfferSpec>>,
+}
+
+/// One expected offer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedOfferSpec {
+    /// Framework name.
+    pub framework: Spanned<String>,
+    /// Role the offer is made under (any when absent).
+    pub role: Option<String>,
+    /// Agent name.
+    pub agent: Spanned<String>,
+    /// The offered resources.
+    pub resources: Spanned<String>,
+}
+
+/// Resources already allocated to a framework when an agent registers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsedSpec {
+    /// Framework name.
+    pub framework: Spanned<String>,
+    /// The role they are allocated under (default: the framework's first role).
+    pub role: Option<Spanned<String>>,
+    /// The resources.
+    pub resources: Spanned<String>,
+}

@@ -1,0 +1,72 @@
+//! The scenario library's stories hold: each file shows what its comment promises.
+
+use std::path::Path;
+
+use scenarios::scenario::Scenario;
+use scenarios::sim::{self, RunOptions};
+use scenarios::summary::Summary;
+
+fn run(file: &str, overrides: &[&str]) -> Summary {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let scenario = Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    sim::run(&scenario, RunOptions::default()).unwrap().summary
+}
+
+fn framework<'a>(s: &'a Summary, name: &str) -> &'a scenarios::summary::FrameworkSummary {
+    s.frameworks.iter().find(|f| f.name == name).unwrap()
+}
+
+#[test]
+fn weighted_roles_settle_near_three_to_one() {
+    let s = run("weighted-roles.toml", &["duration=\"10m\""]);
+    let gold = framework(&s, "gold-batch").dominant_share_mean;
+    let silver = framework(&s, "silver-batch").dominant_share_mean;
+    let ratio = gold / silver;
+    assert!(
+        (2.5..3.5).contains(&ratio),
+        "gold {gold}, silver {silver}, ratio {ratio}"
+    );
+    // Equal weights even them out.
+    let s = run(
+        "weighted-roles.toml",
+        &["duration=\"10m\"", "roles[gold].weight=1.0"],
+    );
+    let ratio = framework(&s, "gold-batch").dominant_share_mean
+        / framework(&s, "silver-batch").dominant_share_mean;
+    assert!((0.8..1.25).contains(&ratio), "equal weights, ratio {ratio}");
+}
+
+#[test]
+fn a_quota_guarantee_ends_the_starvation() {
+    let with_quota = run("quota-starvation.toml", &[]);
+    assert_eq!(
+        framework(&with_quota, "critical-service").tasks_launched,
+        4,
+        "all instances run with the guarantee"
+    );
+    let without = run(
+        "quota-starvation.toml",
+        &["roles[critical].guarantees=\"cpus:0\""],
+    );
+    assert_eq!(
+        framework(&without, "critical-service").tasks_launched,
+        0,
+        "without quota the service starves"
+    );
+}
+
+#[test]
+fn every_library_scenario_validates_and_runs_briefly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "quickstart.toml",
+        "drf-paper.toml",
+        "weighted-roles.toml",
+        "quota-starvation.toml",
+    ] {
+        let s = run(file, &["duration=\"20s\""]);
+        assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");
+        assert!(dir.join(file).exists());
+    }
+}
