@@ -17,22 +17,49 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("models", &["sim-core"][..]),
         ("traces", &["sim-core"][..]),
         ("analysis", &["sim-core"][..]),
-        ("scenarios", &["sim-core", "models", "traces", "analysis"][..]),
+        (
+            "scenarios",
+            &["sim-core", "models", "traces", "analysis"][..],
+        ),
         ("live", &["sim-core", "models", "analysis"][..]),
-        ("benches", &["sim-core", "models", "traces", "analysis", "scenarios", "live"][..]),
+        (
+            "benches",
+            &[
+                "sim-core",
+                "models",
+                "traces",
+                "analysis",
+                "scenarios",
+                "live",
+            ][..],
+        ),
         (
             "mesosim",
-            &["sim-core", "models", "traces", "analysis", "scenarios", "live", "benches"][..],
+            &[
+                "sim-core",
+                "models",
+                "traces",
+                "analysis",
+                "scenarios",
+                "live",
+                "benches",
+            ][..],
         ),
     ])
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn members(root: &Path) -> Vec<PathBuf> {
-    let manifest: toml::Table = fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let manifest: toml::Table = fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     manifest["workspace"]["members"]
         .as_array()
         .unwrap()
@@ -48,18 +75,24 @@ fn crates_depend_only_along_the_design_graph() {
     let mut violations = Vec::new();
     let mut seen = Vec::new();
     for dir in members(&root) {
-        let manifest: toml::Table =
-            fs::read_to_string(dir.join("Cargo.toml")).unwrap().parse().unwrap();
+        let manifest: toml::Table = fs::read_to_string(dir.join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
         let name = manifest["package"]["name"].as_str().unwrap().to_string();
         let Some(permitted) = allowed.get(name.as_str()) else {
-            violations.push(format!("crate {name} is not in the tidy test's dependency graph"));
+            violations.push(format!(
+                "crate {name} is not in the tidy test's dependency graph"
+            ));
             continue;
         };
         seen.push(name.clone());
         // Build-time and test-time edges count too: a dev-dependency on a higher layer
         // would let a lower crate's tests reach up the graph.
         for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
-            let Some(deps) = manifest.get(section).and_then(|d| d.as_table()) else { continue };
+            let Some(deps) = manifest.get(section).and_then(|d| d.as_table()) else {
+                continue;
+            };
             for dep in deps.keys() {
                 if allowed.contains_key(dep.as_str()) && !permitted.contains(&dep.as_str()) {
                     violations.push(format!("{name} → {dep} ({section}) is not an allowed edge"));
@@ -67,8 +100,16 @@ fn crates_depend_only_along_the_design_graph() {
             }
         }
     }
-    assert_eq!(seen.len(), allowed.len(), "every crate of the graph is a workspace member");
-    assert!(violations.is_empty(), "dependency graph violations:\n{}", violations.join("\n"));
+    assert_eq!(
+        seen.len(),
+        allowed.len(),
+        "every crate of the graph is a workspace member"
+    );
+    assert!(
+        violations.is_empty(),
+        "dependency graph violations:\n{}",
+        violations.join("\n")
+    );
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -93,7 +134,11 @@ fn all_rust_files() -> Vec<PathBuf> {
         rust_files(&dir, &mut files);
     }
     files.sort();
-    assert!(files.len() > 10, "tidy found too few files: {}", files.len());
+    assert!(
+        files.len() > 10,
+        "tidy found too few files: {}",
+        files.len()
+    );
     files
 }
 
@@ -108,7 +153,11 @@ fn every_rust_file_starts_with_a_module_doc() {
         })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! line:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! line:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
@@ -119,9 +168,16 @@ fn no_test_is_ignored() {
     let offenders: Vec<String> = all_rust_files()
         .into_iter()
         .filter(|f| {
-            fs::read_to_string(f).unwrap().lines().any(|l| l.trim_start().starts_with(&needle))
+            fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .any(|l| l.trim_start().starts_with(&needle))
         })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(offenders.is_empty(), "ignored tests (gate on the capability instead):\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "ignored tests (gate on the capability instead):\n{}",
+        offenders.join("\n")
+    );
 }

@@ -1,0 +1,72 @@
+//! `mesosim bench`: runs the benchmark suite of the `benches` crate and prints its
+//! figures, each with a baseline measured in the same run where one exists.
+
+use std::path::PathBuf;
+
+use analysis::output::write_json_atomic;
+use clap::{Args, ValueEnum};
+
+use crate::CmdResult;
+
+/// Which benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Target {
+    /// The event engine under the hold model (1k, 100k, 1M pending events).
+    Engine,
+    /// One full allocation cycle of the hdrf allocator at Mesos's benchmark scales.
+    Allocator,
+}
+
+/// `mesosim bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, required_unless_present = "suite")]
+    target: Option<Target>,
+    /// Run a named suite instead: `ci` runs every target with small sizes.
+    #[arg(long, value_parser = ["ci"], conflicts_with = "target")]
+    suite: Option<String>,
+    /// Fewer repetitions and smaller sizes (what the `ci` suite uses).
+    #[arg(long)]
+    quick: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// `mesosim bench`.
+pub fn run(args: BenchArgs) -> CmdResult {
+    let quick = args.quick || args.suite.is_some();
+    let targets: Vec<Target> = match args.target {
+        Some(t) => vec![t],
+        None => vec![Target::Engine, Target::Allocator],
+    };
+    let mut json = serde_json::Map::new();
+    for target in &targets {
+        let value = match target {
+            Target::Engine => {
+                let records = benches::engine::run(&benches::engine::EngineBenchOptions { quick });
+                print!("{}", benches::engine::render_table(&records));
+                serde_json::to_value(&records)?
+            }
+            Target::Allocator => {
+                let records =
+                    benches::allocator::run(&benches::allocator::AllocatorBenchOptions { quick });
+                print!("{}", benches::allocator::render_table(&records));
+                serde_json::to_value(&records)?
+            }
+        };
+        println!();
+        json.insert(format!("{target:?}").to_lowercase(), value);
+    }
+    if let Some(path) = &args.json {
+        // One target writes its array as is; a suite writes an object keyed by target.
+        let value = if targets.len() == 1 {
+            json.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+        } else {
+            serde_json::Value::Object(json)
+        };
+        write_json_atomic(path, &value)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The `mesosim` binary end to end: outputs, determinism, exit codes and error
+//! messages for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mesosim(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mesosim"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run mesosim")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn scenario_file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().to_string()
+}
+
+const SMALL: &str = r#"
+duration = "2m"
+[[agents]]
+name = "a"
+count = 4
+resources = "cpus:4;mem:8192"
+[[frameworks]]
+name = "batch"
+roles = ["eng"]
+[frameworks.batch]
+job_interarrival = { distribution = "exponential", mean = "5s" }
+tasks_per_job = { distribution = "uniform", min = 1, max = 5 }
+task_resources = "cpus:1;mem:1024"
+task_duration = { distribution = "constant", value = "20s" }
+"#;
+
+#[test]
+fn run_writes_outputs_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario_file(dir.path(), "small.toml", SMALL);
+    for out in ["o1", "o2"] {
+        let o = mesosim(
+            &[
+                "run",
+                &s,
+                "--seed",
+                "3",
+                "--out",
+                out,
+                "--event-log",
+                &format!("{out}/events.jsonl"),
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("tasks submitted / launched / finished"),
+            "{text}"
+        );
+    }
+    for file in [
+        "summary.json",
+        "events.jsonl",
+        "metrics/utilization.csv",
+        "metrics/dominant_share.csv",
+        "metrics/queue_length.csv",
+    ] {
+        let a = std::fs::read(dir.path().join("o1").join(file)).unwrap();
+        let b = std::fs::read(dir.path().join("o2").join(file)).unwrap();
+        assert!(a == b, "{file} differs between identical runs");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("o1/summary.json")).unwrap())
+            .unwrap();
+    for key in [
+        "mesosim_version",
+        "scenario",
+        "scenario_sha256",
+        "seed",
+        "policy",
+        "sim_end_ns",
+        "events",
+        "cluster",
+        "tasks",
+        "utilization",
+        "fairness",
+        "wait_ns",
+        "allocator",
+        "frameworks",
+        "roles",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["seed"], 3);
+    assert!(summary["tasks"]["finished"].as_u64().unwrap() > 0);
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("o1/run.json")).unwrap()).unwrap();
+    assert!(run["wall_s"].as_f64().unwrap() > 0.0);
+    let first = std::fs::read_to_string(dir.path().join("o1/events.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert!(
+        first["t_ns"].is_u64() && first["kind"].is_string(),
+        "{first}"
+    );
+    // Nothing temporary is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("o1"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn quickstart_runs_with_no_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mesosim(
+        &["run", "--set", "duration=\"2m\"", "--out", "q"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("q/summary.json").exists());
+}
+
+#[test]
+fn bad_scenarios_exit_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "unknown-field.toml",
+            SMALL.replace("count = 4", "count = 4\ncolour = \"red\""),
+            "unknown field `colour`",
+            ":6:",
+        ),
+        (
+            "negative.toml",
+            SMALL.replace("cpus:4;mem:8192", "cpus:-4;mem:8192"),
+            "agents[0].resources",
+            ":6:",
+        ),
+        (
+            "bad-policy.toml",
+            format!("allocator = \"fastest\"\n{SMALL}"),
+            "unknown allocator `fastest`",
+            ":1:",
+        ),
+        (
+            "bad-duration.toml",
+            SMALL.replace("\"2m\"", "\"2 fortnights\""),
+            "field `duration`",
+            ":2:",
+        ),
+    ];
+    for (name, text, needle, line) in cases {
+        let s = scenario_file(dir.path(), name, &text);
+        for cmd in ["run", "validate"] {
+            let o = mesosim(&[cmd, &s], dir.path());
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{name} {cmd}: {err}");
+            assert!(
+                err.starts_with("error: ")
+                    && err.contains(name)
+                    && err.contains(line)
+                    && err.contains(needle),
+                "{name} {cmd}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    assert!(
+        !dir.path().join("out").exists(),
+        "a failed run wrote outputs"
+    );
+}
+
+#[test]
+fn unknown_policy_flag_and_missing_file_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mesosim(&["run", "--policy", "nope"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown policy `nope`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mesosim(&["validate", "missing.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("missing.toml: cannot read the scenario"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mesosim(&["run", "--seed", "minus-one"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "clap usage errors also exit 2");
+}
+
+#[test]
+fn compare_writes_identical_files_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario_file(dir.path(), "small.toml", SMALL);
+    for (threads, out) in [("1", "c1"), ("2", "c2")] {
+        let o = mesosim(
+            &[
+                "compare",
+                &s,
+                "--policies",
+                "hdrf,random,fifo,bestfit",
+                "--seeds",
+                "2",
+                "--threads",
+                threads,
+                "--out",
+                out,
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("wait_ns.p95"));
+    }
+    for file in ["compare.csv", "compare.json"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("c1").join(file)).unwrap(),
+            std::fs::read(dir.path().join("c2").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn bench_engine_quick_writes_the_json_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mesosim(
+        &["bench", "engine", "--quick", "--json", "engine.json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("engine.json")).unwrap()).unwrap();
+    let rows = v.as_array().unwrap();
+    let pending: Vec<u64> = rows
+        .iter()
+        .map(|r| r["pending"].as_u64().unwrap())
+        .collect();
+    for n in [1_000, 100_000, 1_000_000] {
+        assert!(pending.contains(&n), "no row at {n} pending: {pending:?}");
+    }
+    for r in rows {
+        assert!(
+            r["name"].is_string()
+                && r["events"].as_u64().unwrap() > 0
+                && r["events_per_sec"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn trace_inspect_reports_json_and_rejects_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/testdata/google2011/machine_events");
+    let o = mesosim(
+        &[
+            "trace",
+            "inspect",
+            "--format",
+            "google2011",
+            "--json",
+            sample.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "format",
+        "rows",
+        "bad_rows",
+        "time_first_ns",
+        "time_last_ns",
+    ] {
+        assert!(v.get(key).is_some(), "inspect --json lacks {key}: {v}");
+    }
+    assert_eq!(v["format"], "google2011");
+    assert_eq!(
+        v["rows"], 15_000,
+        "the sample holds the first 15,000 machine events"
+    );
+    let bad = scenario_file(dir.path(), "bad.csv", "1,2,x\n");
+    let o = mesosim(
+        &[
+            "trace",
+            "inspect",
+            "--format",
+            "google2011",
+            "--table",
+            "machine_events",
+            &bad,
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv:1") && err.contains("column 3 (event type)"),
+        "{err}"
+    );
+    let o = mesosim(
+        &[
+            "trace",
+            "inspect",
+            "--format",
+            "google2011",
+            "--table",
+            "machine_events",
+            "--lenient",
+            "--json",
+            &bad,
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["bad_rows"], 1, "{v}");
+}
