@@ -15,6 +15,8 @@ pub enum Target {
     Engine,
     /// One full allocation cycle of the hdrf allocator at Mesos's benchmark scales.
     Allocator,
+    /// Parsing Google 2011 task_events (MB/s per core) against the csv crate.
+    Traces,
 }
 
 /// `mesosim bench`.
@@ -39,7 +41,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
     let quick = args.quick || args.suite.is_some();
     let targets: Vec<Target> = match args.target {
         Some(t) => vec![t],
-        None => vec![Target::Engine, Target::Allocator],
+        None => vec![Target::Engine, Target::Allocator, Target::Traces],
     };
     let mut json = serde_json::Map::new();
     for target in &targets {
@@ -53,6 +55,11 @@ pub fn run(args: BenchArgs) -> CmdResult {
                 let records =
                     benches::allocator::run(&benches::allocator::AllocatorBenchOptions { quick });
                 print!("{}", benches::allocator::render_table(&records));
+                serde_json::to_value(&records)?
+            }
+            Target::Traces => {
+                let records = benches::traces::run(&benches::traces::TracesBenchOptions { quick });
+                print!("{}", benches::traces::render_table(&records));
                 serde_json::to_value(&records)?
             }
         };

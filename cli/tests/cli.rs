@@ -328,3 +328,22 @@ fn trace_inspect_reports_json_and_rejects_bad_rows() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["bad_rows"], 1, "{v}");
 }
+
+#[test]
+fn bench_suite_ci_covers_every_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mesosim(
+        &["bench", "--suite", "ci", "--json", "bench.json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bench.json")).unwrap()).unwrap();
+    for target in ["engine", "allocator", "traces"] {
+        let rows = v[target]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {target} array in {v}"));
+        assert!(!rows.is_empty(), "{target} measured nothing");
+    }
+    assert!(v["allocator"][0]["cycle_ns_median"].as_u64().unwrap() > 0);
+}
