@@ -14,7 +14,7 @@ use scenarios::sim::{self, RunOptions};
 use scenarios::summary::Summary;
 use sim_core::time::SimTime;
 
-use crate::output::{peak_rss_bytes, write_run_outputs, RunInfo};
+use crate::output::{write_run_outputs, RunInfo};
 use crate::CmdResult;
 
 /// Flags shared by commands that load a scenario.
@@ -220,13 +220,7 @@ pub fn run(args: RunArgs) -> CmdResult {
     if let Some(log) = log {
         log.commit()?;
     }
-    let info = RunInfo {
-        wall_s,
-        events: output.summary.events,
-        events_per_sec: output.summary.events as f64 / wall_s.max(1e-9),
-        sim_speedup: scenario.duration.as_secs_f64() / wall_s.max(1e-9),
-        peak_rss_bytes: peak_rss_bytes(),
-    };
+    let info = RunInfo::measure(wall_s, &output.summary);
     write_run_outputs(&out, &output.summary, &output.metrics, &info)?;
     if !args.quiet {
         print!("{}", render_summary(&output.summary, &info));
@@ -495,13 +489,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     if let Some(log) = log {
         log.commit()?;
     }
-    let info = RunInfo {
-        wall_s,
-        events: output.summary.events,
-        events_per_sec: output.summary.events as f64 / wall_s.max(1e-9),
-        sim_speedup: output.summary.sim_end_ns as f64 / 1e9 / wall_s.max(1e-9),
-        peak_rss_bytes: peak_rss_bytes(),
-    };
+    let info = RunInfo::measure(wall_s, &output.summary);
     write_run_outputs(&out, &output.summary, &output.metrics, &info)?;
     if !args.quiet {
         print!("{}", render_summary(&output.summary, &info));

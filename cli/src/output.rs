@@ -34,6 +34,20 @@ pub struct RunInfo {
     pub peak_rss_bytes: Option<u64>,
 }
 
+impl RunInfo {
+    /// The wall-clock figures of a run that took `wall_s` seconds and produced `summary`.
+    pub fn measure(wall_s: f64, summary: &scenarios::summary::Summary) -> RunInfo {
+        let wall = wall_s.max(1e-9);
+        RunInfo {
+            wall_s,
+            events: summary.events,
+            events_per_sec: summary.events as f64 / wall,
+            sim_speedup: summary.sim_end_ns as f64 / 1e9 / wall,
+            peak_rss_bytes: peak_rss_bytes(),
+        }
+    }
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), if available.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

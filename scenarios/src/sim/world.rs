@@ -747,6 +747,22 @@ impl<'s, 'l> World<'s, 'l> {
         }
     }
 
+    /// Drops a task whose offer is gone or too small, as Mesos's master does with
+    /// `REASON_INVALID_OFFERS`; the framework learns it and retries.
+    fn drop_task(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
+        self.tasks[task.0 as usize].state = TaskState::Dropped;
+        self.log_task(
+            ctx.now(),
+            task,
+            TaskState::Dropped,
+            Some(TaskReason::InvalidOffers),
+        );
+        ctx.schedule_after(
+            self.latency(),
+            Event::StatusAtFramework(task, TaskState::Dropped),
+        );
+    }
+
     fn on_accept(
         &mut self,
         ctx: &mut Context<'_, Event>,
@@ -758,17 +774,7 @@ impl<'s, 'l> World<'s, 'l> {
         let Some(offer) = self.offers.remove(&id) else {
             // The offer was rescinded while the framework thought: Mesos drops the tasks.
             for task in launches {
-                self.tasks[task.0 as usize].state = TaskState::Dropped;
-                self.log_task(
-                    now,
-                    task,
-                    TaskState::Dropped,
-                    Some(TaskReason::InvalidOffers),
-                );
-                ctx.schedule_after(
-                    self.latency(),
-                    Event::StatusAtFramework(task, TaskState::Dropped),
-                );
+                self.drop_task(ctx, task);
             }
             return;
         };
@@ -789,17 +795,7 @@ impl<'s, 'l> World<'s, 'l> {
         for task in launches {
             let t = &self.tasks[task.0 as usize];
             if !remaining.contains(&t.resources) {
-                self.tasks[task.0 as usize].state = TaskState::Dropped;
-                self.log_task(
-                    now,
-                    task,
-                    TaskState::Dropped,
-                    Some(TaskReason::InvalidOffers),
-                );
-                ctx.schedule_after(
-                    self.latency(),
-                    Event::StatusAtFramework(task, TaskState::Dropped),
-                );
+                self.drop_task(ctx, task);
                 continue;
             }
             remaining = res::subtract(&remaining, &t.resources);
