@@ -54,10 +54,11 @@ fn google_2011_sample_replays_deterministically() {
     let r = a.replay.clone().expect("a replay section");
     assert!(r.machines_added > 100 && r.machines_added < 150, "{r:?}");
     assert!(r.task_submissions > 1_000, "{r:?}");
-    assert_eq!(
-        a.cluster.agents,
-        r.machines_added - r.machines_removed.min(r.machines_added)
-            + r.machines_removed.min(a.cluster.agents)
+    // Most agents at once: every added machine, less at most the removed ones.
+    assert!(a.cluster.agents <= r.machines_added, "{r:?}");
+    assert!(
+        a.cluster.agents >= r.machines_added - r.machines_removed,
+        "{r:?}"
     );
     assert!(
         a.tasks.launched > 0 && a.tasks.launched <= r.task_submissions,

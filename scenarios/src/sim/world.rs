@@ -119,6 +119,23 @@ pub(crate) struct MadeOffer {
     pub resources: Resources,
 }
 
+impl std::fmt::Display for MadeOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{}] {}: {}",
+            self.framework, self.role, self.agent, self.resources
+        )
+    }
+}
+
+fn join_offers<'a>(offers: impl Iterator<Item = &'a MadeOffer>) -> String {
+    offers
+        .map(MadeOffer::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl<'s, 'l> World<'s, 'l> {
     pub fn new(
         scenario: &'s Scenario,
@@ -954,25 +971,19 @@ impl<'s, 'l> World<'s, 'l> {
         }
     }
 
-    fn find_offers(&self, fw: usize, agent: usize, role: Option<&str>) -> Vec<OfferId> {
+    /// Ids of the outstanding offers matching `pred`, in creation order. Collected
+    /// first because acting on an offer (rescind, decline) removes it from the map.
+    fn offer_ids(&self, pred: impl Fn(&Offer) -> bool) -> Vec<OfferId> {
         self.offers
             .iter()
-            .filter(|(_, o)| {
-                o.framework == fw && o.agent == agent && role.is_none_or(|r| o.role == r)
-            })
+            .filter(|(_, o)| pred(o))
             .map(|(id, _)| *id)
             .collect()
     }
 
     fn remove_agent(&mut self, ctx: &mut Context<'_, Event>, agent: usize) {
         let now = ctx.now();
-        for id in self
-            .offers
-            .iter()
-            .filter(|(_, o)| o.agent == agent)
-            .map(|(id, _)| *id)
-            .collect::<Vec<_>>()
-        {
+        for id in self.offer_ids(|o| o.agent == agent) {
             self.rescind(ctx, id, false);
         }
         self.agents[agent].removed = true;
@@ -993,13 +1004,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     fn remove_framework(&mut self, ctx: &mut Context<'_, Event>, fw: usize) {
         let now = ctx.now();
-        for id in self
-            .offers
-            .iter()
-            .filter(|(_, o)| o.framework == fw)
-            .map(|(id, _)| *id)
-            .collect::<Vec<_>>()
-        {
+        for id in self.offer_ids(|o| o.framework == fw) {
             self.rescind(ctx, id, true);
         }
         let running: Vec<TaskId> = (0..self.tasks.len() as u32)
@@ -1102,15 +1107,11 @@ impl<'s, 'l> World<'s, 'l> {
         if missing.is_empty() && unmatched.is_empty() {
             return Ok(());
         }
-        let made: Vec<String> = made
-            .iter()
-            .map(|m| format!("{} [{}] {}: {}", m.framework, m.role, m.agent, m.resources))
-            .collect();
         Err(format!(
             "expect_offers of step {step} not met: missing [{}], unexpected [{}]; offers made: [{}]",
             missing.join(", "),
-            unmatched.iter().map(|m| format!("{} [{}] {}: {}", m.framework, m.role, m.agent, m.resources)).collect::<Vec<_>>().join(", "),
-            made.join(", ")
+            join_offers(unmatched.into_iter()),
+            join_offers(made.iter())
         ))
     }
 
@@ -1187,13 +1188,7 @@ impl<'s, 'l> World<'s, 'l> {
             }
             Action::Deactivate { framework } => {
                 let fw = fw_of(self, framework)?;
-                for id in self
-                    .offers
-                    .iter()
-                    .filter(|(_, o)| o.framework == fw)
-                    .map(|(id, _)| *id)
-                    .collect::<Vec<_>>()
-                {
+                for id in self.offer_ids(|o| o.framework == fw) {
                     self.rescind(ctx, id, true);
                 }
                 self.frameworks[fw].active = false;
@@ -1220,7 +1215,9 @@ impl<'s, 'l> World<'s, 'l> {
             } => {
                 let fw = fw_of(self, framework)?;
                 let a = agent_of(self, agent)?;
-                let ids = self.find_offers(fw, a, role.as_deref());
+                let ids = self.offer_ids(|o| {
+                    o.framework == fw && o.agent == a && role.as_ref().is_none_or(|r| &o.role == r)
+                });
                 if ids.is_empty() {
                     return Err(format!(
                         "`{framework}` holds no offer on `{agent}` to decline"
