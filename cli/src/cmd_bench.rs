@@ -1,12 +1,30 @@
 //! `mesosim bench`: runs the benchmark suite of the `benches` crate and prints its
 //! figures, each with a baseline measured in the same run where one exists.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use analysis::output::write_json_atomic;
 use clap::{Args, ValueEnum};
 
+use crate::output::peak_rss_bytes;
 use crate::CmdResult;
+
+/// Prints how far a long replay has got, on terminals only.
+fn replay_progress() -> impl FnMut(sim_core::time::SimTime) {
+    let started = Instant::now();
+    let show = std::io::stderr().is_terminal();
+    move |reached| {
+        if show {
+            eprint!(
+                "\rreplayed {:.1} simulated hours in {:.1}s ",
+                reached.as_secs_f64() / 3600.0,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
 
 /// Which benchmark to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -17,6 +35,8 @@ pub enum Target {
     Allocator,
     /// Parsing Google 2011 task_events (MB/s per core) against the csv crate.
     Traces,
+    /// Replaying the synthetic workload of `--machines` machines over `--days` days.
+    Replay,
 }
 
 /// `mesosim bench`.
@@ -34,6 +54,15 @@ pub struct BenchArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// `replay`: machines of the synthetic cell.
+    #[arg(long, default_value_t = 12_500)]
+    machines: u32,
+    /// `replay`: days of workload.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// `replay`: seed of the workload and the simulation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// `mesosim bench`.
@@ -41,8 +70,16 @@ pub fn run(args: BenchArgs) -> CmdResult {
     let quick = args.quick || args.suite.is_some();
     let targets: Vec<Target> = match args.target {
         Some(t) => vec![t],
-        None => vec![Target::Engine, Target::Allocator, Target::Traces],
+        None => vec![
+            Target::Engine,
+            Target::Allocator,
+            Target::Traces,
+            Target::Replay,
+        ],
     };
+    if args.machines == 0 || args.days == 0 {
+        return Err("--machines and --days must be at least 1".into());
+    }
     let mut json = serde_json::Map::new();
     for target in &targets {
         let value = match target {
@@ -61,6 +98,24 @@ pub fn run(args: BenchArgs) -> CmdResult {
                 let records = benches::traces::run(&benches::traces::TracesBenchOptions { quick });
                 print!("{}", benches::traces::render_table(&records));
                 serde_json::to_value(&records)?
+            }
+            Target::Replay => {
+                // The ci suite replays two hours of a small cell; the figures that
+                // matter come from an explicit `bench replay --machines 12500 --days D`.
+                let smoke = args.suite.is_some();
+                let options = benches::replay::ReplayBenchOptions {
+                    machines: if smoke { 200 } else { args.machines },
+                    days: args.days,
+                    seed: args.seed,
+                    cut_after: smoke.then(|| sim_core::time::SimDuration::from_secs(2 * 3600)),
+                };
+                let mut record = benches::replay::run(&options, &mut replay_progress())?;
+                record.peak_rss_bytes = peak_rss_bytes();
+                if std::io::stderr().is_terminal() {
+                    eprintln!();
+                }
+                print!("{}", benches::replay::render_table(&record));
+                serde_json::to_value(&record)?
             }
         };
         println!();

@@ -400,6 +400,9 @@ pub struct ReplayArgs {
     /// Memory (MB) of the reference machine.
     #[arg(long, default_value_t = 131_072)]
     machine_mem_mb: u64,
+    /// `refuse_seconds` of the trace frameworks' declines (e.g. `5s`, `2m`, `1h`).
+    #[arg(long, default_value = "1h")]
+    refuse: String,
     /// Skip bad rows instead of stopping at the first one.
     #[arg(long)]
     lenient: bool,
@@ -430,6 +433,8 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         .map(scenarios::duration::parse_duration)
         .transpose()
         .map_err(|e| format!("--duration: {e}"))?;
+    let refuse =
+        scenarios::duration::parse_duration(&args.refuse).map_err(|e| format!("--refuse: {e}"))?;
     let reader = traces::open(
         args.format,
         &args.paths,
@@ -438,6 +443,13 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
             lenient: args.lenient,
         },
     )?;
+    if reader.metadata().ordering == traces::Ordering::File && !args.quiet {
+        eprintln!(
+            "sorting the trace by time first: its files are not in time order \
+             (`mesosim trace convert` stores it sorted for later replays)"
+        );
+    }
+    let records = traces::sort::time_ordered(reader, &traces::sort::SortOptions::default())?;
     let name = format!("replay-{}", args.format);
     let out = args
         .out
@@ -463,12 +475,13 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     };
     let started = Instant::now();
     let output = sim::replay(
-        Box::new(reader),
+        records,
         sim::ReplayOptions {
             name,
             config: scenarios::sim::replay::ReplayConfig {
                 machine_cpus_milli: (args.machine_cpus * 1000.0).round() as u64,
                 machine_mem_mb: args.machine_mem_mb,
+                refuse,
             },
             duration,
             run: RunOptions {

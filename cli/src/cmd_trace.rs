@@ -102,9 +102,9 @@ pub fn run(args: TraceArgs) -> CmdResult {
             Ok(())
         }
         TraceCommand::Convert(a) => {
-            let mut reader = traces::open(a.input.format, &a.input.paths, &a.input.options())?;
+            let reader = traces::open(a.input.format, &a.input.paths, &a.input.options())?;
             let records = write_compact(&a.out, |file| {
-                let (writer, summary) = convert(&mut reader, BufWriter::new(file))?;
+                let (writer, summary) = convert(reader, BufWriter::new(file))?;
                 writer
                     .into_inner()
                     .map_err(|e| e.into_error())?

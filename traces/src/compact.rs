@@ -987,15 +987,17 @@ pub struct ConvertSummary {
     pub records: u64,
 }
 
-/// Streams a whole trace into a compact file. Stops at the reader's first error.
-pub fn convert<W: Write>(
-    reader: &mut TraceReader,
-    out: W,
-) -> Result<(W, ConvertSummary), TraceError> {
+/// Streams a whole trace into a compact file, in time order: a trace whose files are
+/// not in time order is sorted on the way (see [`crate::sort`]), so the compact file
+/// replays without sorting again. Stops at the reader's first error.
+pub fn convert<W: Write>(reader: TraceReader, out: W) -> Result<(W, ConvertSummary), TraceError> {
     let md = reader.metadata();
     let meta = CompactMetadata {
         format: md.format,
-        ordering: md.ordering,
+        ordering: match md.ordering {
+            Ordering::File => Ordering::Time,
+            kept => kept,
+        },
         swf: md.swf.clone(),
     };
     let io_err = |e: io::Error| TraceError::BadFile {
@@ -1003,7 +1005,7 @@ pub fn convert<W: Write>(
         message: format!("write error: {e}"),
     };
     let mut w = CompactWriter::new(out, &meta).map_err(io_err)?;
-    for rec in reader {
+    for rec in crate::sort::time_ordered(reader, &crate::sort::SortOptions::default())? {
         w.write(&rec?).map_err(io_err)?;
     }
     let records = w.count();

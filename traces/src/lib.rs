@@ -41,6 +41,7 @@ pub mod inspect;
 mod parse;
 mod reader;
 mod record;
+pub mod sort;
 pub mod swf;
 pub mod synth;
 mod table;

@@ -54,10 +54,9 @@ fn compact_is_smaller_than_csv() {
 #[test]
 fn convert_and_open_as_a_trace() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut reader =
-        open(TraceFormat::Swf, &[data("swf")], &ReadOptions::default()).expect("opens");
+    let reader = open(TraceFormat::Swf, &[data("swf")], &ReadOptions::default()).expect("opens");
     let out = std::fs::File::create(dir.path().join("nasa.msw")).expect("create");
-    let (_, summary) = convert(&mut reader, out).expect("converts");
+    let (_, summary) = convert(reader, out).expect("converts");
     assert_eq!(summary.records, 4 * 18_239);
     let (orig, _) = read_all(TraceFormat::Swf, &[data("swf")]);
     let mut back = open(
@@ -129,4 +128,40 @@ fn errors() {
         .expect("an item")
         .expect_err("bad tag");
     assert_eq!(err.to_string(), "x.msw: record 1: unknown record tag 42");
+}
+
+/// Google 2019's machine_events shard is ordered by event type (ADD, then REMOVE, then
+/// UPDATE): converting it yields the same records in time order, ties in file order.
+#[test]
+fn convert_sorts_a_file_ordered_trace_by_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = data(
+        "google2019/machine_events-000000000000.cell-a.lines1-1000+27778-28277+45719-45968.json",
+    );
+    let reader = open(
+        TraceFormat::Google2019,
+        std::slice::from_ref(&path),
+        &ReadOptions::default(),
+    )
+    .expect("opens");
+    assert_eq!(reader.metadata().ordering, Ordering::File);
+    let (orig, _) = read_all(TraceFormat::Google2019, std::slice::from_ref(&path));
+    assert!(
+        orig.windows(2).any(|w| w[0].time() > w[1].time()),
+        "the sample is expected out of time order"
+    );
+    let out = std::fs::File::create(dir.path().join("m.msw")).expect("create");
+    let (_, summary) = convert(reader, out).expect("converts");
+    assert_eq!(summary.records, orig.len() as u64);
+    let back = open(
+        TraceFormat::Compact,
+        &[dir.path().join("m.msw")],
+        &ReadOptions::default(),
+    )
+    .expect("opens compact");
+    assert_eq!(back.metadata().ordering, Ordering::Time);
+    let sorted: Vec<WorkloadRecord> = back.map(|r| r.expect("decodes")).collect();
+    let mut expected = orig.clone();
+    expected.sort_by_key(WorkloadRecord::time);
+    assert_eq!(sorted, expected);
 }

@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use serde::Serialize;
+use models::resources::Resources;
+use serde::{Serialize, Serializer};
 
 /// One line of the event log. Absent fields are omitted.
 #[derive(Debug, Default, Serialize)]
@@ -22,9 +23,13 @@ pub struct LogRecord<'a> {
     /// Agent name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<&'a str>,
-    /// Resources in Mesos text notation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resources: Option<String>,
+    /// Resources, written in Mesos text notation. Borrowed so a run without an event
+    /// log never formats them (formatting was most of a large replay's offer cost).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "as_mesos_text"
+    )]
+    pub resources: Option<&'a Resources>,
     /// Offer id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer: Option<u64>,
@@ -43,6 +48,13 @@ pub struct LogRecord<'a> {
     /// Free text for operator calls and timeline steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+fn as_mesos_text<S: Serializer>(r: &Option<&Resources>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Some(r) => s.collect_str(r),
+        None => s.serialize_none(),
+    }
 }
 
 /// Writes records to an optional sink; the first I/O error is kept and reported at the

@@ -115,9 +115,11 @@ pub fn replay(
             start: Some(SimTime::ZERO),
             offer_think_time: SimDuration::ZERO,
             task_think_time: SimDuration::ZERO,
-            refuse: Some(crate::scenario::DEFAULT_REFUSE),
+            refuse: Some(options.config.refuse),
             max_tasks_per_offer: None,
-            suppress_when_idle: true,
+            // Suppressing when idle and reviving on the next submission would clear
+            // every filter each time (see `ReplayConfig::refuse`).
+            suppress_when_idle: false,
             behaviour: Behaviour::Trace,
         })
         .collect();

@@ -431,7 +431,7 @@ impl<'s, 'l> World<'s, 'l> {
             framework: Some(self.framework_name(fw)),
             role: Some(&a.role),
             agent: Some(&self.agents[agent].name),
-            resources: Some(a.resources.to_string()),
+            resources: Some(&a.resources),
             offer: Some(id.0),
             ..LogRecord::default()
         });
@@ -471,7 +471,7 @@ impl<'s, 'l> World<'s, 'l> {
             framework: Some(self.framework_name(offer.framework)),
             role: Some(&offer.role),
             agent: Some(&self.agents[offer.agent].name),
-            resources: Some(offer.resources.to_string()),
+            resources: Some(&offer.resources),
             offer: Some(id.0),
             ..LogRecord::default()
         });
@@ -504,7 +504,7 @@ impl<'s, 'l> World<'s, 'l> {
             framework: Some(self.framework_name(offer.framework)),
             role: Some(&offer.role),
             agent: Some(&self.agents[offer.agent].name),
-            resources: Some(resources.to_string()),
+            resources: Some(resources),
             offer: Some(id.0),
             refuse_ns: refuse.map(|r| r.as_nanos()),
             ..LogRecord::default()
@@ -564,7 +564,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "agent_added",
             agent: Some(&def.name),
-            resources: Some(def.resources.to_string()),
+            resources: Some(&def.resources),
             ..LogRecord::default()
         });
         self.trigger_allocation(ctx);
@@ -804,7 +804,7 @@ impl<'s, 'l> World<'s, 'l> {
             framework: Some(self.framework_name(offer.framework)),
             role: Some(&offer.role),
             agent: Some(&self.agents[offer.agent].name),
-            resources: Some(offer.resources.to_string()),
+            resources: Some(&offer.resources),
             offer: Some(id.0),
             ..LogRecord::default()
         });
@@ -828,7 +828,7 @@ impl<'s, 'l> World<'s, 'l> {
                 framework: Some(self.framework_name(offer.framework)),
                 role: Some(&t.role),
                 agent: Some(&self.agents[offer.agent].name),
-                resources: Some(t.resources.to_string()),
+                resources: Some(&t.resources),
                 task: Some(task.0),
                 offer: Some(id.0),
                 ..LogRecord::default()
