@@ -184,3 +184,112 @@ fn scenarios_without_reservations_have_no_reservations_section() {
     let s = run(&load("weighted-roles.toml", &["duration=\"20s\""]), None);
     assert!(s.reservations.is_none());
 }
+
+#[test]
+fn operator_calls_reserve_create_destroy_and_unreserve_a_shared_volume() {
+    let text = r#"
+duration = "1m"
+[[agents]]
+name = "a"
+resources = "cpus:2;mem:1024;disk:1000"
+[[frameworks]]
+name = "holder"
+roles = ["kv"]
+capabilities = ["shared_resources"]
+[frameworks.scripted]
+[[timeline]]
+at = "10s"
+action = "reserve"
+agent = "a"
+principal = "ops"
+resources = "disk(dyn:kv@ops):500"
+[[timeline]]
+at = "20s"
+action = "create_volume"
+agent = "a"
+principal = "ops"
+resources = "disk(dyn:kv@ops)[id=s1,principal=ops,path=data]<SHARED>:500"
+[[timeline]]
+at = "30s"
+action = "destroy_volume"
+agent = "a"
+resources = "disk(dyn:kv@ops)[id=s1,principal=ops,path=data]<SHARED>:500"
+[[timeline]]
+at = "40s"
+action = "unreserve"
+agent = "a"
+resources = "disk(dyn:kv@ops):500"
+[[timeline]]
+at = "41s"
+action = "unreserve"
+agent = "a"
+resources = "disk(kv):1"
+"#;
+    let scenario = Scenario::parse(text, Path::new("inline.toml"), &[]).unwrap();
+    let mut log = Vec::new();
+    let s = run(&scenario, Some(&mut log));
+    let r = reservations(&s);
+    for kind in ["reserve", "create", "destroy", "unreserve"] {
+        assert_eq!(r.applied.get(kind), Some(&1), "{kind}: {r:?}");
+    }
+    assert_eq!(r.rejected["unreserve"]["not_dynamically_reserved"], 1);
+    assert_eq!(
+        (r.volumes_created, r.volumes_destroyed, r.volumes_at_end),
+        (1, 1, 0)
+    );
+    assert_eq!(r.volume_data_lost, 0);
+    // The scripted framework holds every offer: reserve and create rescind it to get
+    // at the resources; the destroyed shared volume is rescinded from its offer.
+    let text = String::from_utf8(log).unwrap();
+    let rescinds: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"rescind\""))
+        .collect();
+    assert_eq!(rescinds.len() as u64, s.allocator.rescinds);
+    assert!(
+        rescinds
+            .iter()
+            .any(|l| l.contains("id=s1") && l.contains("<SHARED>")),
+        "{rescinds:?}"
+    );
+}
+
+#[test]
+fn bad_reservation_input_names_the_field() {
+    let base = r#"
+duration = "1m"
+[[agents]]
+name = "a"
+resources = "cpus:2;mem:1024;disk:1000"
+"#;
+    let cases = [
+        (
+            "[[frameworks]]\nname = \"kv\"\nroles = [\"kv\"]\n[frameworks.stateful]\ninstances = 1\ntask_resources = \"cpus:1\"\nvolume_mb = 10\nagents = [\"b\"]\n",
+            "frameworks[0].stateful.agents",
+        ),
+        (
+            "[[frameworks]]\nname = \"kv\"\nroles = [\"kv\"]\n[frameworks.stateful]\ninstances = 1\ntask_resources = \"cpus(kv):1\"\nvolume_mb = 10\n",
+            "frameworks[0].stateful.task_resources",
+        ),
+        (
+            "[[timeline]]\nat = \"1s\"\naction = \"reserve\"\nagent = \"a\"\nsource = \"cpus:1\"\nresources = \"cpus(dyn:kv):1\"\n",
+            "timeline[0]",
+        ),
+        (
+            "[[timeline]]\nat = \"1s\"\naction = \"update_reservation\"\nagent = \"a\"\nresources = \"cpus(dyn:kv):1\"\n",
+            "timeline[0]",
+        ),
+        (
+            "[[timeline]]\nat = \"1s\"\naction = \"create_volume\"\nagent = \"a\"\n",
+            "timeline[0]",
+        ),
+    ];
+    for (extra, field) in cases {
+        let text = format!("{base}{extra}");
+        let err = Scenario::parse(&text, Path::new("bad.toml"), &[])
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {extra}"))
+            .to_string();
+        assert!(err.starts_with("bad.toml:") && err.contains(field), "{err}");
+    }
+}

@@ -275,24 +275,25 @@ impl World<'_, '_> {
     /// a rejected operation changes nothing and the next one is tried.
     pub(crate) fn apply_offer_operations(
         &mut self,
-        now: SimTime,
+        ctx: &mut Context<'_, Event>,
         offer: &Offer,
         operations: &[Operation],
         remaining: &mut Resources,
     ) {
+        let now = ctx.now();
         let def = &self.scenario.frameworks[self.frameworks[offer.framework].def];
         for op in operations {
             let used = self.used_on(offer.agent);
             let principal = def.name.as_str();
-            let mut ctx = OperationContext::framework(
+            let mut octx = OperationContext::framework(
                 &def.roles,
                 &offer.role,
                 Some(principal),
                 def.capabilities.shared_resources,
             );
-            ctx.checkpointed = &self.agents[offer.agent].total;
-            ctx.used = &used;
-            let outcome = validate(op, &ctx).and_then(|c| {
+            octx.checkpointed = &self.agents[offer.agent].total;
+            octx.used = &used;
+            let outcome = validate(op, &octx).and_then(|c| {
                 let pool = apply(remaining, &c)?;
                 let total = apply(&self.agents[offer.agent].total, &c)?;
                 self.allocator.update_allocation(
@@ -314,6 +315,24 @@ impl World<'_, '_> {
                 op,
                 &outcome,
             );
+            if let (Operation::Destroy { volumes }, Ok(())) = (op, &outcome) {
+                self.rescind_offers_holding(ctx, offer.agent, volumes);
+            }
+        }
+    }
+
+    /// A destroyed (shared) volume may sit in other offers: the master rescinds them.
+    fn rescind_offers_holding(
+        &mut self,
+        ctx: &mut Context<'_, Event>,
+        agent: usize,
+        volumes: &Resources,
+    ) {
+        let ids = self.offer_ids(|o| {
+            o.agent == agent && volumes.iter().any(|v| o.resources.contains(&single(v)))
+        });
+        for id in ids {
+            self.rescind(ctx, id, true);
         }
     }
 
@@ -342,6 +361,9 @@ impl World<'_, '_> {
             Ok(())
         });
         self.log_operation(now, None, None, agent, op, &outcome);
+        if let (Operation::Destroy { volumes }, Ok(())) = (op, &outcome) {
+            self.rescind_offers_holding(ctx, agent, volumes);
+        }
     }
 
     fn rescind_until_available(

@@ -824,7 +824,7 @@ impl<'s, 'l> World<'s, 'l> {
             ..LogRecord::default()
         });
         let mut remaining = offer.resources.clone();
-        self.apply_offer_operations(now, &offer, &operations, &mut remaining);
+        self.apply_offer_operations(ctx, &offer, &operations, &mut remaining);
         for task in launches {
             let t = &self.tasks[task.0 as usize];
             if !remaining.contains(&t.resources) {
