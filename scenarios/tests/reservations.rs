@@ -293,3 +293,34 @@ resources = "cpus:2;mem:1024;disk:1000"
         assert!(err.starts_with("bad.toml:") && err.contains(field), "{err}");
     }
 }
+
+#[test]
+fn reservation_runs_are_deterministic_and_never_over_allocate_under_any_policy() {
+    let scenario = load("persistent-volume-failover.toml", &["duration=\"15m\""]);
+    let bytes = |policy: &str| {
+        let mut log = Vec::new();
+        let out = sim::run(
+            &scenario,
+            RunOptions {
+                policy: Some(policy.to_string()),
+                check_invariants: true,
+                event_log: Some(&mut log),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{policy}: {e}"));
+        (out.summary, out.metrics, log)
+    };
+    for policy in models::allocator::ALLOCATOR_NAMES {
+        let (a, a_metrics, a_log) = bytes(policy);
+        let (b, b_metrics, b_log) = bytes(policy);
+        assert_eq!(a, b, "{policy}");
+        assert_eq!(a_metrics, b_metrics, "{policy}");
+        assert!(a_log == b_log, "{policy}: event logs differ");
+        assert!(a_metrics.iter().any(|(name, _)| name == "reservations.csv"));
+        let r = reservations(&a);
+        assert_eq!(r.volume_data_lost, 0, "{policy}");
+        assert_eq!(r.volumes_created, 3, "{policy}");
+        assert!(r.relaunches_same_volume > 0, "{policy}: {r:?}");
+    }
+}
