@@ -22,7 +22,10 @@
 //!   must be destroyed before its disk is unreserved;
 //! * CREATE needs reserved disk, a persistence id unique within the role and a
 //!   container path; a shared volume needs the framework's SHARED_RESOURCES capability;
-//! * DESTROY needs a volume that exists on the agent and that no task uses.
+//! * DESTROY needs a volume that exists on the agent and that no task uses;
+//! * GROW_VOLUME adds disk of the same kind to a volume, SHRINK_VOLUME gives part of
+//!   it back as plain disk (neither for shared volumes, no shrinking of MOUNT disks;
+//!   every agent is taken to have the RESIZE_VOLUME capability).
 //!
 //! ```
 //! use models::operations::{apply, validate, Caller, Operation, OperationContext};
@@ -46,7 +49,7 @@ use thiserror::Error;
 
 use crate::allocator::AgentCapabilities;
 use crate::resources::{
-    is_same_or_ancestor, DiskInfo, ReservationKind, Resource, ResourceName, Resources,
+    is_same_or_ancestor, DiskInfo, ReservationKind, Resource, ResourceName, Resources, Value,
 };
 
 /// An offer operation (`Offer::Operation`) or the equivalent operator call.
@@ -76,6 +79,20 @@ pub enum Operation {
         /// The volumes.
         volumes: Resources,
     },
+    /// GROW_VOLUME (Mesos 1.6): add disk of the same reservation to a volume.
+    GrowVolume {
+        /// The volume.
+        volume: Resource,
+        /// The disk added to it (the volume's disk, without persistence).
+        addition: Resource,
+    },
+    /// SHRINK_VOLUME (Mesos 1.6): give part of a volume back as plain reserved disk.
+    ShrinkVolume {
+        /// The volume.
+        volume: Resource,
+        /// Milli-MB to take off (less than the volume's size).
+        subtract: i64,
+    },
 }
 
 /// The kind of an operation, as counted in reports.
@@ -91,6 +108,10 @@ pub enum OperationKind {
     Create,
     /// DESTROY.
     Destroy,
+    /// GROW_VOLUME.
+    Grow,
+    /// SHRINK_VOLUME.
+    Shrink,
 }
 
 impl OperationKind {
@@ -102,6 +123,8 @@ impl OperationKind {
             OperationKind::Update => "update_reservation",
             OperationKind::Create => "create",
             OperationKind::Destroy => "destroy",
+            OperationKind::Grow => "grow_volume",
+            OperationKind::Shrink => "shrink_volume",
         }
     }
 }
@@ -115,6 +138,8 @@ impl Operation {
             Operation::Unreserve { .. } => OperationKind::Unreserve,
             Operation::Create { .. } => OperationKind::Create,
             Operation::Destroy { .. } => OperationKind::Destroy,
+            Operation::GrowVolume { .. } => OperationKind::Grow,
+            Operation::ShrinkVolume { .. } => OperationKind::Shrink,
         }
     }
 }
@@ -254,6 +279,10 @@ pub enum Rejection {
     /// DESTROY of a volume a task uses.
     #[error("persistent volume in use: {0}")]
     VolumeInUse(String),
+    /// GROW/SHRINK that Mesos refuses: a non-positive amount, shrinking to nothing, a
+    /// shared volume, shrinking a MOUNT disk, or an addition unlike the volume's disk.
+    #[error("invalid volume resize: {0}")]
+    InvalidResize(String),
     /// The pool (offer, allocation or available resources) does not hold what the
     /// operation consumes: over-subscription, or (operator calls) resources held by
     /// a task or an offer that was not rescinded (409 Conflict).
@@ -287,6 +316,7 @@ impl Rejection {
             Rejection::SharedNotCapable(_) => "shared_not_capable",
             Rejection::VolumeNotFound(_) => "volume_not_found",
             Rejection::VolumeInUse(_) => "volume_in_use",
+            Rejection::InvalidResize(_) => "invalid_resize",
             Rejection::NotAvailable { .. } => "not_available",
         }
     }
@@ -567,6 +597,78 @@ fn validate_destroy(
         .collect())
 }
 
+fn resized(volume: &Resource, milli: i64) -> Resource {
+    Resource {
+        value: Value::Scalar(milli),
+        ..volume.clone()
+    }
+}
+
+fn validate_grow(volume: &Resource, addition: &Resource) -> Result<Vec<Conversion>, Rejection> {
+    if addition.scalar_milli() <= 0 || !addition.is_scalar() {
+        return Err(Rejection::InvalidResize(format!(
+            "the addition {addition} must be greater than zero"
+        )));
+    }
+    validate_stack(volume)?;
+    check_volume_shape(volume)?;
+    if volume.shared {
+        return Err(Rejection::InvalidResize(format!(
+            "growing a shared persistent volume is not supported: {volume}"
+        )));
+    }
+    let stripped = strip_volume(volume);
+    if Resources::from_vec(vec![stripped, addition.clone()]).len() != 1 {
+        return Err(Rejection::InvalidResize(format!(
+            "incompatible volume {volume} and addition {addition}"
+        )));
+    }
+    let mut consumed = single(volume);
+    consumed.add_resource(addition.clone());
+    Ok(vec![Conversion {
+        consumed,
+        converted: single(&resized(
+            volume,
+            volume.scalar_milli() + addition.scalar_milli(),
+        )),
+    }])
+}
+
+fn validate_shrink(volume: &Resource, subtract: i64) -> Result<Vec<Conversion>, Rejection> {
+    if subtract <= 0 {
+        return Err(Rejection::InvalidResize(
+            "the amount to subtract must be greater than zero".to_string(),
+        ));
+    }
+    if volume.scalar_milli() <= subtract {
+        return Err(Rejection::InvalidResize(format!(
+            "the amount to subtract must be smaller than the size of {volume}"
+        )));
+    }
+    if volume
+        .disk
+        .as_deref()
+        .is_some_and(DiskInfo::is_mount_source)
+    {
+        return Err(Rejection::InvalidResize(format!(
+            "shrinking a volume on a MOUNT disk is not supported: {volume}"
+        )));
+    }
+    validate_stack(volume)?;
+    check_volume_shape(volume)?;
+    if volume.shared {
+        return Err(Rejection::InvalidResize(format!(
+            "shrinking a shared persistent volume is not supported: {volume}"
+        )));
+    }
+    let mut converted = single(&resized(volume, volume.scalar_milli() - subtract));
+    converted.add_resource(resized(&strip_volume(volume), subtract));
+    Ok(vec![Conversion {
+        consumed: single(volume),
+        converted,
+    }])
+}
+
 /// Validates `op` as Mesos's master does and returns its conversions; the caller then
 /// [`apply`]s them to the pool the operation draws from.
 pub fn validate(op: &Operation, ctx: &OperationContext<'_>) -> Result<Vec<Conversion>, Rejection> {
@@ -575,6 +677,8 @@ pub fn validate(op: &Operation, ctx: &OperationContext<'_>) -> Result<Vec<Conver
         Operation::Unreserve { resources } => validate_unreserve(resources),
         Operation::Create { volumes } => validate_create(volumes, ctx),
         Operation::Destroy { volumes } => validate_destroy(volumes, ctx),
+        Operation::GrowVolume { volume, addition } => validate_grow(volume, addition),
+        Operation::ShrinkVolume { volume, subtract } => validate_shrink(volume, *subtract),
     }
 }
 

@@ -292,7 +292,7 @@ pub enum Action {
     },
     /// An operator call on an agent's unallocated resources: `RESERVE_RESOURCES`
     /// (with a source: a reservation update), `UNRESERVE_RESOURCES`, `CREATE_VOLUMES`,
-    /// `DESTROY_VOLUMES`.
+    /// `DESTROY_VOLUMES`, `GROW_VOLUME`, `SHRINK_VOLUME`.
     Operation {
         /// Agent name.
         agent: String,
@@ -1183,12 +1183,31 @@ fn build_step(
             };
             Action::Operation { agent, operation, principal: s.principal.clone() }
         }
+        kind @ ("grow_volume" | "shrink_volume") => {
+            let agent = agent(ctx, agent_names)?;
+            let one = |text: &Spanned<String>, name: &str| -> Result<models::resources::Resource, ScenarioError> {
+                let r = ctx.resources(text, &format!("{field}.{name}"))?;
+                match r.as_slice() {
+                    [single] => Ok(single.clone()),
+                    _ => Err(ctx.err(text.span(), &format!("{field}.{name}"), "expected exactly one resource")),
+                }
+            };
+            let need = |v: &Option<Spanned<String>>, name: &str| v.clone().ok_or_else(|| ctx.err(action_span.clone(), field, format!("`{kind}` needs `{name}`")));
+            let volume = one(&need(&s.resources, "resources")?, "resources")?;
+            let operation = if kind == "grow_volume" {
+                Operation::GrowVolume { volume, addition: one(&need(&s.addition, "addition")?, "addition")? }
+            } else {
+                let sub = one(&need(&s.subtract, "subtract")?, "subtract")?;
+                Operation::ShrinkVolume { volume, subtract: sub.scalar_milli() }
+            };
+            Action::Operation { agent, operation, principal: s.principal.clone() }
+        }
         "check" => Action::Check,
         other => {
             return Err(ctx.err(
                 action_span,
                 &format!("{field}.action"),
-                format!("unknown action `{other}` (expected add_agent, remove_agent, update_agent, add_framework, remove_framework, activate, deactivate, suppress, revive, decline, return, set_weight, set_quota, check, reserve, unreserve, create_volume, destroy_volume or update_reservation)"),
+                format!("unknown action `{other}` (expected add_agent, remove_agent, update_agent, add_framework, remove_framework, activate, deactivate, suppress, revive, decline, return, set_weight, set_quota, check, reserve, unreserve, create_volume, destroy_volume, update_reservation, grow_volume or shrink_volume)"),
             ))
         }
     };

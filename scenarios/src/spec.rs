@@ -209,7 +209,8 @@ pub struct StepSpec {
     /// `remove_framework`, `activate`, `deactivate`, `suppress`, `revive`, `decline`,
     /// `return`, `set_weight`, `set_quota`, `check` (does nothing; carries
     /// `expect_offers`), or the operator calls `reserve`, `unreserve`,
-    /// `create_volume`, `destroy_volume` and `update_reservation` (on `agent`).
+    /// `create_volume`, `destroy_volume`, `update_reservation`, `grow_volume` and
+    /// `shrink_volume` (on `agent`).
     pub action: Spanned<String>,
     /// Agent name.
     pub agent: Option<Spanned<String>>,
@@ -243,6 +244,10 @@ pub struct StepSpec {
     /// Operator calls (`reserve`, `unreserve`, `create_volume`, `destroy_volume`,
     /// `update_reservation`): the authenticated principal, if any.
     pub principal: Option<String>,
+    /// `grow_volume`: the disk added to the volume in `resources`.
+    pub addition: Option<Spanned<String>>,
+    /// `shrink_volume`: the disk taken off the volume in `resources` (`disk:100`).
+    pub subtract: Option<Spanned<String>>,
 }
 
 /// One expected offer.

@@ -186,7 +186,7 @@ fn scenarios_without_reservations_have_no_reservations_section() {
 }
 
 #[test]
-fn operator_calls_reserve_create_destroy_and_unreserve_a_shared_volume() {
+fn operator_calls_reserve_create_resize_destroy_and_unreserve_volumes() {
     let text = r#"
 duration = "1m"
 [[agents]]
@@ -224,18 +224,47 @@ at = "41s"
 action = "unreserve"
 agent = "a"
 resources = "disk(kv):1"
+[[timeline]]
+at = "45s"
+action = "reserve"
+agent = "a"
+resources = "disk(dyn:kv):300"
+[[timeline]]
+at = "46s"
+action = "create_volume"
+agent = "a"
+resources = "disk(dyn:kv)[id=v2,path=data]:100"
+[[timeline]]
+at = "47s"
+action = "grow_volume"
+agent = "a"
+resources = "disk(dyn:kv)[id=v2,path=data]:100"
+addition = "disk(dyn:kv):150"
+[[timeline]]
+at = "48s"
+action = "shrink_volume"
+agent = "a"
+resources = "disk(dyn:kv)[id=v2,path=data]:250"
+subtract = "disk:50"
 "#;
     let scenario = Scenario::parse(text, Path::new("inline.toml"), &[]).unwrap();
     let mut log = Vec::new();
     let s = run(&scenario, Some(&mut log));
     let r = reservations(&s);
-    for kind in ["reserve", "create", "destroy", "unreserve"] {
-        assert_eq!(r.applied.get(kind), Some(&1), "{kind}: {r:?}");
+    for (kind, n) in [
+        ("reserve", 2),
+        ("create", 2),
+        ("destroy", 1),
+        ("unreserve", 1),
+        ("grow_volume", 1),
+        ("shrink_volume", 1),
+    ] {
+        assert_eq!(r.applied.get(kind), Some(&n), "{kind}: {r:?}");
     }
     assert_eq!(r.rejected["unreserve"]["not_dynamically_reserved"], 1);
     assert_eq!(
         (r.volumes_created, r.volumes_destroyed, r.volumes_at_end),
-        (1, 1, 0)
+        (2, 1, 1)
     );
     assert_eq!(r.volume_data_lost, 0);
     // The scripted framework holds every offer: reserve and create rescind it to get

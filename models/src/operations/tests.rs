@@ -472,6 +472,69 @@ fn the_allocator_applies_offer_operations_to_the_allocation_and_the_total() {
     }
 }
 
+fn one(text: &str) -> Resource {
+    r(text).as_slice()[0].clone()
+}
+
+#[test]
+fn grow_and_shrink_resize_a_volume_with_disk_of_its_kind() {
+    let ctx = OperationContext::operator(None);
+    let v = "disk(dyn:db@db)[id=v1,path=data]:100";
+    let grow = Operation::GrowVolume {
+        volume: one(v),
+        addition: one("disk(dyn:db@db):50"),
+    };
+    assert_eq!(grow.kind(), OperationKind::Grow);
+    assert_eq!(
+        run(&grow, &ctx, &format!("{v};disk(dyn:db@db):60")),
+        Ok(norm(
+            "disk(dyn:db@db)[id=v1,path=data]:150;disk(dyn:db@db):10"
+        ))
+    );
+    // Disk of another reservation is not the volume's kind.
+    let other = Operation::GrowVolume {
+        volume: one(v),
+        addition: one("disk(dyn:web@db):50"),
+    };
+    assert_eq!(run(&other, &ctx, v), Err("invalid_resize"));
+    let shrink = |by: i64| Operation::ShrinkVolume {
+        volume: one(v),
+        subtract: by,
+    };
+    assert_eq!(
+        run(&shrink(30_000), &ctx, v),
+        Ok(norm(
+            "disk(dyn:db@db)[id=v1,path=data]:70;disk(dyn:db@db):30"
+        ))
+    );
+    assert_eq!(run(&shrink(100_000), &ctx, v), Err("invalid_resize"));
+    assert_eq!(run(&shrink(0), &ctx, v), Err("invalid_resize"));
+    let shared = Operation::ShrinkVolume {
+        volume: one("disk(db)[id=s1,path=data]<SHARED>:100"),
+        subtract: 1000,
+    };
+    assert_eq!(
+        run(&shared, &ctx, "disk(db)[id=s1,path=data]<SHARED>:100"),
+        Err("invalid_resize")
+    );
+    let mount = Operation::ShrinkVolume {
+        volume: one("disk(db)[MOUNT:/m,id=m1,path=data]:100"),
+        subtract: 1000,
+    };
+    assert_eq!(
+        run(&mount, &ctx, "disk(db)[MOUNT:/m,id=m1,path=data]:100"),
+        Err("invalid_resize")
+    );
+    let plain = Operation::GrowVolume {
+        volume: one("disk(db):10"),
+        addition: one("disk(db):10"),
+    };
+    assert_eq!(
+        run(&plain, &ctx, "disk(db):20"),
+        Err("not_persistent_volume")
+    );
+}
+
 // ------------------------------------------------------------------ property
 
 /// The menu the property draws from: valid and invalid operations on a small agent.
@@ -501,6 +564,14 @@ fn menu() -> Vec<Operation> {
             "disk(dyn:a@ops)[id=v1,path=d]:50",
         ),
         update("cpus(dyn:a@ops):1", "cpus(dyn:b@ops):1"),
+        Operation::GrowVolume {
+            volume: one("disk(dyn:a@ops)[id=v2,path=d]:25"),
+            addition: one("disk(dyn:a@ops):25"),
+        },
+        Operation::ShrinkVolume {
+            volume: one("disk(dyn:a@ops)[id=v2,path=d]:50"),
+            subtract: 25_000,
+        },
     ]
 }
 

@@ -235,6 +235,9 @@ impl World<'_, '_> {
             Operation::Create { volumes } | Operation::Destroy { volumes } => {
                 (volumes, volumes.len() as u64)
             }
+            Operation::GrowVolume { volume, .. } | Operation::ShrinkVolume { volume, .. } => {
+                (&single(volume), 0)
+            }
         };
         let detail = match (op, outcome) {
             (Operation::Reserve { source, .. }, Ok(())) if !source.is_empty() => {

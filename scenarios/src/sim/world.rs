@@ -1345,6 +1345,8 @@ fn step_name(a: &Action) -> &'static str {
             OperationKind::Update => "update_reservation",
             OperationKind::Create => "create_volume",
             OperationKind::Destroy => "destroy_volume",
+            OperationKind::Grow => "grow_volume",
+            OperationKind::Shrink => "shrink_volume",
         },
     }
 }
