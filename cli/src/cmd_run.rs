@@ -339,6 +339,7 @@ pub fn validate(args: ValidateArgs) -> CmdResult {
             Behaviour::Service { .. } => "service",
             Behaviour::Scripted => "scripted",
             Behaviour::Trace => "trace",
+            Behaviour::Stateful { .. } => "stateful",
         };
         println!("  framework {} ({kind}) in {}", f.name, f.roles.join(","));
     }

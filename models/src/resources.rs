@@ -435,6 +435,11 @@ impl DiskInfo {
     fn is_mount(&self) -> bool {
         matches!(&self.source, Some(s) if s.kind == DiskSourceKind::Mount)
     }
+
+    /// True for a disk from a MOUNT source (indivisible).
+    pub fn is_mount_source(&self) -> bool {
+        self.is_mount()
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
+use models::operations::Operation;
 use models::resources::{ResourceQuantities, Resources};
 use sha2::{Digest, Sha256};
 use sim_core::time::{SimDuration, SimTime};
@@ -133,6 +134,22 @@ pub enum Behaviour {
     Scripted,
     /// Runs what a replayed trace submits (see [`crate::sim::replay`]).
     Trace,
+    /// Instances on reserved resources with persistent volumes (see
+    /// `sim/stateful.rs`).
+    Stateful {
+        /// Instances to keep running.
+        instances: u64,
+        /// Each instance's cpus and mem.
+        task_resources: Resources,
+        /// Each instance's volume size, MB of disk.
+        volume_mb: u64,
+        /// Agents instances may use (all when empty).
+        agents: Vec<String>,
+        /// Running time until an instance fails (ns), if it does.
+        task_failure: Option<Dist>,
+        /// Reserve dynamically (else use existing reservations only).
+        reserve: bool,
+    },
 }
 
 /// One framework.
@@ -272,6 +289,17 @@ pub enum Action {
         guarantees: ResourceQuantities,
         /// Limits.
         limits: ResourceQuantities,
+    },
+    /// An operator call on an agent's unallocated resources: `RESERVE_RESOURCES`
+    /// (with a source: a reservation update), `UNRESERVE_RESOURCES`, `CREATE_VOLUMES`,
+    /// `DESTROY_VOLUMES`, `GROW_VOLUME`, `SHRINK_VOLUME`.
+    Operation {
+        /// Agent name.
+        agent: String,
+        /// The operation.
+        operation: Operation,
+        /// The authenticated principal, if any.
+        principal: Option<String>,
     },
 }
 
@@ -882,12 +910,17 @@ fn build(
         }
         let capabilities =
             parse_capabilities(ctx, &f.capabilities, &format!("{field}.capabilities"))?;
-        let behaviours = [f.batch.is_some(), f.service.is_some(), f.scripted.is_some()];
+        let behaviours = [
+            f.batch.is_some(),
+            f.service.is_some(),
+            f.scripted.is_some(),
+            f.stateful.is_some(),
+        ];
         if behaviours.iter().filter(|b| **b).count() != 1 {
             return Err(ctx.err(
                 f.name.span(),
                 &field,
-                "a framework needs exactly one of `batch`, `service` or `scripted`",
+                "a framework needs exactly one of `batch`, `service`, `scripted` or `stateful`",
             ));
         }
         let behaviour = if let Some(b) = &f.batch {
@@ -939,6 +972,8 @@ fn build(
                 instances: ctx.positive(&s.instances, &format!("{field}.service.instances"))?,
                 task_resources,
             }
+        } else if let Some(st) = &f.stateful {
+            build_stateful(ctx, st, &format!("{field}.stateful"), &agent_names)?
         } else {
             Behaviour::Scripted
         };
@@ -1132,12 +1167,47 @@ fn build_step(
             let limits = s.limits.as_ref().map(|g| ctx.quantities(g, &format!("{field}.limits"))).transpose()?.unwrap_or_default();
             Action::SetQuota { role, guarantees, limits }
         }
+        kind @ ("reserve" | "unreserve" | "create_volume" | "destroy_volume" | "update_reservation") => {
+            let agent = agent(ctx, agent_names)?;
+            let resources = ctx.resources(s.resources.as_ref().ok_or_else(|| ctx.err(action_span.clone(), field, format!("`{kind}` needs `resources`")))?, &format!("{field}.resources"))?;
+            let source = s.source.as_ref().map(|r| ctx.resources(r, &format!("{field}.source"))).transpose()?;
+            if source.is_some() != (kind == "update_reservation") {
+                return Err(ctx.err(action_span, field, "`source` goes with `update_reservation` only, which needs it"));
+            }
+            let operation = match kind {
+                "reserve" => Operation::Reserve { source: Resources::new(), resources },
+                "update_reservation" => Operation::Reserve { source: source.unwrap_or_default(), resources },
+                "unreserve" => Operation::Unreserve { resources },
+                "create_volume" => Operation::Create { volumes: resources },
+                _ => Operation::Destroy { volumes: resources },
+            };
+            Action::Operation { agent, operation, principal: s.principal.clone() }
+        }
+        kind @ ("grow_volume" | "shrink_volume") => {
+            let agent = agent(ctx, agent_names)?;
+            let one = |text: &Spanned<String>, name: &str| -> Result<models::resources::Resource, ScenarioError> {
+                let r = ctx.resources(text, &format!("{field}.{name}"))?;
+                match r.as_slice() {
+                    [single] => Ok(single.clone()),
+                    _ => Err(ctx.err(text.span(), &format!("{field}.{name}"), "expected exactly one resource")),
+                }
+            };
+            let need = |v: &Option<Spanned<String>>, name: &str| v.clone().ok_or_else(|| ctx.err(action_span.clone(), field, format!("`{kind}` needs `{name}`")));
+            let volume = one(&need(&s.resources, "resources")?, "resources")?;
+            let operation = if kind == "grow_volume" {
+                Operation::GrowVolume { volume, addition: one(&need(&s.addition, "addition")?, "addition")? }
+            } else {
+                let sub = one(&need(&s.subtract, "subtract")?, "subtract")?;
+                Operation::ShrinkVolume { volume, subtract: sub.scalar_milli() }
+            };
+            Action::Operation { agent, operation, principal: s.principal.clone() }
+        }
         "check" => Action::Check,
         other => {
             return Err(ctx.err(
                 action_span,
                 &format!("{field}.action"),
-                format!("unknown action `{other}` (expected add_agent, remove_agent, update_agent, add_framework, remove_framework, activate, deactivate, suppress, revive, decline, return, set_weight, set_quota or check)"),
+                format!("unknown action `{other}` (expected add_agent, remove_agent, update_agent, add_framework, remove_framework, activate, deactivate, suppress, revive, decline, return, set_weight, set_quota, check, reserve, unreserve, create_volume, destroy_volume, update_reservation, grow_volume or shrink_volume)"),
             ))
         }
     };
@@ -1175,5 +1245,46 @@ fn build_step(
         at,
         action,
         expect_offers,
+    })
+}
+
+fn build_stateful(
+    ctx: &Ctx<'_>,
+    st: &spec::StatefulSpec,
+    field: &str,
+    agent_names: &BTreeMap<String, ()>,
+) -> Result<Behaviour, ScenarioError> {
+    let task_resources = ctx.resources(&st.task_resources, &format!("{field}.task_resources"))?;
+    if task_resources.is_empty() || task_resources.has_reserved() {
+        return Err(ctx.err(
+            st.task_resources.span(),
+            &format!("{field}.task_resources"),
+            "an instance needs some resources, written unreserved",
+        ));
+    }
+    let agents = st
+        .agents
+        .as_ref()
+        .map(|a| a.get_ref().clone())
+        .unwrap_or_default();
+    if let Some(missing) = agents.iter().find(|a| !agent_names.contains_key(*a)) {
+        let span = st.agents.as_ref().map(|a| a.span()).unwrap_or(0..0);
+        return Err(ctx.err(
+            span,
+            &format!("{field}.agents"),
+            format!("no agent named `{missing}` in [[agents]]"),
+        ));
+    }
+    Ok(Behaviour::Stateful {
+        instances: ctx.positive(&st.instances, &format!("{field}.instances"))?,
+        task_resources,
+        volume_mb: ctx.positive(&st.volume_mb, &format!("{field}.volume_mb"))?,
+        agents,
+        task_failure: st
+            .task_failure
+            .as_ref()
+            .map(|d| ctx.dist(d, &format!("{field}.task_failure"), Unit::Nanos))
+            .transpose()?,
+        reserve: st.reserve.unwrap_or(true),
     })
 }

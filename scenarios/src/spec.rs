@@ -120,6 +120,29 @@ pub struct FrameworkSpec {
     pub service: Option<ServiceSpec>,
     /// Holds offers until the timeline tells it what to do.
     pub scripted: Option<ScriptedSpec>,
+    /// A stateful service on reserved resources and persistent volumes.
+    pub stateful: Option<StatefulSpec>,
+}
+
+/// A stateful service (a database, say): each instance reserves what it needs on an
+/// agent, creates a persistent volume there and runs on it; a failed instance is
+/// relaunched on the same volume.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatefulSpec {
+    /// Instances to keep running, each with its own volume on its own agent.
+    pub instances: Spanned<i64>,
+    /// Each instance's cpus and mem (unreserved notation).
+    pub task_resources: Spanned<String>,
+    /// Size of each instance's persistent volume in MB of disk.
+    pub volume_mb: Spanned<i64>,
+    /// The agents instances may be placed on (any agent when absent).
+    pub agents: Option<Spanned<Vec<String>>>,
+    /// Running time until an instance's task fails (never when absent).
+    pub task_failure: Option<DistSpec>,
+    /// Reserve unreserved resources dynamically (default true); when false only
+    /// resources already reserved for the role (static reservations) are used.
+    pub reserve: Option<bool>,
 }
 
 /// Jobs of several tasks arriving over time.
@@ -184,8 +207,10 @@ pub struct StepSpec {
     pub at: Spanned<String>,
     /// `add_agent`, `remove_agent`, `update_agent`, `add_framework`,
     /// `remove_framework`, `activate`, `deactivate`, `suppress`, `revive`, `decline`,
-    /// `return`, `set_weight`, `set_quota`, or `check` (does nothing; carries
-    /// `expect_offers`).
+    /// `return`, `set_weight`, `set_quota`, `check` (does nothing; carries
+    /// `expect_offers`), or the operator calls `reserve`, `unreserve`,
+    /// `create_volume`, `destroy_volume`, `update_reservation`, `grow_volume` and
+    /// `shrink_volume` (on `agent`).
     pub action: Spanned<String>,
     /// Agent name.
     pub agent: Option<Spanned<String>>,
@@ -213,6 +238,16 @@ pub struct StepSpec {
     /// The exact offers made from this step until the next step runs (or the run
     /// ends), in any order; checked while running. `[]` means no offer at all.
     pub expect_offers: Option<Vec<ExpectedOfferSpec>>,
+    /// `update_reservation`: the reserved resources to re-reserve (`resources` is
+    /// the target).
+    pub source: Option<Spanned<String>>,
+    /// Operator calls (`reserve`, `unreserve`, `create_volume`, `destroy_volume`,
+    /// `update_reservation`): the authenticated principal, if any.
+    pub principal: Option<String>,
+    /// `grow_volume`: the disk added to the volume in `resources`.
+    pub addition: Option<Spanned<String>>,
+    /// `shrink_volume`: the disk taken off the volume in `resources` (`disk:100`).
+    pub subtract: Option<Spanned<String>>,
 }
 
 /// One expected offer.

@@ -43,6 +43,40 @@ pub struct Summary {
     /// For trace replays: what the trace itself did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<crate::sim::replay::ReplaySummary>,
+    /// Dynamic reservations and persistent volumes, when the scenario uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservations: Option<ReservationsSummary>,
+}
+
+/// Reservation and volume operations over a run (present when the scenario has a
+/// `stateful` framework or an operator reservation/volume call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReservationsSummary {
+    /// Operations applied, by kind (`reserve`, `unreserve`, `update_reservation`,
+    /// `create`, `destroy`), offer operations and operator calls together.
+    pub applied: BTreeMap<String, u64>,
+    /// Operations rejected, by kind, then by reason (`not_available`,
+    /// `volume_in_use`, `role_not_allocated`, …).
+    pub rejected: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Persistent volumes created.
+    pub volumes_created: u64,
+    /// Persistent volumes destroyed by DESTROY.
+    pub volumes_destroyed: u64,
+    /// Persistent volumes on the agents at the end.
+    pub volumes_at_end: u64,
+    /// Stateful instances relaunched on the volume they ran on before (data kept).
+    pub relaunches_same_volume: u64,
+    /// Stateful instances that started on a volume they found (created by someone
+    /// else, e.g. moved to their role by a reservation update).
+    pub adopted_volume_launches: u64,
+    /// Volumes whose data was lost (their agent was removed).
+    pub volume_data_lost: u64,
+    /// Time-weighted mean fraction of the cluster's resource that is reserved, per
+    /// resource name (`cpus`, `mem`).
+    pub reserved_fraction: BTreeMap<String, f64>,
+    /// Time-weighted mean fraction of the cluster's resource that is reserved but not
+    /// held by a running task (reserved-but-idle), per resource name.
+    pub idle_reserved_fraction: BTreeMap<String, f64>,
 }
 
 /// Cluster size.

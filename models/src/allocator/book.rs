@@ -26,6 +26,7 @@ use super::{
     FilterId, FrameworkCapabilities, FrameworkId, FrameworkInfo, InstalledFilter, Quota,
     QuotaMetrics,
 };
+use crate::operations::{apply, Conversion, Rejection};
 use crate::resources::{ResourceName, ResourceQuantities, Resources, Value};
 use crate::sorter::{new_sorter, ClientId, Sorter};
 
@@ -959,6 +960,74 @@ impl Book {
     }
 }
 
+/// Offer operations (`updateAllocation`, `updateAvailable`).
+impl Book {
+    fn not_held(what: &str) -> Rejection {
+        Rejection::NotAvailable {
+            consumed: what.to_string(),
+            pool: String::new(),
+        }
+    }
+
+    /// Rewrites an agent's total, keeping the totals, sorters and reservation books
+    /// in step.
+    fn replace_total(&mut self, agent: AgentId, total: Resources) {
+        let old = self
+            .agent(agent)
+            .expect("checked by the caller")
+            .info
+            .total
+            .clone();
+        self.add_total(&old, -1);
+        self.add_total(&total, 1);
+        let a = self.agent_mut(agent).expect("checked by the caller");
+        a.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
+        a.info.total = total;
+        a.refresh_available();
+    }
+
+    fn update_allocation(
+        &mut self,
+        fw: FrameworkId,
+        role: &str,
+        agent: AgentId,
+        conversions: &[Conversion],
+    ) -> Result<(), Rejection> {
+        let r = *self
+            .role_index
+            .get(role)
+            .ok_or_else(|| Book::not_held(role))?;
+        let a = self.agent(agent).ok_or_else(|| Book::not_held("agent"))?;
+        let held = a
+            .allocations
+            .iter()
+            .find(|e| e.framework == fw && e.role == r)
+            .map(|e| e.resources.clone())
+            .ok_or_else(|| Book::not_held("allocation"))?;
+        let new_held = apply(&held, conversions)?;
+        let new_total = apply(&a.info.total, conversions)?;
+        let removed = held.minus(&new_held);
+        let added = new_held.minus(&held);
+        self.replace_total(agent, new_total);
+        // Add first so the (framework, role) entry never empties in between.
+        self.track(agent, fw, r, &added);
+        self.untrack(agent, fw, r, &removed);
+        Ok(())
+    }
+
+    fn update_available(
+        &mut self,
+        agent: AgentId,
+        conversions: &[Conversion],
+    ) -> Result<(), Rejection> {
+        let a = self.agent(agent).ok_or_else(|| Book::not_held("agent"))?;
+        apply(&a.available, conversions)?;
+        let new_total = apply(&a.info.total, conversions)?;
+        self.replace_total(agent, new_total);
+        Ok(())
+    }
+}
+
 /// Implements [`Allocator`] for a [`Policy`] on top of a [`Book`].
 pub(crate) struct Driver<P> {
     name: &'static str,
@@ -1309,5 +1378,26 @@ impl<P: Policy> Allocator for Driver<P> {
 
     fn available(&self, agent: AgentId) -> Option<Resources> {
         self.book.agent(agent).map(|a| a.available.clone())
+    }
+
+    fn update_allocation(
+        &mut self,
+        _now: SimTime,
+        framework: FrameworkId,
+        role: &str,
+        agent: AgentId,
+        conversions: &[Conversion],
+    ) -> Result<(), Rejection> {
+        self.book
+            .update_allocation(framework, role, agent, conversions)
+    }
+
+    fn update_available(
+        &mut self,
+        _now: SimTime,
+        agent: AgentId,
+        conversions: &[Conversion],
+    ) -> Result<(), Rejection> {
+        self.book.update_available(agent, conversions)
     }
 }

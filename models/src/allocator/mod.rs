@@ -36,6 +36,7 @@ use std::fmt;
 use sim_core::time::{SimDuration, SimTime};
 use thiserror::Error;
 
+use crate::operations::{Conversion, Rejection};
 use crate::resources::{
     parse_min_allocatable, ResourceLimits, ResourceName, ResourceQuantities, Resources,
 };
@@ -402,6 +403,33 @@ pub trait Allocator {
     /// The agent's available resources (`total − offered or allocated`), for
     /// invariant checks and reports; `None` for an unknown agent.
     fn available(&self, agent: AgentId) -> Option<Resources>;
+
+    /// Applies accepted offer operations (RESERVE, UNRESERVE, CREATE, DESTROY, a
+    /// reservation update) to what `framework` holds under `role` on `agent` (Mesos
+    /// `updateAllocation`): the allocation and the agent's total are rewritten, the
+    /// sorters and the quota books follow, and quantities stay the same. All or
+    /// nothing: when the allocation does not hold a consumed part (or the agent or
+    /// framework is unknown) nothing changes. No cycle.
+    fn update_allocation(
+        &mut self,
+        now: SimTime,
+        framework: FrameworkId,
+        role: &str,
+        agent: AgentId,
+        conversions: &[Conversion],
+    ) -> Result<(), Rejection>;
+
+    /// Applies operator operations to the agent's unallocated resources (Mesos
+    /// `updateAvailable`): the consumed parts must be available (not offered nor
+    /// allocated, else `409 Conflict`); the agent's total is rewritten and the
+    /// reservation tracking moves between roles. All or nothing. Nothing is allocated
+    /// until the next cycle (no cycle is requested).
+    fn update_available(
+        &mut self,
+        now: SimTime,
+        agent: AgentId,
+        conversions: &[Conversion],
+    ) -> Result<(), Rejection>;
 }
 
 /// [`by_name`] was given a name it does not know.

@@ -2,6 +2,7 @@
 //! master, an agent or a framework, after the latency of the message that caused it.
 
 use models::allocator::FilterId;
+use models::operations::Operation;
 use sim_core::time::SimDuration;
 
 use super::ids::{OfferId, TaskId};
@@ -34,6 +35,8 @@ pub enum Event {
         launches: Vec<TaskId>,
         /// Filter on the unused remainder.
         refuse: Option<SimDuration>,
+        /// Offer operations (RESERVE, CREATE, …) applied before the launches.
+        operations: Vec<Operation>,
     },
     /// The framework's DECLINE reaches the master.
     DeclineArrives {

@@ -7,6 +7,8 @@ mod events;
 mod ids;
 pub mod replay;
 mod res;
+mod reservations;
+mod stateful;
 mod stats;
 mod task;
 mod world;
@@ -257,7 +259,12 @@ fn drive(
         .stats
         .summary(scenario, &policy, seed, engine.now(), events);
     summary.replay = world.feeder.as_ref().map(|f| f.summary.clone());
-    let metrics = world.stats.metrics_files();
+    summary.reservations = world
+        .reservations
+        .as_ref()
+        .map(|r| r.summary(engine.now(), world.volumes_now()));
+    let mut metrics = world.stats.metrics_files();
+    metrics.extend(world.reservations.as_ref().map(|r| r.metrics_file()));
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

@@ -12,6 +12,7 @@ use models::allocator::{
     AgentId, AgentInfo, Allocation, Allocator, Candidates, FrameworkCapabilities, FrameworkId,
     FrameworkInfo, Quota,
 };
+use models::operations::{Operation, OperationKind};
 use models::resources::Resources;
 use rand::RngCore;
 use sim_core::engine::{Context, Handler, TimerId};
@@ -23,6 +24,8 @@ use super::events::Event;
 use super::ids::{OfferId, TaskId};
 use super::replay::{role_of, Feeder};
 use super::res;
+use super::reservations::{self, ReservationStats};
+use super::stateful::Instance;
 use super::stats::Stats;
 use super::task::{TaskReason, TaskState};
 use crate::scenario::{Action, AgentDef, Behaviour, Scenario};
@@ -55,6 +58,8 @@ pub(crate) struct FrameworkRt {
     pub pending: VecDeque<TaskId>,
     pub rng: SimRng,
     pub jobs_submitted: u64,
+    /// A stateful framework's instances (empty for other behaviours).
+    pub stateful: Vec<Instance>,
 }
 
 pub(crate) struct Offer {
@@ -108,6 +113,8 @@ pub(crate) struct World<'s, 'l> {
     pub check_invariants: bool,
     /// The trace being replayed, if any.
     pub feeder: Option<Feeder>,
+    /// Reservation and volume figures, when the scenario uses them.
+    pub reservations: Option<ReservationStats>,
 }
 
 /// An offer as the expectation check sees it.
@@ -156,6 +163,7 @@ impl<'s, 'l> World<'s, 'l> {
                 pending: VecDeque::new(),
                 rng: streams.stream(&format!("framework/{}/workload", f.name)),
                 jobs_submitted: 0,
+                stateful: Vec::new(),
             })
             .collect();
         let framework_by_name = scenario
@@ -182,6 +190,7 @@ impl<'s, 'l> World<'s, 'l> {
             offers_since_step: Vec::new(),
             check_invariants: false,
             feeder: None,
+            reservations: reservations::used_by(scenario).then(ReservationStats::new),
         }
     }
 
@@ -372,13 +381,13 @@ impl<'s, 'l> World<'s, 'l> {
         }
     }
 
-    fn latency(&self) -> SimDuration {
+    pub(crate) fn latency(&self) -> SimDuration {
         self.scenario.master.message_latency
     }
 
     /// A framework's name, borrowed from the scenario (not from the world, so it can
     /// sit in a log record while the world is mutated).
-    fn framework_name(&self, fw: usize) -> &'s str {
+    pub(crate) fn framework_name(&self, fw: usize) -> &'s str {
         let scenario: &'s Scenario = self.scenario;
         &scenario.frameworks[self.frameworks[fw].def].name
     }
@@ -457,7 +466,7 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     /// Takes an offer back from its framework and returns its resources with no filter.
-    fn rescind(&mut self, ctx: &mut Context<'_, Event>, id: OfferId, recover: bool) {
+    pub(crate) fn rescind(&mut self, ctx: &mut Context<'_, Event>, id: OfferId, recover: bool) {
         let Some(offer) = self.offers.remove(&id) else {
             return;
         };
@@ -617,6 +626,7 @@ impl<'s, 'l> World<'s, 'l> {
                     self.submit_task(now, fw, task_resources.clone(), None);
                 }
             }
+            Behaviour::Stateful { .. } => self.stateful_register(fw),
             Behaviour::Scripted | Behaviour::Trace => {}
         }
         self.trigger_allocation(ctx);
@@ -706,6 +716,9 @@ impl<'s, 'l> World<'s, 'l> {
         }; // rescinded meanwhile
         let fw = offer.framework;
         let def = &self.scenario.frameworks[self.frameworks[fw].def];
+        if matches!(def.behaviour, Behaviour::Stateful { .. }) {
+            return self.stateful_offer_decision(ctx, id);
+        }
         let mut remaining = offer.resources.clone();
         let role = offer.role.clone();
         let cap = def.max_tasks_per_offer.unwrap_or(u64::MAX);
@@ -749,6 +762,7 @@ impl<'s, 'l> World<'s, 'l> {
                 offer: id,
                 launches,
                 refuse,
+                operations: Vec::new(),
             }
         };
         ctx.schedule_after(latency + task_think, event);
@@ -786,6 +800,7 @@ impl<'s, 'l> World<'s, 'l> {
         id: OfferId,
         launches: Vec<TaskId>,
         refuse: Option<SimDuration>,
+        operations: Vec<Operation>,
     ) {
         let now = ctx.now();
         let Some(offer) = self.offers.remove(&id) else {
@@ -809,6 +824,7 @@ impl<'s, 'l> World<'s, 'l> {
             ..LogRecord::default()
         });
         let mut remaining = offer.resources.clone();
+        self.apply_offer_operations(ctx, &offer, &operations, &mut remaining);
         for task in launches {
             let t = &self.tasks[task.0 as usize];
             if !remaining.contains(&t.resources) {
@@ -940,7 +956,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     fn on_status_at_framework(&mut self, task: TaskId, state: TaskState) {
         let fw = self.tasks[task.0 as usize].framework;
-        if self.frameworks[fw].removed {
+        if self.frameworks[fw].removed || self.stateful_status(task, state) {
             return;
         }
         let behaviour = &self.scenario.frameworks[self.frameworks[fw].def].behaviour;
@@ -973,7 +989,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     /// Ids of the outstanding offers matching `pred`, in creation order. Collected
     /// first because acting on an offer (rescind, decline) removes it from the map.
-    fn offer_ids(&self, pred: impl Fn(&Offer) -> bool) -> Vec<OfferId> {
+    pub(crate) fn offer_ids(&self, pred: impl Fn(&Offer) -> bool) -> Vec<OfferId> {
         self.offers
             .iter()
             .filter(|(_, o)| pred(o))
@@ -986,6 +1002,7 @@ impl<'s, 'l> World<'s, 'l> {
         for id in self.offer_ids(|o| o.agent == agent) {
             self.rescind(ctx, id, false);
         }
+        self.lose_volumes(now, agent);
         self.agents[agent].removed = true;
         for task in std::mem::take(&mut self.agents[agent].tasks) {
             if !self.tasks[task.0 as usize].state.is_terminal() {
@@ -1268,6 +1285,14 @@ impl<'s, 'l> World<'s, 'l> {
                 }
             }
             Action::Check => {}
+            Action::Operation {
+                agent,
+                operation,
+                principal,
+            } => {
+                let a = agent_of(self, agent)?;
+                self.operator_operation(ctx, a, operation, principal.as_deref());
+            }
             Action::SetWeight { role, weight } => {
                 self.allocator
                     .update_weights(now, &[(role.clone(), *weight)]);
@@ -1314,6 +1339,15 @@ fn step_name(a: &Action) -> &'static str {
         Action::SetWeight { .. } => "set_weight",
         Action::SetQuota { .. } => "set_quota",
         Action::Check => "check",
+        Action::Operation { operation, .. } => match operation.kind() {
+            OperationKind::Reserve => "reserve",
+            OperationKind::Unreserve => "unreserve",
+            OperationKind::Update => "update_reservation",
+            OperationKind::Create => "create_volume",
+            OperationKind::Destroy => "destroy_volume",
+            OperationKind::Grow => "grow_volume",
+            OperationKind::Shrink => "shrink_volume",
+        },
     }
 }
 
@@ -1394,7 +1428,8 @@ impl World<'_, '_> {
                 offer,
                 launches,
                 refuse,
-            } => self.on_accept(ctx, offer, launches, refuse),
+                operations,
+            } => self.on_accept(ctx, offer, launches, refuse, operations),
             Event::DeclineArrives { offer, refuse } => {
                 if let Some(o) = self.offers.remove(&offer) {
                     if let Some(t) = o.timeout {
@@ -1440,6 +1475,7 @@ impl World<'_, '_> {
             Event::TraceNext => self.on_trace_next(ctx),
             Event::Sample => {
                 self.stats.sample(now, &self.frameworks, &self.offers);
+                self.sample_reservations(now);
                 ctx.schedule_after(self.scenario.metrics_interval, Event::Sample);
             }
         }
