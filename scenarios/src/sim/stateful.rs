@@ -262,7 +262,7 @@ impl World<'_, '_> {
             framework: framework.map(|f| self.framework_name(f)),
             role,
             agent: Some(&self.agents[agent].name),
-            resources: Some(resources.to_string()),
+            resources: Some(resources),
             state: Some(if outcome.is_ok() {
                 "APPLIED"
             } else {
@@ -575,12 +575,13 @@ impl World<'_, '_> {
             stats.volume_data_lost += volumes.len() as u64;
         }
         for v in volumes.iter() {
+            let lost = single(v);
             self.log.record(LogRecord {
                 t_ns: now.as_nanos(),
                 kind: "volume_lost",
                 agent: Some(&self.agents[agent].name),
                 role: v.reservations.role(),
-                resources: Some(single(v).to_string()),
+                resources: Some(&lost),
                 detail: volume_id(v)
                     .map(|id| format!("persistent volume {id} lost with its agent")),
                 ..LogRecord::default()
