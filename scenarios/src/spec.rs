@@ -40,6 +40,8 @@ pub struct ScenarioSpec {
     /// Scripted steps at given times.
     #[serde(default)]
     pub timeline: Vec<StepSpec>,
+    /// The resource usage model on the agents (oversubscription, bursting).
+    pub usage: Option<crate::usage::UsageSpec>,
 }
 
 /// Master flags (design.md §3, mesos-semantics.md §0).
@@ -120,6 +122,8 @@ pub struct FrameworkSpec {
     pub service: Option<ServiceSpec>,
     /// Holds offers until the timeline tells it what to do.
     pub scripted: Option<ScriptedSpec>,
+    /// What its tasks really use (turns the usage model on).
+    pub usage: Option<crate::usage::TaskUsageSpec>,
 }
 
 /// Jobs of several tasks arriving over time.

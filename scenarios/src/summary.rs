@@ -43,6 +43,12 @@ pub struct Summary {
     /// For trace replays: what the trace itself did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<crate::sim::replay::ReplaySummary>,
+    /// Revocable resources, estimator and QoS controller (when the usage model runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversubscription: Option<crate::sim::OversubscriptionSummary>,
+    /// Requests vs limits: CPU above requests, throttling, memory kills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bursting: Option<crate::sim::BurstingSummary>,
 }
 
 /// Cluster size.

@@ -9,6 +9,7 @@ pub mod replay;
 mod res;
 mod stats;
 mod task;
+mod usage;
 mod world;
 
 use std::io::Write;
@@ -19,6 +20,7 @@ use sim_core::time::SimTime;
 
 pub use eventlog::LogRecord;
 pub use task::{TaskReason, TaskState};
+pub use usage::{BurstingSummary, OversubscriptionSummary};
 pub use world::StepError;
 
 use crate::scenario::Scenario;
@@ -119,6 +121,7 @@ pub fn replay(
             max_tasks_per_offer: None,
             suppress_when_idle: true,
             behaviour: Behaviour::Trace,
+            usage: None,
         })
         .collect();
     let scenario = Scenario {
@@ -149,6 +152,7 @@ pub fn replay(
         frameworks,
         timeline: Vec::new(),
         sha256: String::new(),
+        usage: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -255,7 +259,12 @@ fn drive(
         .stats
         .summary(scenario, &policy, seed, engine.now(), events);
     summary.replay = world.feeder.as_ref().map(|f| f.summary.clone());
-    let metrics = world.stats.metrics_files();
+    let mut metrics = world.stats.metrics_files();
+    if let Some(u) = world.usage.as_mut() {
+        (summary.oversubscription, summary.bursting) = u.summaries(engine.now());
+        summary.tasks.revoked = u.revoked();
+        metrics.extend(u.metrics_file());
+    }
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

@@ -417,6 +417,8 @@ impl Stats {
             frameworks,
             roles,
             replay: None,
+            oversubscription: None,
+            bursting: None,
         }
     }
 }

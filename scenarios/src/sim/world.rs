@@ -108,6 +108,8 @@ pub(crate) struct World<'s, 'l> {
     pub check_invariants: bool,
     /// The trace being replayed, if any.
     pub feeder: Option<Feeder>,
+    /// The resource usage model, when the scenario uses it.
+    pub usage: Option<super::usage::UsageModel>,
 }
 
 /// An offer as the expectation check sees it.
@@ -182,6 +184,7 @@ impl<'s, 'l> World<'s, 'l> {
             offers_since_step: Vec::new(),
             check_invariants: false,
             feeder: None,
+            usage: super::usage::UsageModel::new(scenario, streams),
         }
     }
 
@@ -385,7 +388,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     /// Asks for an event-triggered cycle; the allocator batches the candidates and the
     /// cycle runs after everything already due at this instant.
-    fn trigger_allocation(&mut self, ctx: &mut Context<'_, Event>) {
+    pub(super) fn trigger_allocation(&mut self, ctx: &mut Context<'_, Event>) {
         if !self.triggered_scheduled {
             self.triggered_scheduled = true;
             ctx.schedule_after(SimDuration::ZERO, Event::TriggeredAllocation);
@@ -457,7 +460,7 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     /// Takes an offer back from its framework and returns its resources with no filter.
-    fn rescind(&mut self, ctx: &mut Context<'_, Event>, id: OfferId, recover: bool) {
+    pub(super) fn rescind(&mut self, ctx: &mut Context<'_, Event>, id: OfferId, recover: bool) {
         let Some(offer) = self.offers.remove(&id) else {
             return;
         };
@@ -567,6 +570,7 @@ impl<'s, 'l> World<'s, 'l> {
             resources: Some(def.resources.to_string()),
             ..LogRecord::default()
         });
+        self.usage_agent_added(ctx, index, &def.attributes);
         self.trigger_allocation(ctx);
     }
 
@@ -848,9 +852,13 @@ impl<'s, 'l> World<'s, 'l> {
         }
         t.state = TaskState::Running;
         t.started = Some(now);
-        if let Some(d) = t.duration {
-            t.done_timer = Some(ctx.schedule_after(d, Event::TaskWorkDone(task)));
+        if !self.usage_task_started(ctx, task) {
+            let t = &mut self.tasks[task.0 as usize];
+            if let Some(d) = t.duration {
+                t.done_timer = Some(ctx.schedule_after(d, Event::TaskWorkDone(task)));
+            }
         }
+        let t = &self.tasks[task.0 as usize];
         let (fw, submitted) = (t.framework, t.submitted);
         self.stats
             .task_started(now, fw, submitted, &self.tasks[task.0 as usize].resources);
@@ -871,7 +879,7 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     /// Ends a task on its agent: frees its resources and reports the state.
-    fn end_task(
+    pub(super) fn end_task(
         &mut self,
         ctx: &mut Context<'_, Event>,
         task: TaskId,
@@ -891,6 +899,7 @@ impl<'s, 'l> World<'s, 'l> {
             self.stats
                 .task_stopped(now, fw, &self.tasks[task.0 as usize].resources);
         }
+        self.usage_task_ended(ctx, task);
         if let Some(agent) = agent {
             self.agents[agent].tasks.remove(&task);
             if !self.agents[agent].removed {
@@ -947,7 +956,12 @@ impl<'s, 'l> World<'s, 'l> {
         // Schedulers retry what never ran; a service also replaces what was lost.
         let retry = match state {
             TaskState::Dropped => true,
-            TaskState::Lost | TaskState::Failed => matches!(behaviour, Behaviour::Service { .. }),
+            TaskState::Lost | TaskState::Failed
+                if matches!(behaviour, Behaviour::Service { .. }) =>
+            {
+                true
+            }
+            TaskState::Lost => self.usage_resubmits(self.frameworks[fw].def),
             _ => false,
         };
         if retry {
@@ -973,7 +987,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     /// Ids of the outstanding offers matching `pred`, in creation order. Collected
     /// first because acting on an offer (rescind, decline) removes it from the map.
-    fn offer_ids(&self, pred: impl Fn(&Offer) -> bool) -> Vec<OfferId> {
+    pub(super) fn offer_ids(&self, pred: impl Fn(&Offer) -> bool) -> Vec<OfferId> {
         self.offers
             .iter()
             .filter(|(_, o)| pred(o))
@@ -1438,8 +1452,10 @@ impl World<'_, '_> {
                 }
             }
             Event::TraceNext => self.on_trace_next(ctx),
+            Event::Usage(e) => self.on_usage(ctx, e),
             Event::Sample => {
                 self.stats.sample(now, &self.frameworks, &self.offers);
+                self.usage_sample(now);
                 ctx.schedule_after(self.scenario.metrics_interval, Event::Sample);
             }
         }
