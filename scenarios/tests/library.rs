@@ -64,6 +64,8 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "drf-paper.toml",
         "weighted-roles.toml",
         "quota-starvation.toml",
+        "oversubscription.toml",
+        "bursting.toml",
     ] {
         let s = run(file, &["duration=\"20s\""]);
         assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");

@@ -609,21 +609,11 @@ impl World<'_, '_> {
         let mut alive = vec![true; ids.len()];
         for (i, kind) in memory::kills(memory, &containers) {
             alive[i] = false;
-            match kind {
-                MemKill::Limit => {
-                    m.limit_kills += 1;
-                    out.kills.push((
-                        ids[i],
-                        TaskState::Failed,
-                        TaskReason::ContainerLimitationMemory,
-                    ));
-                }
-                MemKill::Oom => {
-                    m.oom_kills += 1;
-                    out.kills
-                        .push((ids[i], TaskState::Failed, TaskReason::ExecutorTerminated));
-                }
-            }
+            let reason = match kind {
+                MemKill::Limit => TaskReason::ContainerLimitationMemory,
+                MemKill::Oom => TaskReason::ExecutorTerminated,
+            };
+            out.kills.push((ids[i], TaskState::Failed, reason));
         }
         // CPU: water-filling over the survivors.
         let demands: Vec<CpuDemand> = ids
@@ -699,8 +689,16 @@ impl World<'_, '_> {
         state: TaskState,
         reason: TaskReason,
     ) {
+        // A kill decided twice (a nested recomputation saw it too) happens once.
         if !matches!(self.tasks[task.0 as usize].state, TaskState::Running) {
             return;
+        }
+        let m = self.usage.as_mut().expect("model present");
+        match reason {
+            TaskReason::ContainerLimitationMemory => m.limit_kills += 1,
+            TaskReason::ExecutorTerminated => m.oom_kills += 1,
+            TaskReason::ContainerPreempted => m.qos_kills += 1,
+            _ => {}
         }
         self.end_task(ctx, task, state, Some(reason));
     }
@@ -734,7 +732,6 @@ impl World<'_, '_> {
                 self.usage_recompute(ctx, agent, false);
                 let victims = self.usage_qos(agent);
                 for task in victims {
-                    self.usage.as_mut().expect("model present").qos_kills += 1;
                     self.usage_kill(ctx, task, TaskState::Lost, TaskReason::ContainerPreempted);
                 }
             }
