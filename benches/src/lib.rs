@@ -2,3 +2,4 @@
 pub mod allocator;
 pub mod engine;
 pub mod traces;
+pub mod usage;

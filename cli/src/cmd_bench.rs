@@ -17,6 +17,8 @@ pub enum Target {
     Allocator,
     /// Parsing Google 2011 task_events (MB/s per core) against the csv crate.
     Traces,
+    /// The resource usage model at 10,000 agents × 20 tasks (simulated s per wall s).
+    Usage,
 }
 
 /// `mesosim bench`.
@@ -41,7 +43,12 @@ pub fn run(args: BenchArgs) -> CmdResult {
     let quick = args.quick || args.suite.is_some();
     let targets: Vec<Target> = match args.target {
         Some(t) => vec![t],
-        None => vec![Target::Engine, Target::Allocator, Target::Traces],
+        None => vec![
+            Target::Engine,
+            Target::Allocator,
+            Target::Traces,
+            Target::Usage,
+        ],
     };
     let mut json = serde_json::Map::new();
     for target in &targets {
@@ -60,6 +67,11 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Traces => {
                 let records = benches::traces::run(&benches::traces::TracesBenchOptions { quick });
                 print!("{}", benches::traces::render_table(&records));
+                serde_json::to_value(&records)?
+            }
+            Target::Usage => {
+                let records = benches::usage::run(&benches::usage::UsageBenchOptions { quick });
+                print!("{}", benches::usage::render_table(&records));
                 serde_json::to_value(&records)?
             }
         };
