@@ -325,6 +325,61 @@ mod tests {
     }
 
     #[test]
+    fn controllers_over_a_scripted_load_trace() {
+        // An 8-CPU agent: a latency-sensitive service (4096 shares) and two revocable
+        // containers at full shares. For 10 minutes the service wants 2 CPUs and the
+        // revocable work 2 each (load 6, nothing stolen); then the service wants 6
+        // (load 10; with the revocable work it gets 8 × 4096/8192 = 4 instead of 6).
+        // Corrections every 20 s, i.e. every 4 load samples.
+        let calm = [
+            c(false, true, 4096, 2000),
+            c(true, false, 2048, 2000),
+            c(true, false, 2048, 2000),
+        ];
+        let busy = [
+            c(false, true, 4096, 6000),
+            c(true, false, 2048, 2000),
+            c(true, false, 2048, 2000),
+        ];
+        let runnable = |cs: &[QosContainer]| cs.iter().map(|c| c.cpu.demand).sum::<u64>();
+        let mut load = LoadAverage::default();
+        let mut ctl = Load {
+            threshold_5min: Some(8000),
+            threshold_15min: None,
+        };
+        let mut short = Shortfall { tolerance: 100 };
+        let (mut first_load_kill, mut first_short_kill) = (None, None);
+        for step in 0..120u64 {
+            let cs: &[QosContainer] = if step < 30 { &calm } else { &busy };
+            load.advance(runnable(cs), 4);
+            let input = QosInput {
+                capacity: 8000,
+                containers: cs,
+                load5: load.load5(),
+                load15: load.load15(),
+            };
+            if first_load_kill.is_none() && !ctl.corrections(&input).is_empty() {
+                first_load_kill = Some(step);
+            }
+            let k = short.corrections(&input);
+            if first_short_kill.is_none() && !k.is_empty() {
+                first_short_kill = Some((step, k));
+            }
+        }
+        // Calm: after 120 samples load5 = 6 (1 − r^120) = 5.20 with r = 2014/2048.
+        // Busy from step 30: load5 = 10 − 4.80 r^n passes 8 once r^n < 0.416, i.e.
+        // n ≥ 53 samples; step 30 + j has applied 4 (j + 1) of them, so j = 13 (one
+        // step earlier at most from the kernel's rounding up). Then it kills both.
+        let s = first_load_kill.expect("load passes 8");
+        assert!((42..=43).contains(&s), "first load kill at step {s}");
+        // The shortfall controller reacts at the first busy correction, with one kill:
+        // without one revocable container the service gets 6 of 8.
+        let (s, k) = first_short_kill.expect("CPU is stolen");
+        assert_eq!(s, 30);
+        assert_eq!(k.len(), 1);
+    }
+
+    #[test]
     fn names_resolve() {
         for n in super::super::QOS_NAMES {
             assert!(by_name(n, Some(1), None, 0).is_some());

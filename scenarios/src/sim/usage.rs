@@ -53,6 +53,11 @@ pub struct OversubscriptionSummary {
     pub revocable_cpus_mean: f64,
     /// Revocable CPUs in outstanding offers, mean over metrics samples.
     pub revocable_cpus_offered_mean: f64,
+    /// Revocable CPUs summed over every offer made (offers are short-lived, so the
+    /// sampled mean above is mostly zero; this shows how much was offered at all).
+    pub revocable_cpus_offered_total: f64,
+    /// Offers that carried revocable CPUs.
+    pub revocable_offers: u64,
     /// Revocable CPUs held by running tasks, time-weighted mean.
     pub revocable_cpus_allocated_mean: f64,
     /// Revocable tasks launched on agents.
@@ -168,6 +173,7 @@ pub(crate) struct UsageModel {
     integrals: [u128; 9],
     last: SimTime,
     offered_samples: (u128, u64),
+    offered_total: (u128, u64),
     series: Vec<(u64, u64, u64, u64)>,
     revocable_launched: u64,
     revocable_finished: u64,
@@ -213,6 +219,7 @@ impl UsageModel {
             integrals: [0; 9],
             last: SimTime::ZERO,
             offered_samples: (0, 0),
+            offered_total: (0, 0),
             series: Vec::new(),
             revocable_launched: 0,
             revocable_finished: 0,
@@ -287,6 +294,8 @@ impl UsageModel {
                 } else {
                     round6(self.offered_samples.0 as f64 / 1000.0 / self.offered_samples.1 as f64)
                 },
+                revocable_cpus_offered_total: round6(self.offered_total.0 as f64 / 1000.0),
+                revocable_offers: self.offered_total.1,
                 revocable_cpus_allocated_mean: mean(rev_alloc),
                 revocable_tasks_launched: self.revocable_launched,
                 revocable_tasks_finished: self.revocable_finished,
@@ -850,6 +859,18 @@ impl World<'_, '_> {
         m.offered_samples.1 += 1;
         m.series
             .push((now.as_nanos(), m.sums[7], offered, m.sums[5]));
+    }
+
+    /// Counts the revocable CPUs of an offer the master makes.
+    pub(super) fn usage_offer_made(&mut self, resources: &models::resources::Resources) {
+        let Some(m) = self.usage.as_mut() else {
+            return;
+        };
+        let cpus = resources.revocable().scalar_milli(&cpus_name());
+        if cpus > 0 {
+            m.offered_total.0 += cpus as u128;
+            m.offered_total.1 += 1;
+        }
     }
 
     /// Whether the framework resubmits tasks a QoS controller preempted.

@@ -428,6 +428,7 @@ impl<'s, 'l> World<'s, 'l> {
             .offer_timeout
             .map(|t| ctx.schedule_after(t, Event::OfferTimeout(id)));
         self.stats.offers += 1;
+        self.usage_offer_made(&a.resources);
         self.log.record(LogRecord {
             t_ns: now.as_nanos(),
             kind: "offer",
