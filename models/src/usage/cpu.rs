@@ -3,7 +3,7 @@
 //! idle CPU by shares (water-filling), and a hard cap at the CFS quota.
 //!
 //! Rates are integer milli-CPUs. Water-filling splits the remaining capacity by shares
-//! with `u128` arithmetic; the milli-CPUs left by rounding go one each to the tasks
+//! with exact integer arithmetic; the milli-CPUs left by rounding go one each to the tasks
 //! with the largest remainders (ties to the lower index), so outcomes are exact and
 //! deterministic.
 
@@ -66,45 +66,49 @@ impl CpuDemand {
 /// shares; one whose demand (or quota) is below its offer takes only that, and the rest
 /// is offered again to the others. The result never exceeds a container's
 /// [`CpuDemand::max_rate`] and uses all of `capacity` whenever total demand allows.
+///
+/// Containers are visited once, in increasing order of `max_rate / shares` (ties by
+/// index): giving a satisfied container its max only raises the others' offers, so the
+/// first one not satisfied ends the filling and the rest split what is left by shares.
 pub fn allocate(capacity: u64, tasks: &[CpuDemand]) -> Vec<u64> {
     let mut rates = vec![0u64; tasks.len()];
-    let mut active: Vec<usize> = (0..tasks.len())
+    let shares = |i: usize| tasks[i].shares.max(1) as u128;
+    let mut order: Vec<usize> = (0..tasks.len())
         .filter(|&i| tasks[i].max_rate() > 0)
         .collect();
-    let mut left = capacity;
-    while !active.is_empty() && left > 0 {
-        let total_shares: u128 = active.iter().map(|&i| tasks[i].shares.max(1) as u128).sum();
-        // Containers satisfied within their fair offer take their max and leave.
-        let satisfied: Vec<usize> = active
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let fair = left as u128 * tasks[i].shares.max(1) as u128 / total_shares;
-                (tasks[i].max_rate() as u128) <= fair
-            })
-            .collect();
-        if satisfied.is_empty() {
-            // Everyone is limited by its share: split what is left by shares.
-            let mut given = 0u64;
-            let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(active.len());
-            for &i in &active {
-                let exact = left as u128 * tasks[i].shares.max(1) as u128;
-                let r = (exact / total_shares) as u64;
-                rates[i] = r;
-                given += r;
-                remainders.push((exact % total_shares, i));
-            }
-            remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            for &(_, i) in remainders.iter().take((left - given) as usize) {
-                rates[i] += 1;
-            }
-            return rates;
+    // a before b when max_a / s_a < max_b / s_b, compared without division.
+    order.sort_by(|&a, &b| {
+        (tasks[a].max_rate() as u128 * shares(b))
+            .cmp(&(tasks[b].max_rate() as u128 * shares(a)))
+            .then(a.cmp(&b))
+    });
+    let mut left = capacity as u128;
+    let mut total_shares: u128 = order.iter().map(|&i| shares(i)).sum();
+    for (k, &i) in order.iter().enumerate() {
+        let max = tasks[i].max_rate() as u128;
+        if max * total_shares <= left * shares(i) {
+            rates[i] = max as u64;
+            left -= max;
+            total_shares -= shares(i);
+            continue;
         }
-        for &i in &satisfied {
-            rates[i] = tasks[i].max_rate();
-            left -= rates[i];
+        // Everyone left is limited by its share: split what is left by shares, the
+        // rounding leftovers one milli-CPU each to the largest remainders.
+        let rest = &order[k..];
+        let mut given = 0u128;
+        let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(rest.len());
+        for &j in rest {
+            let exact = left * shares(j);
+            let r = exact / total_shares;
+            rates[j] = r as u64;
+            given += r;
+            remainders.push((exact % total_shares, j));
         }
-        active.retain(|i| !satisfied.contains(i));
+        remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, j) in remainders.iter().take((left - given) as usize) {
+            rates[j] += 1;
+        }
+        break;
     }
     rates
 }
@@ -222,6 +226,34 @@ mod tests {
             ),
             [1000, 2500, 0]
         );
+    }
+
+    proptest::proptest! {
+        /// Water-filling invariants: nobody gets more than it can use, the CPU is
+        /// all used when demand allows, and nobody gets more per share than a container
+        /// left short (up to one milli-CPU of rounding on either side).
+        #[test]
+        fn allocation_is_capped_work_conserving_and_fair(
+            capacity in 0u64..64_000,
+            raw in proptest::collection::vec((2u64..20_000, 0u64..20_000, proptest::option::of(10u64..20_000)), 0..8),
+        ) {
+            let tasks: Vec<CpuDemand> = raw.iter().map(|&(s, dm, c)| d(s, dm, c)).collect();
+            let rates = allocate(capacity, &tasks);
+            let want: u64 = tasks.iter().map(CpuDemand::max_rate).sum();
+            proptest::prop_assert_eq!(rates.iter().sum::<u64>(), want.min(capacity));
+            for (i, t) in tasks.iter().enumerate() {
+                proptest::prop_assert!(rates[i] <= t.max_rate());
+                if rates[i] < t.max_rate() {
+                    for (j, u) in tasks.iter().enumerate() {
+                        proptest::prop_assert!(
+                            (rates[j].saturating_sub(1)) as u128 * t.shares as u128
+                                <= (rates[i] as u128 + 1) * u.shares as u128,
+                            "{} gets more per share than short {}", j, i
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
