@@ -71,6 +71,13 @@ impl CpuDemand {
 /// index): giving a satisfied container its max only raises the others' offers, so the
 /// first one not satisfied ends the filling and the rest split what is left by shares.
 pub fn allocate(capacity: u64, tasks: &[CpuDemand]) -> Vec<u64> {
+    // An uncontended agent (the common case) gives everyone what it can use.
+    let want = tasks
+        .iter()
+        .try_fold(0u64, |sum, t| sum.checked_add(t.max_rate()));
+    if want.is_some_and(|w| w <= capacity) {
+        return tasks.iter().map(CpuDemand::max_rate).collect();
+    }
     let mut rates = vec![0u64; tasks.len()];
     let shares = |i: usize| tasks[i].shares.max(1) as u128;
     let mut order: Vec<usize> = (0..tasks.len())

@@ -74,6 +74,13 @@ pub enum MemKill {
 /// killer's victim: a revocable container before any other, the highest badness among
 /// them, ties to the lower index.
 pub fn kills(host: i64, containers: &[MemContainer]) -> Vec<(usize, MemKill)> {
+    // The usual case, without allocating: everyone within limits and the host.
+    let within = containers
+        .iter()
+        .all(|c| c.hard_limit().is_none_or(|h| c.usage <= h));
+    if within && containers.iter().map(|c| c.usage.max(0)).sum::<i64>() <= host {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     let mut alive: Vec<usize> = Vec::with_capacity(containers.len());
     for (i, c) in containers.iter().enumerate() {

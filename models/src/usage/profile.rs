@@ -80,7 +80,17 @@ impl UsageProfile {
 
     /// Scales `request` (milli-units) by the level at `elapsed`.
     pub fn demand<R: Rng + ?Sized>(&self, request: i64, elapsed: SimDuration, rng: &mut R) -> u64 {
-        (request.max(0) as u128 * self.level(elapsed, rng) as u128 / 1000) as u64
+        scale(request, self.level(elapsed, rng))
+    }
+}
+
+/// `request × level / 1000` for a non-negative request, in u64 when it fits (the usual
+/// case, and much cheaper than u128 division).
+pub fn scale(request: i64, level: u32) -> u64 {
+    let r = request.max(0) as u64;
+    match r.checked_mul(level as u64) {
+        Some(x) => x / 1000,
+        None => (r as u128 * level as u128 / 1000) as u64,
     }
 }
 

@@ -16,7 +16,7 @@ use models::oversubscription::AgentUsage;
 use models::resources::{Resource, ResourceName};
 use models::usage::cpu::{self, CpuDemand};
 use models::usage::memory::{self, MemContainer, MemKill};
-use models::usage::profile::UsageProfile;
+use models::usage::profile::{scale, UsageProfile};
 use serde::{Deserialize, Serialize};
 use sim_core::engine::Context;
 use sim_core::rng::{RngStreams, SimRng};
@@ -469,8 +469,8 @@ impl World<'_, '_> {
         if m.tasks.len() <= task.0 as usize {
             m.tasks.resize_with(task.0 as usize + 1, || None);
         }
-        let demand = cpus.max(0) as u128 * m.profile_level(&usage.cpu, now, now) as u128 / 1000;
-        let mem = mem_request.max(0) as i128 * m.profile_level(&usage.mem, now, now) as i128 / 1000;
+        let demand = scale(cpus, m.profile_level(&usage.cpu, now, now));
+        let mem = scale(mem_request, m.profile_level(&usage.mem, now, now)) as i64;
         m.tasks[task.0 as usize] = Some(TaskUse {
             agent,
             framework_def: def,
@@ -480,8 +480,8 @@ impl World<'_, '_> {
             latency_sensitive: usage.latency_sensitive,
             shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
             cap: cpu::quota(cpus, usage.cpus_limit, cfs),
-            demand: demand as u64,
-            mem: mem as i64,
+            demand,
+            mem,
             rate: 0,
             since: now,
             work_left: work.map(|d| cpus as u128 * d.as_nanos() as u128),
@@ -552,11 +552,12 @@ impl World<'_, '_> {
         };
         for id in &a.tasks {
             let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
-            let dt = now.saturating_duration_since(t.since).as_nanos() as u128;
+            // Only tasks doing CPU work have progress to settle.
             if let Some(w) = t.work_left.as_mut() {
+                let dt = now.saturating_duration_since(t.since).as_nanos() as u128;
                 *w = w.saturating_sub(t.rate as u128 * dt);
+                t.since = now;
             }
-            t.since = now;
         }
     }
 
@@ -596,8 +597,8 @@ impl World<'_, '_> {
                 let cl = m.profile_level(&usage.cpu, now, started);
                 let ml = m.profile_level(&usage.mem, now, started);
                 let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
-                t.demand = (cpus.max(0) as u128 * cl as u128 / 1000) as u64;
-                t.mem = (mem_request.max(0) as i128 * ml as i128 / 1000) as i64;
+                t.demand = scale(cpus, cl);
+                t.mem = scale(mem_request, ml) as i64;
             }
         }
         // Memory: limit kills and host OOM.
