@@ -583,7 +583,7 @@ impl World<'_, '_> {
         let a = m.agents[agent].as_mut().expect("checked above");
         let samples = now.saturating_duration_since(a.load_at).as_nanos() / LOAD_FREQ.as_nanos();
         a.load.advance(runnable, samples);
-        a.load_at = a.load_at + SimDuration::from_nanos(samples * LOAD_FREQ.as_nanos());
+        a.load_at += SimDuration::from_nanos(samples * LOAD_FREQ.as_nanos());
         let (capacity, memory) = (a.capacity, a.memory);
         if tick {
             for id in &ids {
