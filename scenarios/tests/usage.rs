@@ -71,7 +71,8 @@ fn the_usage_estimator_raises_used_utilization_over_noop() {
         .iter()
         .all(|r| r["framework"] == "analytics"));
     assert!(log.iter().any(|r| r["kind"] == "oversubscribed"));
-    // A changed estimate rescinds the outstanding revocable offers on its agent.
+    // Rescinds can come only from changed estimates here, so any is of a revocable
+    // offer (`a_changed_estimate_rescinds_outstanding_revocable_offers` makes one).
     let rescinded_revocable = log
         .iter()
         .filter(|r| r["kind"] == "rescind")
@@ -206,4 +207,83 @@ fn bad_usage_fields_name_their_place() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("cpu.profile") && msg.contains("wavy"), "{msg}");
+}
+
+#[test]
+fn a_changed_estimate_rescinds_outstanding_revocable_offers() {
+    // One 8-CPU agent; a service holds 4 CPUs and uses 1 of them, then 2 (from its
+    // 15th second, seen at the agent's 20 s usage tick);
+    // a scripted best-effort framework, registered at 1 s, holds every offer it gets. The usage estimator
+    // (no smoothing, no margin) reports 3 revocable CPUs at 15 s and 2 at 30 s: the
+    // master rescinds the held `cpus{REV}:3` offer and the allocator offers 2.
+    let text = r#"
+duration = "35s"
+[usage]
+estimator = "usage"
+smoothing = 1.0
+margin = 0.0
+[[agents]]
+name = "a1"
+resources = "cpus:8;mem:8192"
+[[frameworks]]
+name = "svc"
+roles = ["svc"]
+[frameworks.service]
+instances = 1
+task_resources = "cpus:4;mem:1024"
+[frameworks.usage]
+cpu = { profile = "table", steps = [["0s", 0.25], ["15s", 0.5]] }
+[[frameworks]]
+name = "be"
+roles = ["be"]
+capabilities = ["revocable_resources"]
+start = "1s"
+scripted = {}
+"#;
+    let scenario = Scenario::parse(text, Path::new("rescind.toml"), &[]).unwrap();
+    let mut log = Vec::new();
+    sim::run(
+        &scenario,
+        RunOptions {
+            event_log: Some(&mut log),
+            check_invariants: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let log: Vec<serde_json::Value> = String::from_utf8(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let revocable: Vec<(u64, &str, &str)> = log
+        .iter()
+        .filter(|r| {
+            matches!(
+                r["kind"].as_str(),
+                Some("offer" | "rescind" | "oversubscribed")
+            ) && r["resources"].as_str().unwrap_or("").contains("{REV}")
+        })
+        .map(|r| {
+            (
+                r["t_ns"].as_u64().unwrap() / 1_000_000_000,
+                r["kind"].as_str().unwrap(),
+                r["resources"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        revocable,
+        [
+            (15, "oversubscribed", "cpus{REV}:3"),
+            (15, "offer", "cpus{REV}:3"),
+            (30, "oversubscribed", "cpus{REV}:2"),
+            (30, "rescind", "cpus{REV}:3"),
+            (30, "offer", "cpus{REV}:2"),
+        ]
+    );
+    assert!(log
+        .iter()
+        .filter(|r| r["kind"] == "offer" && r["resources"].as_str().unwrap().contains("{REV}"))
+        .all(|r| r["framework"] == "be"));
 }
