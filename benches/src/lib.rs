@@ -3,3 +3,4 @@ pub mod allocator;
 pub mod engine;
 pub mod replay;
 pub mod traces;
+pub mod usage;

@@ -37,6 +37,8 @@ pub enum Target {
     Traces,
     /// Replaying the synthetic workload of `--machines` machines over `--days` days.
     Replay,
+    /// The resource usage model at 10,000 agents × 20 tasks (simulated s per wall s).
+    Usage,
 }
 
 /// `mesosim bench`.
@@ -75,6 +77,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Allocator,
             Target::Traces,
             Target::Replay,
+            Target::Usage,
         ],
     };
     if args.machines == 0 || args.days == 0 {
@@ -116,6 +119,11 @@ pub fn run(args: BenchArgs) -> CmdResult {
                 }
                 print!("{}", benches::replay::render_table(&record));
                 serde_json::to_value(&record)?
+            }
+            Target::Usage => {
+                let records = benches::usage::run(&benches::usage::UsageBenchOptions { quick });
+                print!("{}", benches::usage::render_table(&records));
+                serde_json::to_value(&records)?
             }
         };
         println!();

@@ -339,7 +339,7 @@ fn bench_suite_ci_covers_every_target() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("bench.json")).unwrap()).unwrap();
-    for target in ["engine", "allocator", "traces"] {
+    for target in ["engine", "allocator", "traces", "usage"] {
         let rows = v[target]
             .as_array()
             .unwrap_or_else(|| panic!("no {target} array in {v}"));

@@ -16,3 +16,4 @@ pub mod scenario;
 pub mod sim;
 pub mod spec;
 pub mod summary;
+pub mod usage;

@@ -47,6 +47,8 @@ pub struct Scenario {
     pub timeline: Vec<Step>,
     /// sha256 of the scenario text (plus overrides), hex.
     pub sha256: String,
+    /// The usage model's agent flags, when `[usage]` is present.
+    pub usage: Option<crate::usage::UsageConfig>,
 }
 
 /// Master flags.
@@ -175,6 +177,8 @@ pub struct FrameworkDef {
     pub suppress_when_idle: bool,
     /// What it runs.
     pub behaviour: Behaviour,
+    /// What its tasks really use, when `[frameworks.usage]` is present.
+    pub usage: Option<crate::usage::TaskUsage>,
 }
 
 /// One scripted step.
@@ -977,6 +981,25 @@ fn build(
         } else {
             Behaviour::Scripted
         };
+        let usage = match &f.usage {
+            Some(u) => {
+                let req = match &behaviour {
+                    Behaviour::Batch { task_resources, .. }
+                    | Behaviour::Service { task_resources, .. } => task_resources.clone(),
+                    _ => Resources::default(),
+                };
+                let cpus = req.scalar_milli(&models::resources::ResourceName::new("cpus"));
+                let mem = req.scalar_milli(&models::resources::ResourceName::new("mem"));
+                Some(crate::usage::build_task(
+                    &|span, field, msg| ctx.err(span, field, msg),
+                    u,
+                    &format!("{field}.usage"),
+                    cpus,
+                    mem,
+                )?)
+            }
+            None => None,
+        };
         let start = if timeline_added.contains(&name.as_str()) {
             None
         } else {
@@ -1014,6 +1037,7 @@ fn build(
                 .transpose()?,
             suppress_when_idle: f.suppress_when_idle.unwrap_or(false),
             behaviour,
+            usage,
         });
     }
 
@@ -1042,6 +1066,11 @@ fn build(
         frameworks,
         timeline,
         sha256: String::new(),
+        usage: spec
+            .usage
+            .as_ref()
+            .map(|u| crate::usage::build_config(&|span, field, msg| ctx.err(span, field, msg), u))
+            .transpose()?,
     })
 }
 

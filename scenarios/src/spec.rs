@@ -40,6 +40,8 @@ pub struct ScenarioSpec {
     /// Scripted steps at given times.
     #[serde(default)]
     pub timeline: Vec<StepSpec>,
+    /// The resource usage model on the agents (oversubscription, bursting).
+    pub usage: Option<crate::usage::UsageSpec>,
 }
 
 /// Master flags (design.md §3, mesos-semantics.md §0).
@@ -122,6 +124,8 @@ pub struct FrameworkSpec {
     pub scripted: Option<ScriptedSpec>,
     /// A stateful service on reserved resources and persistent volumes.
     pub stateful: Option<StatefulSpec>,
+    /// What its tasks really use (turns the usage model on).
+    pub usage: Option<crate::usage::TaskUsageSpec>,
 }
 
 /// A stateful service (a database, say): each instance reserves what it needs on an

@@ -46,6 +46,12 @@ pub struct Summary {
     /// Dynamic reservations and persistent volumes, when the scenario uses them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservations: Option<ReservationsSummary>,
+    /// Revocable resources, estimator and QoS controller (when the usage model runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversubscription: Option<crate::sim::OversubscriptionSummary>,
+    /// Requests vs limits: CPU above requests, throttling, memory kills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bursting: Option<crate::sim::BurstingSummary>,
 }
 
 /// Reservation and volume operations over a run (present when the scenario has a

@@ -67,6 +67,8 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "dynamic-reservation.toml",
         "persistent-volume-failover.toml",
         "reservation-update.toml",
+        "oversubscription.toml",
+        "bursting.toml",
     ] {
         let s = run(file, &["duration=\"20s\""]);
         assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");

@@ -12,7 +12,8 @@ pub struct LogRecord<'a> {
     /// Simulated time in nanoseconds.
     pub t_ns: u64,
     /// `offer`, `accept`, `decline`, `rescind`, `launch`, `task_state`, `operator`,
-    /// `timeline`, `agent_added`, `agent_removed`, `framework_added`, `framework_removed`.
+    /// `timeline`, `agent_added`, `agent_removed`, `framework_added`, `framework_removed`,
+    /// `oversubscribed` (an agent's new revocable resources).
     pub kind: &'a str,
     /// Framework name.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -68,4 +68,6 @@ pub enum Event {
     Sample,
     /// The next record of a replayed trace is due.
     TraceNext,
+    /// A timer of the resource usage model (oversubscription, bursting).
+    Usage(super::usage::UsageEvent),
 }

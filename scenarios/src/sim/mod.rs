@@ -11,6 +11,7 @@ mod reservations;
 mod stateful;
 mod stats;
 mod task;
+mod usage;
 mod world;
 
 use std::io::Write;
@@ -21,6 +22,7 @@ use sim_core::time::SimTime;
 
 pub use eventlog::LogRecord;
 pub use task::{TaskReason, TaskState};
+pub use usage::{BurstingSummary, OversubscriptionSummary};
 pub use world::StepError;
 
 use crate::scenario::Scenario;
@@ -123,6 +125,7 @@ pub fn replay(
             // every filter each time (see `ReplayConfig::refuse`).
             suppress_when_idle: false,
             behaviour: Behaviour::Trace,
+            usage: None,
         })
         .collect();
     let scenario = Scenario {
@@ -153,6 +156,7 @@ pub fn replay(
         frameworks,
         timeline: Vec::new(),
         sha256: String::new(),
+        usage: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -265,6 +269,11 @@ fn drive(
         .map(|r| r.summary(engine.now(), world.volumes_now()));
     let mut metrics = world.stats.metrics_files();
     metrics.extend(world.reservations.as_ref().map(|r| r.metrics_file()));
+    if let Some(u) = world.usage.as_mut() {
+        (summary.oversubscription, summary.bursting) = u.summaries(engine.now());
+        summary.tasks.revoked = u.revoked();
+        metrics.extend(u.metrics_file());
+    }
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

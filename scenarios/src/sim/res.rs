@@ -20,8 +20,8 @@ pub(crate) fn subtract(a: &Resources, b: &Resources) -> Resources {
 
 /// Picks, out of `offer`, concrete resources covering `request` (written unreserved)
 /// the way a typical scheduler does: the role's reservations first, then unreserved
-/// resources; never revocable ones (a task opts into those explicitly), never shared
-/// volumes or indivisible disks. Non-scalar requests (ports) must be in the offer as
+/// resources; revocable ones only for a request written revocable (`cpus{REV}:1`, a
+/// task opts into those explicitly), never shared volumes or indivisible disks. Non-scalar requests (ports) must be in the offer as
 /// written. `None` when the offer cannot hold the task.
 pub(crate) fn pick(offer: &Resources, request: &Resources, _role: &str) -> Option<Resources> {
     let mut picked = Resources::default();
@@ -39,7 +39,7 @@ pub(crate) fn pick(offer: &Resources, request: &Resources, _role: &str) -> Optio
             .filter(|r| {
                 r.name == want.name
                     && r.is_scalar()
-                    && !r.revocable
+                    && r.revocable == want.revocable
                     && !r.shared
                     && r.is_choppable()
             })

@@ -418,6 +418,8 @@ impl Stats {
             roles,
             replay: None,
             reservations: None,
+            oversubscription: None,
+            bursting: None,
         }
     }
 }

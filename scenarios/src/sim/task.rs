@@ -59,6 +59,12 @@ pub enum TaskReason {
     AgentRemoved,
     /// Its framework was removed.
     FrameworkRemoved,
+    /// Its container went over its memory limit.
+    ContainerLimitationMemory,
+    /// A QoS controller killed its (revocable) container.
+    ContainerPreempted,
+    /// Its executor died (here: chosen by the host's OOM killer).
+    ExecutorTerminated,
 }
 
 impl TaskReason {
@@ -68,6 +74,9 @@ impl TaskReason {
             TaskReason::InvalidOffers => "REASON_INVALID_OFFERS",
             TaskReason::AgentRemoved => "REASON_AGENT_REMOVED",
             TaskReason::FrameworkRemoved => "REASON_FRAMEWORK_REMOVED",
+            TaskReason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
+            TaskReason::ContainerPreempted => "REASON_CONTAINER_PREEMPTED",
+            TaskReason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
         }
     }
 }

@@ -115,6 +115,8 @@ pub(crate) struct World<'s, 'l> {
     pub feeder: Option<Feeder>,
     /// Reservation and volume figures, when the scenario uses them.
     pub reservations: Option<ReservationStats>,
+    /// The resource usage model, when the scenario uses it.
+    pub usage: Option<super::usage::UsageModel>,
 }
 
 /// An offer as the expectation check sees it.
@@ -191,6 +193,7 @@ impl<'s, 'l> World<'s, 'l> {
             check_invariants: false,
             feeder: None,
             reservations: reservations::used_by(scenario).then(ReservationStats::new),
+            usage: super::usage::UsageModel::new(scenario, streams),
         }
     }
 
@@ -394,7 +397,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     /// Asks for an event-triggered cycle; the allocator batches the candidates and the
     /// cycle runs after everything already due at this instant.
-    fn trigger_allocation(&mut self, ctx: &mut Context<'_, Event>) {
+    pub(super) fn trigger_allocation(&mut self, ctx: &mut Context<'_, Event>) {
         if !self.triggered_scheduled {
             self.triggered_scheduled = true;
             ctx.schedule_after(SimDuration::ZERO, Event::TriggeredAllocation);
@@ -434,6 +437,7 @@ impl<'s, 'l> World<'s, 'l> {
             .offer_timeout
             .map(|t| ctx.schedule_after(t, Event::OfferTimeout(id)));
         self.stats.offers += 1;
+        self.usage_offer_made(&a.resources);
         self.log.record(LogRecord {
             t_ns: now.as_nanos(),
             kind: "offer",
@@ -576,6 +580,7 @@ impl<'s, 'l> World<'s, 'l> {
             resources: Some(&def.resources),
             ..LogRecord::default()
         });
+        self.usage_agent_added(ctx, index, &def.attributes);
         self.trigger_allocation(ctx);
     }
 
@@ -864,9 +869,13 @@ impl<'s, 'l> World<'s, 'l> {
         }
         t.state = TaskState::Running;
         t.started = Some(now);
-        if let Some(d) = t.duration {
-            t.done_timer = Some(ctx.schedule_after(d, Event::TaskWorkDone(task)));
+        if !self.usage_task_started(ctx, task) {
+            let t = &mut self.tasks[task.0 as usize];
+            if let Some(d) = t.duration {
+                t.done_timer = Some(ctx.schedule_after(d, Event::TaskWorkDone(task)));
+            }
         }
+        let t = &self.tasks[task.0 as usize];
         let (fw, submitted) = (t.framework, t.submitted);
         self.stats
             .task_started(now, fw, submitted, &self.tasks[task.0 as usize].resources);
@@ -887,7 +896,7 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     /// Ends a task on its agent: frees its resources and reports the state.
-    fn end_task(
+    pub(super) fn end_task(
         &mut self,
         ctx: &mut Context<'_, Event>,
         task: TaskId,
@@ -907,6 +916,7 @@ impl<'s, 'l> World<'s, 'l> {
             self.stats
                 .task_stopped(now, fw, &self.tasks[task.0 as usize].resources);
         }
+        self.usage_task_ended(ctx, task);
         if let Some(agent) = agent {
             self.agents[agent].tasks.remove(&task);
             if !self.agents[agent].removed {
@@ -963,7 +973,12 @@ impl<'s, 'l> World<'s, 'l> {
         // Schedulers retry what never ran; a service also replaces what was lost.
         let retry = match state {
             TaskState::Dropped => true,
-            TaskState::Lost | TaskState::Failed => matches!(behaviour, Behaviour::Service { .. }),
+            TaskState::Lost | TaskState::Failed
+                if matches!(behaviour, Behaviour::Service { .. }) =>
+            {
+                true
+            }
+            TaskState::Lost => self.usage_resubmits(self.frameworks[fw].def),
             _ => false,
         };
         if retry {
@@ -1473,9 +1488,11 @@ impl World<'_, '_> {
                 }
             }
             Event::TraceNext => self.on_trace_next(ctx),
+            Event::Usage(e) => self.on_usage(ctx, e),
             Event::Sample => {
                 self.stats.sample(now, &self.frameworks, &self.offers);
                 self.sample_reservations(now);
+                self.usage_sample(now);
                 ctx.schedule_after(self.scenario.metrics_interval, Event::Sample);
             }
         }

@@ -1,0 +1,883 @@
+//! The resource usage model on the simulated agents (mesos-semantics.md §3–§4): what
+//! running tasks really use, how the agent's CFS shares its CPU between them, memory
+//! limit and OOM kills, the resource estimator's revocable CPUs and the QoS
+//! controller's kills. The models are `models::usage` and `models::oversubscription`;
+//! this file wires them to the world's agents and tasks.
+//!
+//! Only agents whose tasks changed are recomputed: a launch, an end, or the agent's
+//! own usage tick (every `[usage] interval`). A task with CPU work progresses at the
+//! rate it gets, and its completion timer is moved whenever that rate changes.
+//! Nothing here runs unless the scenario has a `[usage]` table or a framework has
+//! `[frameworks.usage]`.
+
+use models::oversubscription::estimator::{self, ReportLoop, ResourceEstimator};
+use models::oversubscription::qos::{self, LoadAverage, QosContainer, QosController, QosInput};
+use models::oversubscription::AgentUsage;
+use models::resources::{Resource, ResourceName};
+use models::usage::cpu::{self, CpuDemand};
+use models::usage::memory::{self, MemContainer, MemKill};
+use models::usage::profile::{scale, UsageProfile};
+use serde::{Deserialize, Serialize};
+use sim_core::engine::Context;
+use sim_core::rng::{RngStreams, SimRng};
+use sim_core::time::{SimDuration, SimTime};
+
+use super::eventlog::LogRecord;
+use super::events::Event;
+use super::ids::TaskId;
+use super::stats::round6;
+use super::task::{TaskReason, TaskState};
+use super::world::World;
+use crate::scenario::{Behaviour, Scenario};
+use crate::usage::{TaskUsage, UsageConfig};
+
+/// The usage model's own timers, one of each per agent.
+#[derive(Debug)]
+pub enum UsageEvent {
+    /// Re-evaluate the usage of the agent's tasks.
+    Tick(usize),
+    /// Ask the agent's resource estimator (`--oversubscribed_resources_interval`).
+    Estimate(usize),
+    /// Ask the agent's QoS controller (`--qos_correction_interval_min`).
+    Qos(usize),
+}
+
+/// `oversubscription` in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OversubscriptionSummary {
+    /// Resource estimator.
+    pub estimator: String,
+    /// QoS controller.
+    pub qos: String,
+    /// Revocable CPUs the agents advertised, time-weighted mean over the run.
+    pub revocable_cpus_mean: f64,
+    /// Revocable CPUs in outstanding offers, mean over metrics samples.
+    pub revocable_cpus_offered_mean: f64,
+    /// Revocable CPUs summed over every offer made (offers are short-lived, so the
+    /// sampled mean above is mostly zero; this shows how much was offered at all).
+    pub revocable_cpus_offered_total: f64,
+    /// Offers that carried revocable CPUs.
+    pub revocable_offers: u64,
+    /// Revocable CPUs held by running tasks, time-weighted mean.
+    pub revocable_cpus_allocated_mean: f64,
+    /// Revocable tasks launched on agents.
+    pub revocable_tasks_launched: u64,
+    /// Revocable tasks that finished their work.
+    pub revocable_tasks_finished: u64,
+    /// Revocable tasks killed by the QoS controller.
+    pub revocable_tasks_killed_by_qos: u64,
+    /// CPU-seconds of work done by revocable tasks.
+    pub best_effort_cpu_seconds: f64,
+    /// CPU-seconds latency-sensitive tasks wanted (within their quota) but did not get.
+    pub latency_sensitive_shortfall_cpu_seconds: f64,
+    /// The same as a time-weighted mean, in CPUs.
+    pub latency_sensitive_shortfall_cpus_mean: f64,
+    /// Non-revocable CPUs allocated to running tasks / agent CPUs, time-weighted.
+    pub allocated_utilization: f64,
+    /// CPUs used by all tasks (revocable included) / agent CPUs, time-weighted.
+    pub used_utilization: f64,
+}
+
+/// `bursting` in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BurstingSummary {
+    /// CPU-seconds used above the tasks' requests.
+    pub cpu_seconds_above_request: f64,
+    /// Task-seconds spent held at the CFS quota while wanting more.
+    pub throttled_task_seconds: f64,
+    /// Containers killed for going over their memory limit.
+    pub memory_limit_kills: u64,
+    /// Containers killed by the host's OOM killer.
+    pub oom_kills: u64,
+    /// Tasks with CPU work that finished.
+    pub work_tasks_finished: u64,
+    /// Their mean running time, seconds.
+    pub mean_runtime_s: f64,
+    /// Their mean running time at exactly their request (no bursting, no throttling).
+    pub mean_runtime_at_request_s: f64,
+    /// `mean_runtime_s / mean_runtime_at_request_s − 1` (negative: bursting helped).
+    pub completion_time_change: f64,
+}
+
+/// One running task as the model sees it.
+struct TaskUse {
+    agent: usize,
+    framework_def: usize,
+    cpus: i64,
+    mem_request: i64,
+    revocable: bool,
+    latency_sensitive: bool,
+    shares: u64,
+    cap: Option<u64>,
+    demand: u64,
+    mem: i64,
+    rate: u64,
+    since: SimTime,
+    /// CPU work left, milli-CPU × ns.
+    work_left: Option<u128>,
+    finish: Option<SimTime>,
+    started: SimTime,
+    nominal: Option<SimDuration>,
+}
+
+/// What one agent adds to the cluster-wide sums that are integrated over time.
+#[derive(Default, Clone, Copy)]
+struct Contribution {
+    used: u64,
+    allocated: u64,
+    above_request: u64,
+    throttled: u64,
+    shortfall: u64,
+    revocable_allocated: u64,
+    revocable_used: u64,
+    revocable_total: u64,
+    capacity: u64,
+}
+
+impl Contribution {
+    fn fields(&self) -> [u64; 9] {
+        [
+            self.used,
+            self.allocated,
+            self.above_request,
+            self.throttled,
+            self.shortfall,
+            self.revocable_allocated,
+            self.revocable_used,
+            self.revocable_total,
+            self.capacity,
+        ]
+    }
+}
+
+struct AgentUse {
+    attributes: Vec<(String, String)>,
+    capacity: u64,
+    memory: i64,
+    tasks: Vec<TaskId>,
+    load: LoadAverage,
+    load_at: SimTime,
+    estimator: Box<dyn ResourceEstimator>,
+    report: ReportLoop,
+    qos: Box<dyn QosController>,
+    contribution: Contribution,
+}
+
+/// The model's state for one run.
+pub(crate) struct UsageModel {
+    cfg: UsageConfig,
+    agents: Vec<Option<AgentUse>>,
+    tasks: Vec<Option<TaskUse>>,
+    rng: SimRng,
+    sums: [u64; 9],
+    integrals: [u128; 9],
+    last: SimTime,
+    offered_samples: (u128, u64),
+    offered_total: (u128, u64),
+    series: Vec<(u64, u64, u64, u64)>,
+    revocable_launched: u64,
+    revocable_finished: u64,
+    qos_kills: u64,
+    limit_kills: u64,
+    oom_kills: u64,
+    runtimes: (u128, u128, u64),
+    report_oversubscription: bool,
+    report_bursting: bool,
+}
+
+const LOAD_FREQ: SimDuration = SimDuration::from_secs(qos::LOAD_FREQ_SECS);
+
+fn cpus_name() -> ResourceName {
+    ResourceName::new("cpus")
+}
+
+impl UsageModel {
+    /// The model for `scenario`, or `None` when it uses none of it.
+    pub fn new(scenario: &Scenario, streams: &RngStreams) -> Option<UsageModel> {
+        let any_task = scenario.frameworks.iter().any(|f| f.usage.is_some());
+        if scenario.usage.is_none() && !any_task {
+            return None;
+        }
+        let cfg = scenario.usage.clone().unwrap_or_default();
+        let report_oversubscription = cfg.estimator != "noop"
+            || cfg.qos != "noop"
+            || scenario
+                .frameworks
+                .iter()
+                .any(|f| f.capabilities.revocable_resources);
+        let report_bursting = scenario.frameworks.iter().any(|f| {
+            f.usage
+                .as_ref()
+                .is_some_and(|u| u.cpus_limit.is_some() || u.mem_limit.is_some())
+        });
+        Some(UsageModel {
+            cfg,
+            agents: Vec::new(),
+            tasks: Vec::new(),
+            rng: streams.stream("agents/usage"),
+            sums: [0; 9],
+            integrals: [0; 9],
+            last: SimTime::ZERO,
+            offered_samples: (0, 0),
+            offered_total: (0, 0),
+            series: Vec::new(),
+            revocable_launched: 0,
+            revocable_finished: 0,
+            qos_kills: 0,
+            limit_kills: 0,
+            oom_kills: 0,
+            runtimes: (0, 0, 0),
+            report_oversubscription,
+            report_bursting,
+        })
+    }
+
+    /// Integrates the cluster-wide sums up to `now`.
+    fn advance(&mut self, now: SimTime) {
+        let dt = now.saturating_duration_since(self.last).as_nanos() as u128;
+        if dt > 0 {
+            for (i, s) in self.integrals.iter_mut().zip(self.sums) {
+                *i += s as u128 * dt;
+            }
+        }
+        self.last = now;
+    }
+
+    fn set_contribution(&mut self, agent: usize, c: Contribution) {
+        let a = self.agents[agent].as_mut().expect("tracked agent");
+        for ((s, old), new) in self
+            .sums
+            .iter_mut()
+            .zip(a.contribution.fields())
+            .zip(c.fields())
+        {
+            *s = *s - old + new;
+        }
+        a.contribution = c;
+    }
+
+    fn profile_level(&mut self, profile: &UsageProfile, now: SimTime, started: SimTime) -> u32 {
+        // A diurnal cycle follows the cluster's clock; other shapes the task's own.
+        let elapsed = match profile {
+            UsageProfile::Diurnal { .. } => now.since_zero(),
+            _ => now.saturating_duration_since(started),
+        };
+        profile.level(elapsed, &mut self.rng)
+    }
+
+    /// The summary sections, closed at `end`.
+    pub fn summaries(
+        &mut self,
+        end: SimTime,
+    ) -> (Option<OversubscriptionSummary>, Option<BurstingSummary>) {
+        self.advance(end);
+        let secs = |x: u128| round6(x as f64 / 1e12); // milli-CPU × ns → CPU-seconds
+        let span = end.since_zero().as_nanos().max(1) as f64;
+        let mean = |x: u128| round6(x as f64 / 1000.0 / span);
+        let [used, allocated, above, throttled, shortfall, rev_alloc, rev_used, rev_total, capacity] =
+            self.integrals;
+        let ratio = |a: u128, b: u128| {
+            if b == 0 {
+                0.0
+            } else {
+                round6(a as f64 / b as f64)
+            }
+        };
+        let over = self
+            .report_oversubscription
+            .then(|| OversubscriptionSummary {
+                estimator: self.cfg.estimator.clone(),
+                qos: self.cfg.qos.clone(),
+                revocable_cpus_mean: mean(rev_total),
+                revocable_cpus_offered_mean: if self.offered_samples.1 == 0 {
+                    0.0
+                } else {
+                    round6(self.offered_samples.0 as f64 / 1000.0 / self.offered_samples.1 as f64)
+                },
+                revocable_cpus_offered_total: round6(self.offered_total.0 as f64 / 1000.0),
+                revocable_offers: self.offered_total.1,
+                revocable_cpus_allocated_mean: mean(rev_alloc),
+                revocable_tasks_launched: self.revocable_launched,
+                revocable_tasks_finished: self.revocable_finished,
+                revocable_tasks_killed_by_qos: self.qos_kills,
+                best_effort_cpu_seconds: secs(rev_used),
+                latency_sensitive_shortfall_cpu_seconds: secs(shortfall),
+                latency_sensitive_shortfall_cpus_mean: mean(shortfall),
+                allocated_utilization: ratio(allocated, capacity),
+                used_utilization: ratio(used, capacity),
+            });
+        let (actual, nominal, n) = self.runtimes;
+        let burst = self.report_bursting.then(|| BurstingSummary {
+            cpu_seconds_above_request: secs(above),
+            throttled_task_seconds: round6(throttled as f64 / 1e9),
+            memory_limit_kills: self.limit_kills,
+            oom_kills: self.oom_kills,
+            work_tasks_finished: n,
+            mean_runtime_s: if n == 0 {
+                0.0
+            } else {
+                round6(actual as f64 / 1e9 / n as f64)
+            },
+            mean_runtime_at_request_s: if n == 0 {
+                0.0
+            } else {
+                round6(nominal as f64 / 1e9 / n as f64)
+            },
+            completion_time_change: if nominal == 0 {
+                0.0
+            } else {
+                round6(actual as f64 / nominal as f64 - 1.0)
+            },
+        });
+        (over, burst)
+    }
+
+    /// The revocable CPUs series as `metrics/oversubscription.csv`.
+    pub fn metrics_file(&self) -> Option<(String, String)> {
+        if !self.report_oversubscription {
+            return None;
+        }
+        let mut csv = String::from("t_s,revocable_cpus,revocable_offered,revocable_allocated\n");
+        for (t, total, offered, alloc) in &self.series {
+            csv.push_str(&format!(
+                "{},{},{},{}\n",
+                *t as f64 / 1e9,
+                *total as f64 / 1000.0,
+                *offered as f64 / 1000.0,
+                *alloc as f64 / 1000.0
+            ));
+        }
+        Some(("oversubscription.csv".to_string(), csv))
+    }
+
+    /// Revocable tasks QoS killed (`tasks.revoked`).
+    pub fn revoked(&self) -> u64 {
+        self.qos_kills
+    }
+}
+
+/// Everything a recomputation decided that the world must carry out.
+struct Outcome {
+    kills: Vec<(TaskId, TaskState, TaskReason)>,
+}
+
+impl World<'_, '_> {
+    fn task_usage(&self, framework_def: usize) -> Option<&TaskUsage> {
+        self.scenario.frameworks[framework_def].usage.as_ref()
+    }
+
+    /// An agent registered: start its usage, estimator and QoS timers.
+    pub(super) fn usage_agent_added(
+        &mut self,
+        ctx: &mut Context<'_, Event>,
+        agent: usize,
+        attributes: &[(String, String)],
+    ) {
+        let Some(m) = self.usage.as_mut() else {
+            return;
+        };
+        let total = &self.agents[agent].total;
+        let cfg = m.cfg.clone();
+        let est = estimator::by_name(&cfg.estimator, cfg.fixed_cpus, cfg.smoothing, cfg.margin)
+            .expect("estimator names are validated");
+        let q = qos::by_name(
+            &cfg.qos,
+            cfg.load_threshold_5min,
+            cfg.load_threshold_15min,
+            cfg.shortfall_tolerance,
+        )
+        .expect("QoS names are validated");
+        let capacity = total.non_revocable().scalar_milli(&cpus_name()).max(0) as u64;
+        if m.agents.len() <= agent {
+            m.agents.resize_with(agent + 1, || None);
+        }
+        m.advance(ctx.now());
+        m.agents[agent] = Some(AgentUse {
+            attributes: attributes.to_vec(),
+            capacity,
+            memory: total
+                .non_revocable()
+                .scalar_milli(&ResourceName::new("mem")),
+            tasks: Vec::new(),
+            load: LoadAverage::default(),
+            load_at: ctx.now(),
+            estimator: est,
+            report: ReportLoop::default(),
+            qos: q,
+            contribution: Contribution::default(),
+        });
+        m.set_contribution(
+            agent,
+            Contribution {
+                capacity,
+                ..Contribution::default()
+            },
+        );
+        let (interval, est_interval, qos_interval) = (
+            cfg.interval,
+            cfg.oversubscribed_resources_interval,
+            cfg.qos_correction_interval_min,
+        );
+        let (has_est, has_qos) = (cfg.estimator != "noop", cfg.qos != "noop");
+        ctx.schedule_after(interval, Event::Usage(UsageEvent::Tick(agent)));
+        if has_est {
+            ctx.schedule_after(est_interval, Event::Usage(UsageEvent::Estimate(agent)));
+        }
+        if has_qos {
+            ctx.schedule_after(qos_interval, Event::Usage(UsageEvent::Qos(agent)));
+        }
+    }
+
+    /// A task started running on its agent. Returns true when the model owns its
+    /// completion (a batch task doing CPU work), false when the world should arm the
+    /// fixed-duration timer as usual.
+    pub(super) fn usage_task_started(
+        &mut self,
+        ctx: &mut Context<'_, Event>,
+        task: TaskId,
+    ) -> bool {
+        if self.usage.is_none() {
+            return false;
+        }
+        let now = ctx.now();
+        let t = &self.tasks[task.0 as usize];
+        let Some(agent) = t.agent else { return false };
+        let def = self.frameworks[t.framework].def;
+        let usage = self.task_usage(def).cloned().unwrap_or_default();
+        let low = self
+            .usage
+            .as_ref()
+            .map(|m| m.cfg.revocable_cpu_low_priority);
+        let cfs = self
+            .usage
+            .as_ref()
+            .is_some_and(|m| m.cfg.cgroups_enable_cfs);
+        let cpus = t.resources.scalar_milli(&cpus_name());
+        let mem_request = t.resources.scalar_milli(&ResourceName::new("mem"));
+        let revocable = t.resources.has_revocable();
+        let batch = matches!(
+            self.scenario.frameworks[def].behaviour,
+            Behaviour::Batch { .. } | Behaviour::Trace
+        );
+        let work = (batch && !usage.fixed_duration && cpus > 0)
+            .then_some(t.duration)
+            .flatten();
+        let m = self.usage.as_mut().expect("checked above");
+        if m.agents.get(agent).is_none_or(Option::is_none) {
+            return false;
+        }
+        if m.tasks.len() <= task.0 as usize {
+            m.tasks.resize_with(task.0 as usize + 1, || None);
+        }
+        let demand = scale(cpus, m.profile_level(&usage.cpu, now, now));
+        let mem = scale(mem_request, m.profile_level(&usage.mem, now, now)) as i64;
+        m.tasks[task.0 as usize] = Some(TaskUse {
+            agent,
+            framework_def: def,
+            cpus,
+            mem_request,
+            revocable,
+            latency_sensitive: usage.latency_sensitive,
+            shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
+            cap: cpu::quota(cpus, usage.cpus_limit, cfs),
+            demand,
+            mem,
+            rate: 0,
+            since: now,
+            work_left: work.map(|d| cpus as u128 * d.as_nanos() as u128),
+            finish: None,
+            started: now,
+            nominal: work,
+        });
+        if revocable {
+            m.revocable_launched += 1;
+        }
+        m.agents[agent]
+            .as_mut()
+            .expect("checked above")
+            .tasks
+            .push(task);
+        self.usage_recompute(ctx, agent, false);
+        work.is_some()
+    }
+
+    /// A task left its agent (any state): the others get its CPU.
+    pub(super) fn usage_task_ended(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
+        let Some(m) = self.usage.as_mut() else {
+            return;
+        };
+        let Some(agent) = m
+            .tasks
+            .get(task.0 as usize)
+            .and_then(|t| t.as_ref())
+            .map(|t| t.agent)
+        else {
+            return;
+        };
+        let now = ctx.now();
+        // Settle everyone's progress at the old rates before the task leaves.
+        self.usage_settle(now, agent);
+        let m = self.usage.as_mut().expect("checked above");
+        let tu = m.tasks[task.0 as usize].take().expect("tracked task");
+        if let Some(a) = m.agents[agent].as_mut() {
+            a.tasks.retain(|t| *t != task);
+        }
+        if self.tasks[task.0 as usize].state == TaskState::Finished {
+            if tu.revocable {
+                m.revocable_finished += 1;
+            }
+            if let Some(nominal) = tu.nominal {
+                m.runtimes.0 += now.saturating_duration_since(tu.started).as_nanos() as u128;
+                m.runtimes.1 += nominal.as_nanos() as u128;
+                m.runtimes.2 += 1;
+            }
+        }
+        if !self.agents[agent].removed {
+            self.usage_recompute(ctx, agent, false);
+        } else {
+            let m = self.usage.as_mut().expect("checked above");
+            if m.agents[agent].as_ref().is_some_and(|a| a.tasks.is_empty()) {
+                m.set_contribution(agent, Contribution::default());
+                m.agents[agent] = None;
+            }
+        }
+    }
+
+    /// Brings the work of every task on `agent` and the cluster integrals to `now`.
+    fn usage_settle(&mut self, now: SimTime, agent: usize) {
+        let m = self.usage.as_mut().expect("model present");
+        m.advance(now);
+        let Some(a) = m.agents[agent].as_ref() else {
+            return;
+        };
+        for id in &a.tasks {
+            let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+            // Only tasks doing CPU work have progress to settle.
+            if let Some(w) = t.work_left.as_mut() {
+                let dt = now.saturating_duration_since(t.since).as_nanos() as u128;
+                *w = w.saturating_sub(t.rate as u128 * dt);
+                t.since = now;
+            }
+        }
+    }
+
+    /// Recomputes `agent`: usage levels (on ticks), memory kills, CPU rates, completion
+    /// timers and its share of the cluster sums.
+    fn usage_recompute(&mut self, ctx: &mut Context<'_, Event>, agent: usize, tick: bool) {
+        let now = ctx.now();
+        self.usage_settle(now, agent);
+        let scenario = self.scenario;
+        let m = self.usage.as_mut().expect("model present");
+        let Some(a) = m.agents[agent].as_mut() else {
+            return;
+        };
+        let ids = a.tasks.clone();
+        // Load average: the past interval ran at the old demand.
+        let runnable: u64 = ids
+            .iter()
+            .map(|id| {
+                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                t.cap.map_or(t.demand, |c| c.min(t.demand))
+            })
+            .sum();
+        let a = m.agents[agent].as_mut().expect("checked above");
+        let samples = now.saturating_duration_since(a.load_at).as_nanos() / LOAD_FREQ.as_nanos();
+        a.load.advance(runnable, samples);
+        a.load_at += SimDuration::from_nanos(samples * LOAD_FREQ.as_nanos());
+        let (capacity, memory) = (a.capacity, a.memory);
+        if tick {
+            for id in &ids {
+                let (def, started, cpus, mem_request) = {
+                    let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                    (t.framework_def, t.started, t.cpus, t.mem_request)
+                };
+                let usage = scenario.frameworks[def].usage.as_ref();
+                let default = TaskUsage::default();
+                let usage = usage.unwrap_or(&default);
+                let cl = m.profile_level(&usage.cpu, now, started);
+                let ml = m.profile_level(&usage.mem, now, started);
+                let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+                t.demand = scale(cpus, cl);
+                t.mem = scale(mem_request, ml) as i64;
+            }
+        }
+        // Memory: limit kills and host OOM.
+        let containers: Vec<MemContainer> = ids
+            .iter()
+            .map(|id| {
+                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let usage = scenario.frameworks[t.framework_def].usage.as_ref();
+                MemContainer {
+                    usage: t.mem,
+                    request: t.mem_request,
+                    limit: usage.and_then(|u| u.mem_limit),
+                    revocable: t.revocable,
+                }
+            })
+            .collect();
+        let mut out = Outcome { kills: Vec::new() };
+        let mut alive = vec![true; ids.len()];
+        for (i, kind) in memory::kills(memory, &containers) {
+            alive[i] = false;
+            let reason = match kind {
+                MemKill::Limit => TaskReason::ContainerLimitationMemory,
+                MemKill::Oom => TaskReason::ExecutorTerminated,
+            };
+            out.kills.push((ids[i], TaskState::Failed, reason));
+        }
+        // CPU: water-filling over the survivors.
+        let demands: Vec<CpuDemand> = ids
+            .iter()
+            .zip(&alive)
+            .map(|(id, &live)| {
+                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                CpuDemand {
+                    shares: t.shares,
+                    demand: if live { t.demand } else { 0 },
+                    cap: t.cap,
+                }
+            })
+            .collect();
+        let rates = cpu::allocate(capacity, &demands);
+        let mut c = Contribution {
+            capacity,
+            revocable_total: m.agents[agent]
+                .as_ref()
+                .expect("checked above")
+                .contribution
+                .revocable_total,
+            ..Contribution::default()
+        };
+        let mut timers = Vec::new();
+        for ((id, rate), d) in ids.iter().zip(&rates).zip(&demands) {
+            let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+            t.rate = *rate;
+            c.used += rate;
+            let req = t.cpus.max(0) as u64;
+            if t.revocable {
+                c.revocable_allocated += req;
+                c.revocable_used += rate;
+            } else {
+                c.allocated += req;
+            }
+            c.above_request += rate.saturating_sub(req);
+            if d.cap.is_some_and(|cap| d.demand > cap && *rate >= cap) {
+                c.throttled += 1;
+            }
+            if t.latency_sensitive {
+                c.shortfall += d.max_rate().saturating_sub(*rate);
+            }
+            if let Some(w) = t.work_left {
+                let finish = (*rate > 0).then(|| {
+                    now + SimDuration::from_nanos(
+                        u64::try_from(w.div_ceil(*rate as u128)).unwrap_or(u64::MAX / 4),
+                    )
+                });
+                if finish != t.finish {
+                    t.finish = finish;
+                    timers.push((*id, finish));
+                }
+            }
+        }
+        m.set_contribution(agent, c);
+        for (id, finish) in timers {
+            let rt = &mut self.tasks[id.0 as usize];
+            if let Some(old) = rt.done_timer.take() {
+                ctx.cancel(old);
+            }
+            rt.done_timer = finish.map(|f| ctx.schedule_at(f, Event::TaskWorkDone(id)));
+        }
+        for (id, state, reason) in out.kills {
+            self.usage_kill(ctx, id, state, reason);
+        }
+    }
+
+    fn usage_kill(
+        &mut self,
+        ctx: &mut Context<'_, Event>,
+        task: TaskId,
+        state: TaskState,
+        reason: TaskReason,
+    ) {
+        // A kill decided twice (a nested recomputation saw it too) happens once.
+        if !matches!(self.tasks[task.0 as usize].state, TaskState::Running) {
+            return;
+        }
+        let m = self.usage.as_mut().expect("model present");
+        match reason {
+            TaskReason::ContainerLimitationMemory => m.limit_kills += 1,
+            TaskReason::ExecutorTerminated => m.oom_kills += 1,
+            TaskReason::ContainerPreempted => m.qos_kills += 1,
+            _ => {}
+        }
+        self.end_task(ctx, task, state, Some(reason));
+    }
+
+    /// Handles the model's timers.
+    pub(super) fn on_usage(&mut self, ctx: &mut Context<'_, Event>, event: UsageEvent) {
+        let agent = match event {
+            UsageEvent::Tick(a) | UsageEvent::Estimate(a) | UsageEvent::Qos(a) => a,
+        };
+        if self.agents[agent].removed {
+            return;
+        }
+        let cfg = &self.usage.as_ref().expect("model present").cfg;
+        match event {
+            UsageEvent::Tick(_) => {
+                ctx.schedule_after(cfg.interval, Event::Usage(UsageEvent::Tick(agent)));
+                self.usage_recompute(ctx, agent, true);
+            }
+            UsageEvent::Estimate(_) => {
+                ctx.schedule_after(
+                    cfg.oversubscribed_resources_interval,
+                    Event::Usage(UsageEvent::Estimate(agent)),
+                );
+                self.usage_estimate(ctx, agent);
+            }
+            UsageEvent::Qos(_) => {
+                ctx.schedule_after(
+                    cfg.qos_correction_interval_min,
+                    Event::Usage(UsageEvent::Qos(agent)),
+                );
+                self.usage_recompute(ctx, agent, false);
+                let victims = self.usage_qos(agent);
+                for task in victims {
+                    self.usage_kill(ctx, task, TaskState::Lost, TaskReason::ContainerPreempted);
+                }
+            }
+        }
+    }
+
+    fn usage_qos(&mut self, agent: usize) -> Vec<TaskId> {
+        let m = self.usage.as_mut().expect("model present");
+        let Some(a) = m.agents[agent].as_mut() else {
+            return Vec::new();
+        };
+        let containers: Vec<QosContainer> = a
+            .tasks
+            .iter()
+            .map(|id| {
+                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                QosContainer {
+                    revocable: t.revocable,
+                    latency_sensitive: t.latency_sensitive,
+                    cpu: CpuDemand {
+                        shares: t.shares,
+                        demand: t.demand,
+                        cap: t.cap,
+                    },
+                }
+            })
+            .collect();
+        let input = QosInput {
+            capacity: a.capacity,
+            containers: &containers,
+            load5: a.load.load5(),
+            load15: a.load.load15(),
+        };
+        a.qos
+            .corrections(&input)
+            .into_iter()
+            .filter(|&i| containers[i].revocable)
+            .map(|i| a.tasks[i])
+            .collect()
+    }
+
+    fn usage_estimate(&mut self, ctx: &mut Context<'_, Event>, agent: usize) {
+        let now = ctx.now();
+        let m = self.usage.as_mut().expect("model present");
+        let Some(a) = m.agents[agent].as_mut() else {
+            return;
+        };
+        let mut usage = AgentUsage {
+            capacity: a.capacity,
+            ..AgentUsage::default()
+        };
+        for id in &a.tasks {
+            let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+            let req = t.cpus.max(0) as u64;
+            if t.revocable {
+                usage.revocable_allocated += req;
+            } else {
+                usage.allocated += req;
+                usage.used += t.cap.map_or(t.demand, |c| c.min(t.demand));
+            }
+        }
+        let Some(total) = a.report.poll(a.estimator.as_mut(), &usage) else {
+            return;
+        };
+        let mut c = a.contribution;
+        c.revocable_total = total;
+        let attributes = a.attributes.clone();
+        m.advance(now);
+        m.set_contribution(agent, c);
+        let old = self.agents[agent].total.clone();
+        let mut new = old.non_revocable();
+        if total > 0 {
+            let mut r = Resource::scalar(cpus_name(), total as i64);
+            r.revocable = true;
+            new.add_resource(r);
+        }
+        self.stats.agent_removed(now, &old);
+        self.stats.agent_added(now, &new);
+        self.agents[agent].total = new.clone();
+        let revocable = new.revocable();
+        self.log.record(LogRecord {
+            t_ns: now.as_nanos(),
+            kind: "oversubscribed",
+            agent: Some(&self.agents[agent].name),
+            resources: Some(&revocable),
+            ..LogRecord::default()
+        });
+        self.allocator.update_agent(
+            now,
+            models::allocator::AgentId(agent as u32),
+            new,
+            attributes,
+        );
+        // The master rescinds every outstanding offer on the agent with revocable
+        // resources; they return with no filter.
+        for id in self.offer_ids(|o| o.agent == agent && o.resources.has_revocable()) {
+            self.rescind(ctx, id, true);
+        }
+        self.trigger_allocation(ctx);
+    }
+
+    /// Samples revocable CPUs for `metrics/oversubscription.csv`.
+    pub(super) fn usage_sample(&mut self, now: SimTime) {
+        let Some(m) = self.usage.as_mut() else {
+            return;
+        };
+        if !m.report_oversubscription {
+            return;
+        }
+        let offered: i64 = self
+            .offers
+            .values()
+            .map(|o| o.resources.revocable().scalar_milli(&cpus_name()))
+            .sum();
+        let offered = offered.max(0) as u64;
+        m.offered_samples.0 += offered as u128;
+        m.offered_samples.1 += 1;
+        m.series
+            .push((now.as_nanos(), m.sums[7], offered, m.sums[5]));
+    }
+
+    /// Counts the revocable CPUs of an offer the master makes.
+    pub(super) fn usage_offer_made(&mut self, resources: &models::resources::Resources) {
+        let Some(m) = self.usage.as_mut() else {
+            return;
+        };
+        let cpus = resources.revocable().scalar_milli(&cpus_name());
+        if cpus > 0 {
+            m.offered_total.0 += cpus as u128;
+            m.offered_total.1 += 1;
+        }
+    }
+
+    /// Whether the framework resubmits tasks a QoS controller preempted.
+    pub(super) fn usage_resubmits(&self, framework_def: usize) -> bool {
+        self.task_usage(framework_def)
+            .is_some_and(|u| u.resubmit_preempted)
+    }
+}
