@@ -2,8 +2,10 @@
 //!
 //! * [`resources`]: Mesos resources with fixed-point arithmetic and the text notation;
 //! * [`sorter`]: the role and framework sorters (hierarchical DRF, weighted random);
-//! * [`allocator`]: the hierarchical allocator and baselines behind one trait.
+//! * [`allocator`]: the hierarchical allocator and baselines behind one trait;
+//! * [`network`]: link topology, max-min fair flows and per-container isolation.
 
 pub mod allocator;
+pub mod network;
 pub mod resources;
 pub mod sorter;
