@@ -1,4 +1,5 @@
 //! The benchmark suite behind `mesosim bench`. See README.md in this crate.
 pub mod allocator;
 pub mod engine;
+pub mod network;
 pub mod traces;

@@ -17,6 +17,8 @@ pub enum Target {
     Allocator,
     /// Parsing Google 2011 task_events (MB/s per core) against the csv crate.
     Traces,
+    /// Fair-share updates/s with 10,000 flows on 1,000 agents, incremental vs full.
+    Network,
 }
 
 /// `mesosim bench`.
@@ -41,7 +43,12 @@ pub fn run(args: BenchArgs) -> CmdResult {
     let quick = args.quick || args.suite.is_some();
     let targets: Vec<Target> = match args.target {
         Some(t) => vec![t],
-        None => vec![Target::Engine, Target::Allocator, Target::Traces],
+        None => vec![
+            Target::Engine,
+            Target::Allocator,
+            Target::Traces,
+            Target::Network,
+        ],
     };
     let mut json = serde_json::Map::new();
     for target in &targets {
@@ -60,6 +67,12 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Traces => {
                 let records = benches::traces::run(&benches::traces::TracesBenchOptions { quick });
                 print!("{}", benches::traces::render_table(&records));
+                serde_json::to_value(&records)?
+            }
+            Target::Network => {
+                let records =
+                    benches::network::run(&benches::network::NetworkBenchOptions { quick });
+                print!("{}", benches::network::render_table(&records));
                 serde_json::to_value(&records)?
             }
         };

@@ -14,7 +14,10 @@ use toml::Spanned;
 use crate::dist::Dist;
 use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError, SourceMap};
+
+mod network;
 use crate::spec::{self, ScenarioSpec};
+pub use network::{NetworkDef, Transfers};
 
 /// The quickstart scenario built into the binary (`mesosim run` with no file).
 pub const QUICKSTART: &str = include_str!("../quickstart.toml");
@@ -46,6 +49,8 @@ pub struct Scenario {
     pub timeline: Vec<Step>,
     /// sha256 of the scenario text (plus overrides), hex.
     pub sha256: String,
+    /// The network model, when the scenario has a `[network]` table.
+    pub network: Option<NetworkDef>,
 }
 
 /// Master flags.
@@ -158,6 +163,8 @@ pub struct FrameworkDef {
     pub suppress_when_idle: bool,
     /// What it runs.
     pub behaviour: Behaviour,
+    /// What its tasks move over the network.
+    pub transfers: Transfers,
 }
 
 /// One scripted step.
@@ -979,6 +986,7 @@ fn build(
                 .transpose()?,
             suppress_when_idle: f.suppress_when_idle.unwrap_or(false),
             behaviour,
+            transfers: network::transfers(ctx, f.network.as_ref(), &field)?,
         });
     }
 
@@ -988,6 +996,15 @@ fn build(
         timeline.push(build_step(ctx, s, &field, &frameworks, &mut agent_names)?);
     }
     timeline.sort_by_key(|s: &Step| s.at); // stable: file order among equal times
+    let timeline_agents = timeline
+        .iter()
+        .filter(|s| matches!(s.action, Action::AddAgent { .. }))
+        .count();
+    let network = spec
+        .network
+        .as_ref()
+        .map(|n| network::network(ctx, n, agents.len() + timeline_agents))
+        .transpose()?;
 
     let name = spec
         .name
@@ -1007,6 +1024,7 @@ fn build(
         frameworks,
         timeline,
         sha256: String::new(),
+        network,
     })
 }
 

@@ -43,6 +43,9 @@ pub struct Summary {
     /// For trace replays: what the trace itself did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<crate::sim::replay::ReplaySummary>,
+    /// Network flows, links and per-container isolation, when the scenario models them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::sim::network::NetworkSummary>,
 }
 
 /// Cluster size.

@@ -258,6 +258,11 @@ impl Network {
         self.flows.len()
     }
 
+    /// Switches the recompute policy from the next change on.
+    pub fn set_recompute(&mut self, recompute: Recompute) {
+        self.config.recompute = recompute;
+    }
+
     /// Flow rate recomputations performed (one per flow whose rate was recomputed).
     pub fn updates(&self) -> u64 {
         self.updates
@@ -413,6 +418,36 @@ impl Network {
 
     /// Starts a flow at `now`.
     pub fn start_flow(&mut self, now: SimTime, spec: FlowSpec) -> Result<FlowId, NetworkError> {
+        self.start_flows(now, &[spec])
+            .pop()
+            .expect("one result per spec")
+    }
+
+    /// Starts several flows at `now` with one rate recomputation; one result per spec,
+    /// in order (a refused flow does not stop the others).
+    pub fn start_flows(
+        &mut self,
+        now: SimTime,
+        specs: &[FlowSpec],
+    ) -> Vec<Result<FlowId, NetworkError>> {
+        let mut seeds = Vec::new();
+        let mut new = Vec::new();
+        let results = specs
+            .iter()
+            .map(|&spec| {
+                let id = self.insert_flow(now, spec)?;
+                seeds.extend_from_slice(&self.flows[&id].constraints);
+                new.push(id);
+                Ok(FlowId(id))
+            })
+            .collect();
+        if !new.is_empty() {
+            self.recompute(now, &seeds, &new);
+        }
+        results
+    }
+
+    fn insert_flow(&mut self, now: SimTime, spec: FlowSpec) -> Result<u64, NetworkError> {
         if spec.cap == Some(0) {
             return Err(NetworkError::ZeroFlowCap);
         }
@@ -452,7 +487,6 @@ impl Network {
         for &l in &constraints {
             self.links[l].flows.push(id);
         }
-        let seeds = constraints.clone();
         self.flows.insert(
             id,
             Flow {
@@ -470,8 +504,7 @@ impl Network {
                 mark: 0,
             },
         );
-        self.recompute(now, &seeds, &[id]);
-        Ok(FlowId(id))
+        Ok(id)
     }
 
     /// Stops a flow before it completes (its delivered bytes stay counted).

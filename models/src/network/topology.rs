@@ -33,6 +33,8 @@ pub enum Node {
     Tor(u32),
     /// The core switch (in a flat topology, the only switch).
     Core,
+    /// Clients outside the cluster, behind a non-blocking edge (a service's users).
+    Clients,
 }
 
 /// One direction of a cable.
@@ -102,6 +104,7 @@ pub struct Topology {
     agents: Vec<NodeIndex>,
     artifact_server: NodeIndex,
     master: NodeIndex,
+    clients: NodeIndex,
 }
 
 impl Topology {
@@ -130,6 +133,7 @@ impl Topology {
             agents: Vec::new(),
             artifact_server: NodeIndex::new(0),
             master: NodeIndex::new(0),
+            clients: NodeIndex::new(0),
         };
         let core = t.add_node(Node::Core, None);
         let host_link = |cap: u64| LinkSpec {
@@ -144,6 +148,17 @@ impl Topology {
         t.master = t.add_node(
             Node::Master,
             Some((core, host_link(config.master_bytes_per_sec))),
+        );
+        // The outside world: a non-blocking edge, so only the sender's side limits it.
+        t.clients = t.add_node(
+            Node::Clients,
+            Some((
+                core,
+                LinkSpec {
+                    capacity: None,
+                    latency: config.uplink_latency,
+                },
+            )),
         );
         let mut tor = core;
         for i in 0..config.agents {
@@ -219,6 +234,7 @@ impl Topology {
                 .ok_or(NetworkError::UnknownAgent(i)),
             Node::ArtifactServer => Ok(self.artifact_server),
             Node::Master => Ok(self.master),
+            Node::Clients => Ok(self.clients),
             Node::Tor(_) | Node::Core => Err(NetworkError::NotAHost(host)),
         }
     }

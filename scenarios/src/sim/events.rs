@@ -65,4 +65,8 @@ pub enum Event {
     Sample,
     /// The next record of a replayed trace is due.
     TraceNext,
+    /// The network's next flow completion is due.
+    NetworkCompletion,
+    /// A service instance sends its next response over the network.
+    ServiceRequest(TaskId),
 }

@@ -5,6 +5,7 @@
 mod eventlog;
 mod events;
 mod ids;
+pub mod network;
 pub mod replay;
 mod res;
 mod stats;
@@ -119,6 +120,7 @@ pub fn replay(
             max_tasks_per_offer: None,
             suppress_when_idle: true,
             behaviour: Behaviour::Trace,
+            transfers: Default::default(),
         })
         .collect();
     let scenario = Scenario {
@@ -149,6 +151,7 @@ pub fn replay(
         frameworks,
         timeline: Vec::new(),
         sha256: String::new(),
+        network: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -255,7 +258,12 @@ fn drive(
         .stats
         .summary(scenario, &policy, seed, engine.now(), events);
     summary.replay = world.feeder.as_ref().map(|f| f.summary.clone());
-    let metrics = world.stats.metrics_files();
+    summary.network = world
+        .net
+        .as_mut()
+        .map(|n| n.summary(scenario, engine.now()));
+    let mut metrics = world.stats.metrics_files();
+    metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

@@ -417,6 +417,7 @@ impl Stats {
             frameworks,
             roles,
             replay: None,
+            network: None,
         }
     }
 }
