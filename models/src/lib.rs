@@ -3,9 +3,11 @@
 //! * [`resources`]: Mesos resources with fixed-point arithmetic and the text notation;
 //! * [`sorter`]: the role and framework sorters (hierarchical DRF, weighted random);
 //! * [`allocator`]: the hierarchical allocator and baselines behind one trait;
-//! * [`network`]: link topology, max-min fair flows and per-container isolation.
+//! * [`network`]: link topology, max-min fair flows and per-container isolation;
+//! * [`fetcher`]: the per-agent fetcher cache (LRU, in-use entries, shared downloads).
 
 pub mod allocator;
+pub mod fetcher;
 pub mod network;
 pub mod resources;
 pub mod sorter;
