@@ -2,5 +2,6 @@
 pub mod allocator;
 pub mod engine;
 pub mod replay;
+pub mod network;
 pub mod traces;
 pub mod usage;

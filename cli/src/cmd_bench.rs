@@ -39,6 +39,8 @@ pub enum Target {
     Replay,
     /// The resource usage model at 10,000 agents × 20 tasks (simulated s per wall s).
     Usage,
+    /// Fair-share updates/s with 10,000 flows on 1,000 agents, incremental vs full.
+    Network,
 }
 
 /// `mesosim bench`.
@@ -78,6 +80,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Traces,
             Target::Replay,
             Target::Usage,
+            Target::Network,
         ],
     };
     if args.machines == 0 || args.days == 0 {
@@ -123,6 +126,12 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Usage => {
                 let records = benches::usage::run(&benches::usage::UsageBenchOptions { quick });
                 print!("{}", benches::usage::render_table(&records));
+                serde_json::to_value(&records)?
+            }
+            Target::Network => {
+                let records =
+                    benches::network::run(&benches::network::NetworkBenchOptions { quick });
+                print!("{}", benches::network::render_table(&records));
                 serde_json::to_value(&records)?
             }
         };

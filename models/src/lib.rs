@@ -5,9 +5,13 @@
 //! * [`allocator`]: the hierarchical allocator and baselines behind one trait;
 //! * [`operations`]: RESERVE, UNRESERVE, CREATE, DESTROY and reservation updates;
 //! * [`usage`]: what tasks really use: usage profiles, CFS CPU sharing, memory kills;
-//! * [`oversubscription`]: resource estimators and QoS controllers.
+//! * [`oversubscription`]: resource estimators and QoS controllers;
+//! * [`network`]: link topology, max-min fair flows and per-container isolation;
+//! * [`fetcher`]: the per-agent fetcher cache (LRU, in-use entries, shared downloads).
 
 pub mod allocator;
+pub mod fetcher;
+pub mod network;
 pub mod operations;
 pub mod oversubscription;
 pub mod resources;

@@ -15,7 +15,10 @@ use toml::Spanned;
 use crate::dist::Dist;
 use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError, SourceMap};
+
+mod network;
 use crate::spec::{self, ScenarioSpec};
+pub use network::{NetworkDef, Transfers};
 
 /// The quickstart scenario built into the binary (`mesosim run` with no file).
 pub const QUICKSTART: &str = include_str!("../quickstart.toml");
@@ -49,6 +52,8 @@ pub struct Scenario {
     pub sha256: String,
     /// The usage model's agent flags, when `[usage]` is present.
     pub usage: Option<crate::usage::UsageConfig>,
+    /// The network model, when the scenario has a `[network]` table.
+    pub network: Option<NetworkDef>,
 }
 
 /// Master flags.
@@ -179,6 +184,8 @@ pub struct FrameworkDef {
     pub behaviour: Behaviour,
     /// What its tasks really use, when `[frameworks.usage]` is present.
     pub usage: Option<crate::usage::TaskUsage>,
+    /// What its tasks move over the network.
+    pub transfers: Transfers,
 }
 
 /// One scripted step.
@@ -1038,6 +1045,7 @@ fn build(
             suppress_when_idle: f.suppress_when_idle.unwrap_or(false),
             behaviour,
             usage,
+            transfers: network::transfers(ctx, f.network.as_ref(), &field)?,
         });
     }
 
@@ -1047,6 +1055,15 @@ fn build(
         timeline.push(build_step(ctx, s, &field, &frameworks, &mut agent_names)?);
     }
     timeline.sort_by_key(|s: &Step| s.at); // stable: file order among equal times
+    let timeline_agents = timeline
+        .iter()
+        .filter(|s| matches!(s.action, Action::AddAgent { .. }))
+        .count();
+    let network = spec
+        .network
+        .as_ref()
+        .map(|n| network::network(ctx, n, agents.len() + timeline_agents))
+        .transpose()?;
 
     let name = spec
         .name
@@ -1071,6 +1088,7 @@ fn build(
             .as_ref()
             .map(|u| crate::usage::build_config(&|span, field, msg| ctx.err(span, field, msg), u))
             .transpose()?,
+        network,
     })
 }
 

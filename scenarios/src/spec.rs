@@ -42,6 +42,8 @@ pub struct ScenarioSpec {
     pub timeline: Vec<StepSpec>,
     /// The resource usage model on the agents (oversubscription, bursting).
     pub usage: Option<crate::usage::UsageSpec>,
+    /// The cluster network (links, per-container isolation); absent: not modelled.
+    pub network: Option<NetworkSpec>,
 }
 
 /// Master flags (design.md §3, mesos-semantics.md §0).
@@ -126,6 +128,8 @@ pub struct FrameworkSpec {
     pub stateful: Option<StatefulSpec>,
     /// What its tasks really use (turns the usage model on).
     pub usage: Option<crate::usage::TaskUsageSpec>,
+    /// What its tasks move over the network (needs a top-level `[network]`).
+    pub network: Option<TaskNetworkSpec>,
 }
 
 /// A stateful service (a database, say): each instance reserves what it needs on an
@@ -278,4 +282,46 @@ pub struct UsedSpec {
     pub role: Option<Spanned<String>>,
     /// The resources.
     pub resources: Spanned<String>,
+}
+
+/// `[network]`: the topology and Mesos's `network/port_mapping` flags
+/// (mesos-semantics.md §6). Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Agent NIC speed in bytes/s, default 1,250,000,000 (10 Gbit/s).
+    pub nic_bytes_per_sec: Option<Spanned<i64>>,
+    /// Agents per rack under a top-of-rack switch; absent or 0: one flat switch.
+    pub agents_per_rack: Option<Spanned<i64>>,
+    /// ToR uplink speed in bytes/s; absent: non-blocking.
+    pub uplink_bytes_per_sec: Option<Spanned<i64>>,
+    /// One-way latency of each link, default `"25us"`.
+    pub link_latency: Option<Spanned<String>>,
+    /// `--egress_rate_limit_per_container` in bytes/s; absent or 0: no limit;
+    /// otherwise at least 125,000.
+    pub egress_rate_limit_per_container: Option<Spanned<i64>>,
+    /// `--ephemeral_ports_per_container`, default 1024 (a power of 2).
+    pub ephemeral_ports_per_container: Option<Spanned<i64>>,
+    /// Size of each agent's `ephemeral_ports` range, default 28,232 (32768–60999).
+    pub ephemeral_ports_per_agent: Option<Spanned<i64>>,
+}
+
+/// `[frameworks.network]`: transfers each task makes. Batch phases start when the task
+/// starts and must all finish before it completes; a service answers requests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskNetworkSpec {
+    /// Bytes read from another agent (a data node) into the task.
+    pub input_bytes: Option<Spanned<i64>>,
+    /// Bytes the task sends to other agents (its shuffle output).
+    pub shuffle_bytes: Option<Spanned<i64>>,
+    /// Parallel flows the shuffle is split over, default 1.
+    pub shuffle_flows: Option<Spanned<i64>>,
+    /// Bytes written from the task to another agent (a replica).
+    pub output_bytes: Option<Spanned<i64>>,
+    /// A service's response size: every `request_interval` it sends this many bytes
+    /// to its clients outside the cluster.
+    pub request_bytes: Option<Spanned<i64>>,
+    /// Time between a service instance's responses.
+    pub request_interval: Option<Spanned<String>>,
 }

@@ -52,6 +52,9 @@ pub struct Summary {
     /// Requests vs limits: CPU above requests, throttling, memory kills.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bursting: Option<crate::sim::BurstingSummary>,
+    /// Network flows, links and per-container isolation, when the scenario models them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::sim::network::NetworkSummary>,
 }
 
 /// Reservation and volume operations over a run (present when the scenario has a

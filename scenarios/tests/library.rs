@@ -69,9 +69,48 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "reservation-update.toml",
         "oversubscription.toml",
         "bursting.toml",
+        "network-contention.toml",
     ] {
         let s = run(file, &["duration=\"20s\""]);
         assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");
         assert!(dir.join(file).exists());
     }
+}
+
+#[test]
+fn egress_limits_protect_the_latency_sensitive_service() {
+    let web_p99 = |s: &Summary| {
+        let net = s.network.as_ref().expect("the scenario models the network");
+        net.frameworks
+            .iter()
+            .find(|f| f.name == "web")
+            .unwrap()
+            .fct_p99_ns
+    };
+    let shared = run("network-contention.toml", &[]);
+    let isolated = run(
+        "network-contention.toml",
+        &["network.egress_rate_limit_per_container=250000000"],
+    );
+    let (n_shared, n_isolated) = (
+        shared.network.as_ref().unwrap(),
+        isolated.network.as_ref().unwrap(),
+    );
+    assert_eq!(n_shared.containers_egress_capped, 0);
+    assert!(n_isolated.containers_egress_capped > 0);
+    // A 5 MB response alone on a 2 Gbit/s class takes 20 ms plus 50 us of links; without
+    // limits a shuffle's eight flows crowd it out of the NIC.
+    let (a, b) = (web_p99(&shared), web_p99(&isolated));
+    assert!(b < a, "isolated p99 {b} ns should beat shared {a} ns");
+    assert!(
+        b >= 20_000_000,
+        "a response cannot beat its class rate: {b}"
+    );
+    assert!(n_shared.bytes_moved > 0 && n_shared.flows > 0);
+}
+
+#[test]
+fn scenarios_without_a_network_have_no_network_section() {
+    let s = run("quickstart.toml", &["duration=\"20s\""]);
+    assert!(s.network.is_none());
 }

@@ -70,4 +70,8 @@ pub enum Event {
     TraceNext,
     /// A timer of the resource usage model (oversubscription, bursting).
     Usage(super::usage::UsageEvent),
+    /// The network's next flow completion is due.
+    NetworkCompletion,
+    /// A service instance sends its next response over the network.
+    ServiceRequest(TaskId),
 }

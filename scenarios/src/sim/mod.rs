@@ -5,6 +5,7 @@
 mod eventlog;
 mod events;
 mod ids;
+pub mod network;
 pub mod replay;
 mod res;
 mod reservations;
@@ -126,6 +127,7 @@ pub fn replay(
             suppress_when_idle: false,
             behaviour: Behaviour::Trace,
             usage: None,
+            transfers: Default::default(),
         })
         .collect();
     let scenario = Scenario {
@@ -157,6 +159,7 @@ pub fn replay(
         timeline: Vec::new(),
         sha256: String::new(),
         usage: None,
+        network: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -274,6 +277,11 @@ fn drive(
         summary.tasks.revoked = u.revoked();
         metrics.extend(u.metrics_file());
     }
+    summary.network = world
+        .net
+        .as_mut()
+        .map(|n| n.summary(scenario, engine.now()));
+    metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

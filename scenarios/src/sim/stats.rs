@@ -420,6 +420,7 @@ impl Stats {
             reservations: None,
             oversubscription: None,
             bursting: None,
+            network: None,
         }
     }
 }

@@ -22,6 +22,7 @@ use sim_core::time::{SimDuration, SimTime};
 use super::eventlog::{EventLog, LogRecord};
 use super::events::Event;
 use super::ids::{OfferId, TaskId};
+use super::network::NetSim;
 use super::replay::{role_of, Feeder};
 use super::res;
 use super::reservations::{self, ReservationStats};
@@ -117,6 +118,8 @@ pub(crate) struct World<'s, 'l> {
     pub reservations: Option<ReservationStats>,
     /// The resource usage model, when the scenario uses it.
     pub usage: Option<super::usage::UsageModel>,
+    /// The network, when the scenario models it.
+    pub net: Option<NetSim>,
 }
 
 /// An offer as the expectation check sees it.
@@ -194,6 +197,13 @@ impl<'s, 'l> World<'s, 'l> {
             feeder: None,
             reservations: reservations::used_by(scenario).then(ReservationStats::new),
             usage: super::usage::UsageModel::new(scenario, streams),
+            net: scenario.network.as_ref().map(|def| {
+                NetSim::new(
+                    def,
+                    scenario.frameworks.len(),
+                    streams.stream("network/peers"),
+                )
+            }),
         }
     }
 
@@ -867,6 +877,16 @@ impl<'s, 'l> World<'s, 'l> {
         if t.state != TaskState::Staging {
             return; // lost with its agent or killed on the way
         }
+        if let (Some(net), Some(agent)) = (self.net.as_mut(), t.agent) {
+            let fw = t.framework;
+            let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
+            if net.task_started(ctx, task, fw, agent, transfers).is_err() {
+                // REASON_CONTAINER_LAUNCH_FAILED: no ephemeral ports left on the agent.
+                self.end_task(ctx, task, TaskState::Failed, None);
+                return;
+            }
+        }
+        let t = &mut self.tasks[task.0 as usize];
         t.state = TaskState::Running;
         t.started = Some(now);
         if !self.usage_task_started(ctx, task) {
@@ -892,7 +912,22 @@ impl<'s, 'l> World<'s, 'l> {
         }
         t.done_timer = None;
         let end_state = t.end_state;
+        if self.net.as_mut().is_some_and(|n| !n.work_done(task)) {
+            return; // finishes when its last transfer does
+        }
         self.end_task(ctx, task, end_state, None);
+    }
+
+    fn on_network_completion(&mut self, ctx: &mut Context<'_, Event>) {
+        let Some(net) = self.net.as_mut() else {
+            return;
+        };
+        for task in net.on_completion(ctx) {
+            if self.tasks[task.0 as usize].state == TaskState::Running {
+                let end_state = self.tasks[task.0 as usize].end_state;
+                self.end_task(ctx, task, end_state, None);
+            }
+        }
     }
 
     /// Ends a task on its agent: frees its resources and reports the state.
@@ -912,6 +947,9 @@ impl<'s, 'l> World<'s, 'l> {
         }
         let fw = t.framework;
         let agent = t.agent;
+        if let Some(net) = self.net.as_mut() {
+            net.task_ended(ctx, task);
+        }
         if was_running {
             self.stats
                 .task_stopped(now, fw, &self.tasks[task.0 as usize].resources);
@@ -1489,7 +1527,18 @@ impl World<'_, '_> {
             }
             Event::TraceNext => self.on_trace_next(ctx),
             Event::Usage(e) => self.on_usage(ctx, e),
+            Event::NetworkCompletion => self.on_network_completion(ctx),
+            Event::ServiceRequest(task) => {
+                let fw = self.tasks[task.0 as usize].framework;
+                let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
+                if let Some(net) = self.net.as_mut() {
+                    net.on_service_request(ctx, task, transfers);
+                }
+            }
             Event::Sample => {
+                if let Some(net) = self.net.as_mut() {
+                    net.sample(now);
+                }
                 self.stats.sample(now, &self.frameworks, &self.offers);
                 self.sample_reservations(now);
                 self.usage_sample(now);

@@ -1,0 +1,814 @@
+//! Flows sharing links max-min fairly, per-container egress limits, ephemeral port
+//! blocks and per-container statistics (the simulated `/monitor/statistics`).
+//!
+//! # Fair share
+//!
+//! Progressive filling over the *constraining* links of a set of flows: every link's
+//! fair share is `floor(remaining capacity / unfrozen flows on it)`; the smallest share
+//! (or the smallest per-flow cap, if lower) freezes its flows at that rate, which is
+//! subtracted from every other link they cross; repeat. Ties break by link id, then
+//! flow id. Integer floors leave at most `n − 1` B/s of a link with `n` flows unused.
+//!
+//! # Incremental recomputation
+//!
+//! A flow arriving or leaving changes rates only in its connected component of the
+//! bipartite flow/link graph (flows joined through the constraining links they share),
+//! so [`Recompute::Incremental`] rebuilds exactly that component; [`Recompute::Full`]
+//! recomputes every flow on each change and serves as the baseline and test oracle.
+//!
+//! # Progress and completion
+//!
+//! A flow's progress is kept in byte·ns/s (`rate × elapsed ns`, u128), so no rounding
+//! accumulates; it completes at `last change + ceil(remaining / rate)`. Delivered bytes
+//! (`floor(progress / 1e9)`) are credited to every link of the route and to the two
+//! containers at each settlement, so per-container counters always add up to the link
+//! totals. Packets are `ceil(bytes / MSS)`.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use sim_core::time::{SimDuration, SimTime};
+
+use super::topology::{Node, Topology, TopologyConfig};
+use super::NetworkError;
+
+/// Mesos's `--minimum_egress_rate_limit` default: 125,000 B/s (1 Mbit/s). A per-container
+/// egress limit below it is raised to it, as the isolator clamps it.
+pub const MIN_EGRESS_RATE_LIMIT: u64 = 125_000;
+
+/// TCP payload bytes per packet on a 1500-byte Ethernet MTU with timestamps.
+pub const MSS_BYTES: u64 = 1448;
+
+const NS_PER_SEC: u128 = 1_000_000_000;
+
+/// A flow, by the order it was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowId(pub u64);
+
+/// A container registered with the network, by registration order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContainerId(pub u64);
+
+/// One end of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// A host itself (agent daemon, artifact server, master).
+    Host(Node),
+    /// A container, on its agent's NIC, behind its egress limit.
+    Container(ContainerId),
+}
+
+/// A transfer to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowSpec {
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// Bytes to move.
+    pub bytes: u64,
+    /// Per-flow rate cap in bytes/s (an application or TCP window limit).
+    pub cap: Option<u64>,
+}
+
+/// How rates are recomputed after a change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recompute {
+    /// Only the connected component the change touched.
+    #[default]
+    Incremental,
+    /// Every flow (the baseline).
+    Full,
+}
+
+/// Network parameters beyond the topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// Links and hosts.
+    pub topology: TopologyConfig,
+    /// Size of each agent's `ephemeral_ports` range (Linux's default
+    /// `ip_local_port_range` 32768–60999 holds 28,232).
+    pub ephemeral_ports_per_agent: u32,
+    /// `--ephemeral_ports_per_container` (1024 by default).
+    pub ephemeral_ports_per_container: u32,
+    /// Recompute policy.
+    pub recompute: Recompute,
+}
+
+impl NetworkConfig {
+    /// Mesos's defaults on a flat 10 Gbit/s cluster of `agents`.
+    pub fn flat(agents: u32) -> NetworkConfig {
+        NetworkConfig {
+            topology: TopologyConfig::flat(agents),
+            ephemeral_ports_per_agent: 28_232,
+            ephemeral_ports_per_container: 1024,
+            recompute: Recompute::Incremental,
+        }
+    }
+}
+
+/// Per-container network counters (`net_{tx,rx}_{bytes,packets,dropped}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContainerStats {
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Connections refused because the container had no free ephemeral port
+    /// (their packets would leave from a port outside its range and be dropped).
+    pub tx_dropped: u64,
+    /// Nanoseconds during which the container's egress limit was the bottleneck of
+    /// at least one of its flows.
+    pub egress_capped_ns: u64,
+}
+
+/// A finished flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedFlow {
+    /// The flow.
+    pub id: FlowId,
+    /// When it started.
+    pub start: SimTime,
+    /// When its last byte left.
+    pub end: SimTime,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Counters of one link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Link id (topology edge index).
+    pub id: usize,
+    /// Sending end.
+    pub from: Node,
+    /// Receiving end.
+    pub to: Node,
+    /// Capacity in bytes/s (`None`: non-blocking).
+    pub capacity: Option<u64>,
+    /// Bytes carried so far.
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Flow {
+    spec: FlowSpec,
+    /// Every link of the route (for byte counters), physical ids.
+    route: Vec<usize>,
+    /// Links that constrain the rate: capacity-bearing route links and the source
+    /// container's egress link.
+    constraints: Vec<usize>,
+    src_container: Option<ContainerId>,
+    dst_container: Option<ContainerId>,
+    rate: u64,
+    progress: u128,
+    delivered: u64,
+    last: SimTime,
+    start: SimTime,
+    completion: Option<SimTime>,
+    mark: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Link {
+    capacity: u64,
+    flows: Vec<u64>,
+    bytes: u64,
+    saturated_since: Option<SimTime>,
+    saturated_ns: u64,
+    mark: u64,
+    bottleneck: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Container {
+    agent: u32,
+    block: u32,
+    egress_link: Option<usize>,
+    open_ports: u32,
+    stats: ContainerStats,
+}
+
+/// The network's state: topology, active flows, containers and counters.
+#[derive(Clone, Debug)]
+pub struct Network {
+    topology: Topology,
+    config: NetworkConfig,
+    /// Physical links first (topology edge ids), then container egress links.
+    links: Vec<Link>,
+    free_virtual: Vec<usize>,
+    flows: BTreeMap<u64, Flow>,
+    completions: BTreeSet<(SimTime, u64)>,
+    containers: BTreeMap<u64, Container>,
+    /// Per agent: free port blocks, lowest first.
+    free_blocks: Vec<BTreeSet<u32>>,
+    next_flow: u64,
+    next_container: u64,
+    epoch: u64,
+    updates: u64,
+    // Scratch for progressive filling, indexed by link id.
+    rem: Vec<u64>,
+    cnt: Vec<u32>,
+}
+
+impl Network {
+    /// An idle network.
+    pub fn new(config: NetworkConfig) -> Result<Network, NetworkError> {
+        let topology = Topology::new(&config.topology)?;
+        if config.ephemeral_ports_per_container == 0 {
+            return Err(NetworkError::ZeroCapacity("ephemeral_ports_per_container"));
+        }
+        let links = (0..topology.link_count())
+            .map(|i| Link {
+                capacity: topology.link(i).capacity.unwrap_or(u64::MAX),
+                ..Link::default()
+            })
+            .collect::<Vec<_>>();
+        let blocks = config.ephemeral_ports_per_agent / config.ephemeral_ports_per_container;
+        let free_blocks = vec![(0..blocks).collect(); topology.agent_count() as usize];
+        Ok(Network {
+            rem: vec![0; links.len()],
+            cnt: vec![0; links.len()],
+            topology,
+            config,
+            links,
+            free_virtual: Vec::new(),
+            flows: BTreeMap::new(),
+            completions: BTreeSet::new(),
+            containers: BTreeMap::new(),
+            free_blocks,
+            next_flow: 0,
+            next_container: 0,
+            epoch: 0,
+            updates: 0,
+        })
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Number of active flows.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Switches the recompute policy from the next change on.
+    pub fn set_recompute(&mut self, recompute: Recompute) {
+        self.config.recompute = recompute;
+    }
+
+    /// Flow rate recomputations performed (one per flow whose rate was recomputed).
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// Registers a container on `agent`, taking a block of ephemeral ports and, when
+    /// `egress_limit` is set, an egress limit of at least [`MIN_EGRESS_RATE_LIMIT`].
+    pub fn add_container(
+        &mut self,
+        agent: u32,
+        egress_limit: Option<u64>,
+    ) -> Result<ContainerId, NetworkError> {
+        self.topology.node(Node::Agent(agent))?;
+        let free = &mut self.free_blocks[agent as usize];
+        let block = free
+            .pop_first()
+            .ok_or(NetworkError::AgentOutOfEphemeralPorts {
+                agent,
+                ports: self.config.ephemeral_ports_per_agent,
+                blocks: self.config.ephemeral_ports_per_agent
+                    / self.config.ephemeral_ports_per_container,
+                per_container: self.config.ephemeral_ports_per_container,
+            })?;
+        let egress_link = egress_limit.map(|limit| {
+            let link = Link {
+                capacity: limit.max(MIN_EGRESS_RATE_LIMIT),
+                ..Link::default()
+            };
+            match self.free_virtual.pop() {
+                Some(i) => {
+                    self.links[i] = link;
+                    i
+                }
+                None => {
+                    self.links.push(link);
+                    self.rem.push(0);
+                    self.cnt.push(0);
+                    self.links.len() - 1
+                }
+            }
+        });
+        let id = self.next_container;
+        self.next_container += 1;
+        self.containers.insert(
+            id,
+            Container {
+                agent,
+                block,
+                egress_link,
+                open_ports: 0,
+                stats: ContainerStats::default(),
+            },
+        );
+        Ok(ContainerId(id))
+    }
+
+    /// Removes a container: aborts its flows (returned), frees its port block and its
+    /// egress link, and returns its final counters.
+    pub fn remove_container(
+        &mut self,
+        now: SimTime,
+        id: ContainerId,
+    ) -> Result<(ContainerStats, Vec<FlowId>), NetworkError> {
+        if !self.containers.contains_key(&id.0) {
+            return Err(NetworkError::UnknownContainer(id.0));
+        }
+        let mine: Vec<u64> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.src_container == Some(id) || f.dst_container == Some(id))
+            .map(|(&k, _)| k)
+            .collect();
+        for &f in &mine {
+            self.abort_flow(now, FlowId(f))?;
+        }
+        let c = self
+            .containers
+            .remove(&id.0)
+            .expect("checked to be registered above");
+        let mut stats = c.stats;
+        if let Some(l) = c.egress_link {
+            let link = &mut self.links[l];
+            if let Some(since) = link.saturated_since.take() {
+                link.saturated_ns += now.saturating_duration_since(since).as_nanos();
+            }
+            stats.egress_capped_ns = link.saturated_ns;
+            self.links[l] = Link::default();
+            self.free_virtual.push(l);
+        }
+        self.free_blocks[c.agent as usize].insert(c.block);
+        Ok((stats, mine.into_iter().map(FlowId).collect()))
+    }
+
+    /// A container's counters so far (bytes settled up to the last change of any of
+    /// its flows; call [`Network::settle_all`] first for counters as of `now`).
+    pub fn container_stats(&self, id: ContainerId, now: SimTime) -> Option<ContainerStats> {
+        let c = self.containers.get(&id.0)?;
+        let mut stats = c.stats;
+        if let Some(l) = c.egress_link {
+            let link = &self.links[l];
+            stats.egress_capped_ns = link.saturated_ns
+                + link
+                    .saturated_since
+                    .map_or(0, |s| now.saturating_duration_since(s).as_nanos());
+        }
+        Some(stats)
+    }
+
+    /// Registered containers with their agents, in id order.
+    pub fn containers(&self) -> impl Iterator<Item = (ContainerId, u32)> + '_ {
+        self.containers
+            .iter()
+            .map(|(&k, c)| (ContainerId(k), c.agent))
+    }
+
+    /// The physical links' counters, in link id order.
+    pub fn link_stats(&self) -> Vec<LinkStats> {
+        (0..self.topology.link_count())
+            .map(|id| {
+                let (from, to) = self.topology.link_ends(id);
+                LinkStats {
+                    id,
+                    from,
+                    to,
+                    capacity: self.topology.link(id).capacity,
+                    bytes: self.links[id].bytes,
+                }
+            })
+            .collect()
+    }
+
+    /// The current rate of a flow, bytes/s.
+    pub fn rate(&self, id: FlowId) -> Option<u64> {
+        self.flows.get(&id.0).map(|f| f.rate)
+    }
+
+    /// One-way latency between two endpoints.
+    pub fn latency(&self, src: Endpoint, dst: Endpoint) -> Result<SimDuration, NetworkError> {
+        let (s, d) = (self.host(src)?, self.host(dst)?);
+        self.topology.latency(s, d)
+    }
+
+    fn host(&self, e: Endpoint) -> Result<Node, NetworkError> {
+        match e {
+            Endpoint::Host(n) => Ok(n),
+            Endpoint::Container(c) => self
+                .containers
+                .get(&c.0)
+                .map(|c| Node::Agent(c.agent))
+                .ok_or(NetworkError::UnknownContainer(c.0)),
+        }
+    }
+
+    /// Starts a flow at `now`.
+    pub fn start_flow(&mut self, now: SimTime, spec: FlowSpec) -> Result<FlowId, NetworkError> {
+        self.start_flows(now, &[spec])
+            .pop()
+            .expect("one result per spec")
+    }
+
+    /// Starts several flows at `now` with one rate recomputation; one result per spec,
+    /// in order (a refused flow does not stop the others).
+    pub fn start_flows(
+        &mut self,
+        now: SimTime,
+        specs: &[FlowSpec],
+    ) -> Vec<Result<FlowId, NetworkError>> {
+        let mut seeds = Vec::new();
+        let mut new = Vec::new();
+        let results = specs
+            .iter()
+            .map(|&spec| {
+                let id = self.insert_flow(now, spec)?;
+                seeds.extend_from_slice(&self.flows[&id].constraints);
+                new.push(id);
+                Ok(FlowId(id))
+            })
+            .collect();
+        if !new.is_empty() {
+            self.recompute(now, &seeds, &new);
+        }
+        results
+    }
+
+    fn insert_flow(&mut self, now: SimTime, spec: FlowSpec) -> Result<u64, NetworkError> {
+        if spec.cap == Some(0) {
+            return Err(NetworkError::ZeroFlowCap);
+        }
+        let route = self
+            .topology
+            .route(self.host(spec.src)?, self.host(spec.dst)?)?;
+        let src_container = match spec.src {
+            Endpoint::Container(c) => Some(c),
+            Endpoint::Host(_) => None,
+        };
+        let dst_container = match spec.dst {
+            Endpoint::Container(c) => Some(c),
+            Endpoint::Host(_) => None,
+        };
+        let mut constraints: Vec<usize> = route
+            .iter()
+            .copied()
+            .filter(|&l| self.topology.link(l).capacity.is_some())
+            .collect();
+        if let Some(c) = src_container {
+            let ports = self.config.ephemeral_ports_per_container;
+            let container = self.containers.get_mut(&c.0).expect("resolved by host()");
+            if container.open_ports >= ports {
+                container.stats.tx_dropped += 1;
+                return Err(NetworkError::ContainerOutOfEphemeralPorts {
+                    container: c.0,
+                    ports,
+                });
+            }
+            container.open_ports += 1;
+            if let Some(l) = container.egress_link {
+                constraints.push(l);
+            }
+        }
+        let id = self.next_flow;
+        self.next_flow += 1;
+        for &l in &constraints {
+            self.links[l].flows.push(id);
+        }
+        self.flows.insert(
+            id,
+            Flow {
+                spec,
+                route,
+                constraints,
+                src_container,
+                dst_container,
+                rate: 0,
+                progress: 0,
+                delivered: 0,
+                last: now,
+                start: now,
+                completion: None,
+                mark: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Stops a flow before it completes (its delivered bytes stay counted).
+    pub fn abort_flow(&mut self, now: SimTime, id: FlowId) -> Result<(), NetworkError> {
+        if !self.flows.contains_key(&id.0) {
+            return Err(NetworkError::UnknownFlow(id.0));
+        }
+        self.settle(id.0, now);
+        let flow = self.detach(id.0);
+        self.recompute(now, &flow.constraints, &[]);
+        Ok(())
+    }
+
+    /// The earliest time an active flow completes, if any flow is moving.
+    pub fn next_completion(&self) -> Option<SimTime> {
+        self.completions.first().map(|&(t, _)| t)
+    }
+
+    /// Completes every flow due at or before `now` (in completion-time, then id order)
+    /// and recomputes the rates of the flows they shared links with.
+    pub fn advance(&mut self, now: SimTime) -> Vec<CompletedFlow> {
+        let mut done = Vec::new();
+        let mut seeds = Vec::new();
+        while let Some(&(t, id)) = self.completions.first() {
+            if t > now {
+                break;
+            }
+            self.settle(id, t);
+            let flow = self.detach(id);
+            debug_assert_eq!(
+                flow.delivered, flow.spec.bytes,
+                "a due flow has delivered all"
+            );
+            seeds.extend_from_slice(&flow.constraints);
+            done.push(CompletedFlow {
+                id: FlowId(id),
+                start: flow.start,
+                end: t,
+                bytes: flow.spec.bytes,
+            });
+        }
+        if !done.is_empty() {
+            self.recompute(now, &seeds, &[]);
+        }
+        done
+    }
+
+    /// Brings every flow's delivered bytes (and so all counters) up to `now`.
+    pub fn settle_all(&mut self, now: SimTime) {
+        let ids: Vec<u64> = self.flows.keys().copied().collect();
+        for id in ids {
+            self.settle(id, now);
+        }
+    }
+
+    /// Removes a flow from the links, the completion set and its container's ports.
+    fn detach(&mut self, id: u64) -> Flow {
+        let flow = self
+            .flows
+            .remove(&id)
+            .expect("caller checked the flow exists");
+        for &l in &flow.constraints {
+            let flows = &mut self.links[l].flows;
+            let pos = flows
+                .iter()
+                .position(|&f| f == id)
+                .expect("a flow is listed on its links");
+            flows.swap_remove(pos);
+        }
+        if let Some(t) = flow.completion {
+            self.completions.remove(&(t, id));
+        }
+        if let Some(c) = flow.src_container {
+            if let Some(c) = self.containers.get_mut(&c.0) {
+                c.open_ports -= 1;
+            }
+        }
+        flow
+    }
+
+    /// Credits the bytes a flow moved since its last settlement.
+    fn settle(&mut self, id: u64, now: SimTime) {
+        let flow = self.flows.get_mut(&id).expect("settling an active flow");
+        let dt = now.saturating_duration_since(flow.last).as_nanos();
+        flow.last = flow.last.max(now);
+        if dt == 0 {
+            return;
+        }
+        flow.progress += u128::from(flow.rate) * u128::from(dt);
+        let delivered = ((flow.progress / NS_PER_SEC) as u64).min(flow.spec.bytes);
+        let delta = delivered - flow.delivered;
+        if delta == 0 {
+            return;
+        }
+        let packets = packets(delivered) - packets(flow.delivered);
+        flow.delivered = delivered;
+        for &l in flow.route.iter() {
+            self.links[l].bytes += delta;
+        }
+        if let Some(c) = flow.src_container {
+            let c = self
+                .containers
+                .get_mut(&c.0)
+                .expect("flows keep their container");
+            c.stats.tx_bytes += delta;
+            c.stats.tx_packets += packets;
+            if let Some(l) = c.egress_link {
+                self.links[l].bytes += delta;
+            }
+        }
+        if let Some(c) = flow.dst_container {
+            let c = self
+                .containers
+                .get_mut(&c.0)
+                .expect("flows keep their container");
+            c.stats.rx_bytes += delta;
+            c.stats.rx_packets += packets;
+        }
+    }
+
+    /// Recomputes rates after a change at `seeds` (constraining links of the flows that
+    /// arrived or left) and `new` (flows that just arrived).
+    fn recompute(&mut self, now: SimTime, seeds: &[usize], new: &[u64]) {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let (links, flows) = match self.config.recompute {
+            Recompute::Full => {
+                let links: Vec<usize> = (0..self.links.len())
+                    .filter(|&l| !self.links[l].flows.is_empty())
+                    .collect();
+                (links, self.flows.keys().copied().collect::<Vec<_>>())
+            }
+            Recompute::Incremental => self.component(seeds, new, epoch),
+        };
+        for &f in &flows {
+            self.settle(f, now);
+        }
+        self.progressive_filling(now, &links, &flows);
+    }
+
+    /// The links and flows connected to `seeds` through shared constraining links,
+    /// plus the flows in `new` (a flow with no constraining link is alone).
+    fn component(&mut self, seeds: &[usize], new: &[u64], epoch: u64) -> (Vec<usize>, Vec<u64>) {
+        let mut links = Vec::new();
+        let mut flows = Vec::new();
+        for &f in new {
+            let flow = self.flows.get_mut(&f).expect("new flows are active");
+            if flow.mark != epoch {
+                flow.mark = epoch;
+                flows.push(f);
+            }
+        }
+        let mut stack: Vec<usize> = Vec::new();
+        for &l in seeds {
+            if self.links[l].mark != epoch {
+                self.links[l].mark = epoch;
+                stack.push(l);
+            }
+        }
+        while let Some(l) = stack.pop() {
+            links.push(l);
+            for i in 0..self.links[l].flows.len() {
+                let f = self.links[l].flows[i];
+                let flow = self.flows.get_mut(&f).expect("links list active flows");
+                if flow.mark == epoch {
+                    continue;
+                }
+                flow.mark = epoch;
+                flows.push(f);
+                for &l2 in &flow.constraints {
+                    let link = &mut self.links[l2];
+                    if link.mark != epoch {
+                        link.mark = epoch;
+                        stack.push(l2);
+                    }
+                }
+            }
+        }
+        (links, flows)
+    }
+
+    /// Max-min fair rates for `flows`, which use only `links` (a union of components).
+    fn progressive_filling(&mut self, now: SimTime, links: &[usize], flows: &[u64]) {
+        self.updates += flows.len() as u64;
+        for &l in links {
+            self.rem[l] = self.links[l].capacity;
+            self.cnt[l] = 0;
+        }
+        let mut capped: Vec<(u64, u64)> = Vec::new();
+        let mut rates: BTreeMap<u64, u64> = BTreeMap::new();
+        for &f in flows {
+            let flow = &self.flows[&f];
+            for &l in &flow.constraints {
+                self.cnt[l] += 1;
+            }
+            if let Some(cap) = flow.spec.cap {
+                capped.push((cap, f));
+            }
+        }
+        capped.sort_unstable();
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = links
+            .iter()
+            .filter(|&&l| self.cnt[l] > 0)
+            .map(|&l| Reverse((self.rem[l] / u64::from(self.cnt[l]), l)))
+            .collect();
+        let mut bottlenecks: Vec<usize> = Vec::new();
+        let mut next_cap = 0;
+        loop {
+            // Drop stale heap entries: links whose flows are all frozen, or whose share
+            // has since grown (shares never shrink during filling).
+            while let Some(&Reverse((share, l))) = heap.peek() {
+                if self.cnt[l] > 0 && self.rem[l] / u64::from(self.cnt[l]) == share {
+                    break;
+                }
+                heap.pop();
+            }
+            while next_cap < capped.len() && rates.contains_key(&capped[next_cap].1) {
+                next_cap += 1;
+            }
+            let link_min = heap.peek().map(|&Reverse(entry)| entry);
+            let cap_min = capped.get(next_cap).copied();
+            match (link_min, cap_min) {
+                (None, None) => break,
+                (_, Some((cap, f))) if link_min.is_none_or(|(share, _)| cap <= share) => {
+                    next_cap += 1;
+                    self.freeze(f, cap, &mut rates, &mut heap);
+                }
+                (Some((share, l)), _) => {
+                    heap.pop();
+                    bottlenecks.push(l);
+                    let mut on_link: Vec<u64> = self.links[l]
+                        .flows
+                        .iter()
+                        .copied()
+                        .filter(|f| !rates.contains_key(f))
+                        .collect();
+                    on_link.sort_unstable();
+                    for f in on_link {
+                        self.freeze(f, share, &mut rates, &mut heap);
+                    }
+                }
+                (None, Some(_)) => unreachable!("the guard takes every cap when no link is left"),
+            }
+        }
+        // Saturation bookkeeping: links that froze flows are the bottlenecks now.
+        for &l in &bottlenecks {
+            self.links[l].bottleneck = true;
+        }
+        for &l in links {
+            let link = &mut self.links[l];
+            match (std::mem::take(&mut link.bottleneck), link.saturated_since) {
+                (true, None) => link.saturated_since = Some(now),
+                (false, Some(since)) => {
+                    link.saturated_ns += now.saturating_duration_since(since).as_nanos();
+                    link.saturated_since = None;
+                }
+                _ => {}
+            }
+        }
+        for &f in flows {
+            // A flow with no constraint and no cap is limited by nothing modelled
+            // (host-local): it moves at u64::MAX B/s, i.e. within a nanosecond.
+            let rate = rates.get(&f).copied().unwrap_or(u64::MAX);
+            let flow = self.flows.get_mut(&f).expect("component flows are active");
+            let completion = if rate == 0 {
+                None
+            } else {
+                let remaining = u128::from(flow.spec.bytes) * NS_PER_SEC
+                    - flow.progress.min(u128::from(flow.spec.bytes) * NS_PER_SEC);
+                let dt = remaining.div_ceil(u128::from(rate));
+                Some(flow.last + SimDuration::from_nanos(u64::try_from(dt).unwrap_or(u64::MAX)))
+            };
+            flow.rate = rate;
+            if flow.completion != completion {
+                if let Some(t) = flow.completion {
+                    self.completions.remove(&(t, f));
+                }
+                if let Some(t) = completion {
+                    self.completions.insert((t, f));
+                }
+                flow.completion = completion;
+            }
+        }
+    }
+
+    fn freeze(
+        &mut self,
+        f: u64,
+        rate: u64,
+        rates: &mut BTreeMap<u64, u64>,
+        heap: &mut BinaryHeap<Reverse<(u64, usize)>>,
+    ) {
+        rates.insert(f, rate);
+        for &l in &self.flows[&f].constraints {
+            self.rem[l] -= rate;
+            self.cnt[l] -= 1;
+            if self.cnt[l] > 0 {
+                heap.push(Reverse((self.rem[l] / u64::from(self.cnt[l]), l)));
+            }
+        }
+    }
+}
+
+/// Packets needed for `bytes` of payload.
+pub fn packets(bytes: u64) -> u64 {
+    bytes.div_ceil(MSS_BYTES)
+}
