@@ -322,14 +322,23 @@ impl DrfSorter {
         if stays {
             children[pos] = key;
         } else {
-            children.remove(pos);
+            if pos == 0 {
+                children.pop_front();
+            } else {
+                children.remove(pos);
+            }
             let at = if cmp_child(&old, &key) == Ordering::Less {
                 // Moving later (an allocation): everything before `pos` stays before.
                 partition_before_from_back(children, &key, pos)
             } else {
                 partition_before(children, &key)
             };
-            children.insert(at, key);
+            // The usual move (the head of the order to the back) costs O(1) here.
+            if at == children.len() {
+                children.push_back(key);
+            } else {
+                children.insert(at, key);
+            }
         }
     }
 
