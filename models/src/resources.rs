@@ -573,9 +573,22 @@ pub fn is_same_or_ancestor(ancestor: &str, role: &str) -> bool {
 // ---------------------------------------------------------------------------------
 
 /// A collection of resources with Mesos arithmetic (see the module documentation).
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Default, PartialEq, Eq, Hash)]
 pub struct Resources {
     items: Vec<Resource>,
+}
+
+impl Clone for Resources {
+    fn clone(&self) -> Resources {
+        Resources {
+            items: self.items.clone(),
+        }
+    }
+
+    /// Reuses `self`'s buffer (the allocator recycles them in its hot loop).
+    fn clone_from(&mut self, source: &Resources) {
+        self.items.clone_from(&source.items);
+    }
 }
 
 impl Resources {
@@ -1054,6 +1067,7 @@ static KNOWN: [ResourceName; 5] = [
     ResourceName::Ports,
 ];
 
+#[inline]
 fn known_slot(name: &ResourceName) -> Option<usize> {
     match name {
         ResourceName::Cpus => Some(0),
@@ -1130,11 +1144,17 @@ impl ResourceQuantities {
 
     /// Adds `v` milli-units of `name` (negative subtracts); a result ≤ 0 removes the
     /// name.
+    #[inline]
     pub fn add_milli(&mut self, name: &ResourceName, v: i64) {
-        if let Some(i) = known_slot(name) {
-            self.known[i] = (self.known[i] + v).max(0);
-            return;
+        match known_slot(name) {
+            Some(i) => self.known[i] = (self.known[i] + v).max(0),
+            None => self.add_custom_milli(name, v),
         }
+    }
+
+    /// [`ResourceQuantities::add_milli`] for a custom name (kept out of line so the
+    /// well-known case inlines).
+    fn add_custom_milli(&mut self, name: &ResourceName, v: i64) {
         match self.custom.binary_search_by(|(n, _)| n.cmp(name)) {
             Ok(i) => {
                 self.custom[i].1 += v;
@@ -1151,6 +1171,7 @@ impl ResourceQuantities {
     }
 
     /// `self += other`.
+    #[inline]
     pub fn add_assign(&mut self, other: &ResourceQuantities) {
         for (a, b) in self.known.iter_mut().zip(other.known.iter()) {
             *a += b;

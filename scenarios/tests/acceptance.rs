@@ -40,7 +40,7 @@ fn run_with_log(scenario: &Scenario) -> (Result<sim::RunOutput, RunError>, Vec<s
 fn every_acceptance_case_makes_exactly_the_expected_offers() {
     let files = acceptance_files();
     assert!(
-        files.len() >= 17,
+        files.len() >= 23,
         "expected one file per case part, found {}",
         files.len()
     );
@@ -149,4 +149,101 @@ fn drf_paper_example_ends_with_three_and_two_tasks_at_two_thirds() {
         (out.summary.utilization["cpus"].allocated - 1.0).abs() < 0.35,
         "cpus end fully allocated"
     );
+}
+
+/// The sorter cases (2, 3 and 5) read each `sort()` as a sequence of probe offers
+/// (see the comment at the top of their files). Rebuilds every observed order from the
+/// event log alone and compares it with the tables of allocator-cases.md.
+#[test]
+fn sorter_cases_show_every_sort_in_the_event_log() {
+    let cases: [(&str, &[&[&str]]); 6] = [
+        (
+            "02-drf-sorter",
+            &[
+                &[],
+                &["a", "b"],
+                &["c", "d", "a", "b"],
+                &["c", "b", "d"],
+                &["c", "b", "e", "d"],
+                &["e", "b", "d", "c", "f"],
+                &["e", "b", "c", "f"],
+                &["e", "b", "d", "c", "f"],
+            ],
+        ),
+        (
+            "03a-weighted-drf",
+            &[
+                &["b", "a"],
+                &["b", "c", "a"],
+                &["d", "b", "c", "a"],
+                &["d", "c", "a"],
+                &["c", "d", "a"],
+                &["c", "d", "a", "e"],
+                &["c", "d", "e"],
+            ],
+        ),
+        ("03b-update-weight", &[&["a", "b"], &["b", "a"]]),
+        (
+            "05a-hierarchical-order",
+            &[
+                &["a/b", "c", "d", "d/e"],
+                &["a/b", "d", "d/e", "c"],
+                &["a/b", "d/e", "d", "c"],
+                &["d/e", "d", "a/b", "c"],
+            ],
+        ),
+        (
+            "05b-add-child-to-leaf",
+            &[
+                &["b", "a"],
+                &["b", "a/c", "a"],
+                &["a/c", "b"],
+                &["b", "a/c", "a"],
+                &["b", "a", "a/c"],
+                &["a", "a/c", "b"],
+                &["a/c", "a", "b"],
+            ],
+        ),
+        (
+            "05c-hierarchical-allocation",
+            &[
+                &["a", "b/c", "b/d"],
+                &["b/c", "b/d", "a"],
+                &["a", "b/d", "b/c"],
+                &["b/d", "b/c", "a"],
+                &["b/e/f", "b/d", "b/c", "a"],
+                &["a", "b/d", "b/e/f", "b/c"],
+                &["b/d", "b/c", "a"],
+                &["b/c", "b/d", "a"],
+                &["b/c", "b/d", "b/e/f", "a"],
+            ],
+        ),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("acceptance");
+    for (name, want) in cases {
+        let scenario = Scenario::load(&dir.join(format!("{name}.toml")), &[]).unwrap();
+        let (result, log) = run_with_log(&scenario);
+        result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Observation k's probes are agents `probe<k>-<i>` and `probe<k>-end`.
+        let mut seen: Vec<Vec<String>> = vec![Vec::new(); want.len()];
+        for l in log.iter().filter(|l| l["kind"] == "offer") {
+            let agent = l["agent"].as_str().unwrap();
+            let Some(probe) = agent.strip_prefix("probe") else {
+                panic!("{name}: an offer on {agent}, not on a probe: {l}");
+            };
+            let (k, i) = probe.split_once('-').unwrap();
+            assert_ne!(
+                i, "end",
+                "{name}: the probe after the last client was offered: {l}"
+            );
+            let k: usize = k.parse().unwrap();
+            // Case 2's clients are frameworks of role `r`; the others are roles.
+            let client = match l["role"].as_str().unwrap() {
+                "r" => l["framework"].as_str().unwrap(),
+                role => role,
+            };
+            seen[k - 1].push(client.to_string());
+        }
+        assert_eq!(seen, want, "{name}: sort() orders read from the event log");
+    }
 }

@@ -44,6 +44,9 @@ pub(crate) enum Source {
     TakenWhole,
 }
 
+/// Emptied buffers kept for reuse: at most one per agent, or this many.
+const MIN_SPARE: usize = 1024;
+
 /// Filters last at most 365 days (`Filters.refuse_seconds` is clamped).
 const MAX_FILTER: SimDuration = SimDuration::from_secs(365 * 24 * 3600);
 
@@ -180,6 +183,14 @@ pub(crate) struct Book {
     /// Agent shuffles and shrinking.
     pub rng: ChaCha8Rng,
     pub agents: Vec<Option<AgentState>>,
+    /// `has_available[i]`: agent `i` is present and its `available` is not empty. A
+    /// dense copy of that one bit, so a cycle skips agents with nothing to offer
+    /// without touching their state (its cost then follows the agents with free
+    /// resources, not all agents).
+    pub has_available: Vec<bool>,
+    /// Emptied allocation buffers, reused by `track_from` (an offer/decline round
+    /// trip then allocates nothing).
+    spare: Vec<Resources>,
     pub frameworks: Vec<Option<FrameworkState>>,
     pub roles: Vec<RoleState>,
     pub role_index: BTreeMap<String, RoleIdx>,
@@ -263,6 +274,8 @@ impl Book {
             seed,
             config,
             agents: Vec::new(),
+            has_available: Vec::new(),
+            spare: Vec::new(),
             frameworks: Vec::new(),
             roles: Vec::new(),
             role_index: BTreeMap::new(),
@@ -295,6 +308,28 @@ impl Book {
 
     fn agent_mut(&mut self, id: AgentId) -> Option<&mut AgentState> {
         self.agents.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// True when `id` is present with something available (see `has_available`).
+    pub fn has_available(&self, id: AgentId) -> bool {
+        self.has_available
+            .get(id.0 as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Re-reads `has_available` of `id` after its `available` changed.
+    fn sync_available(&mut self, id: AgentId) {
+        let i = id.0 as usize;
+        let free = self
+            .agents
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(|a| !a.available.is_empty());
+        if self.has_available.len() <= i {
+            self.has_available.resize(i + 1, false);
+        }
+        self.has_available[i] = free;
     }
 
     pub fn framework(&self, id: FrameworkId) -> Option<&FrameworkState> {
@@ -495,10 +530,12 @@ impl Book {
     /// Moves the agent's whole available set out (for an offer of everything); the
     /// caller must then call [`Book::track_from`] with [`Source::TakenWhole`].
     pub fn take_available(&mut self, agent: AgentId) -> Resources {
-        match self.agent_mut(agent) {
+        let taken = match self.agent_mut(agent) {
             Some(a) => std::mem::take(&mut a.available),
             None => Resources::new(),
-        }
+        };
+        self.sync_available(agent);
+        taken
     }
 
     /// [`Book::track`], told where `res` came from so that `available` is updated
@@ -514,7 +551,11 @@ impl Book {
         if res.is_empty() {
             return;
         }
-        let Some(a) = self.agent_mut(agent) else {
+        let Some(a) = self
+            .agents
+            .get_mut(agent.0 as usize)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         let new_entry = match a
@@ -526,12 +567,14 @@ impl Book {
                 false
             }
             Err(i) => {
+                let mut resources = self.spare.pop().unwrap_or_default();
+                resources.clone_from(res);
                 a.allocations.insert(
                     i,
                     AgentAlloc {
                         framework: fw,
                         role,
-                        resources: res.clone(),
+                        resources,
                     },
                 );
                 true
@@ -551,6 +594,7 @@ impl Book {
             }
             _ => a.refresh_available(),
         }
+        self.sync_available(agent);
         let q = self.account(role, res, 1);
         self.attach_sorters(agent, fw, role, res, &q, new_entry);
     }
@@ -587,7 +631,12 @@ impl Book {
         if res.is_empty() {
             return;
         }
-        let Some(a) = self.agent_mut(agent) else {
+        let spare_cap = self.agents.len().max(MIN_SPARE);
+        let Some(a) = self
+            .agents
+            .get_mut(agent.0 as usize)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         let Ok(i) = a
@@ -599,9 +648,13 @@ impl Book {
         a.allocations[i].resources.sub_assign(res);
         let emptied = a.allocations[i].resources.is_empty();
         if emptied {
-            a.allocations.remove(i);
+            let gone = a.allocations.remove(i);
+            if self.spare.len() < spare_cap {
+                self.spare.push(gone.resources);
+            }
         }
         a.refresh_available();
+        self.sync_available(agent);
         let q = self.account(role, res, -1);
         let Some(f) = self.framework(fw) else { return };
         let Some(idx) = f.role_index(role) else {
@@ -623,33 +676,36 @@ impl Book {
     /// Updates the offered-or-allocated quantities (global and along the role's
     /// chain) by `sign × res`; returns the scalar quantities of `res`.
     fn account(&mut self, role: RoleIdx, res: &Resources, sign: i64) -> ResourceQuantities {
-        let items = res.as_slice();
-        let mut all = ResourceQuantities::new();
-        for (i, r) in items.iter().enumerate() {
-            let Value::Scalar(v) = r.value else { continue };
-            if r.shared && i > 0 && items[i - 1] == *r {
-                continue;
+        // One pass over `res`, then whole-vector updates: subtracting the sums clamps
+        // at zero exactly like subtracting entry by entry (all amounts are positive).
+        let (all, unres, reserved) = split_quantities(res);
+        let chain = std::mem::take(&mut self.roles[role].chain);
+        if sign > 0 {
+            self.offered.add_assign(&all);
+            if !reserved.is_empty() {
+                self.offered_reserved.add_assign(&reserved);
             }
-            let v = sign * v;
-            all.add_milli(&r.name, v.abs());
-            self.offered.add_milli(&r.name, v);
-            let reserved = r.is_reserved();
-            if reserved {
-                self.offered_reserved.add_milli(&r.name, v);
+        } else {
+            self.offered.sub_assign(&all);
+            if !reserved.is_empty() {
+                self.offered_reserved.sub_assign(&reserved);
             }
-            if !reserved && r.revocable {
-                continue;
-            }
-            for k in 0..self.roles[role].chain.len() {
-                let idx = self.roles[role].chain[k];
-                let rs = &mut self.roles[idx];
-                if reserved {
-                    rs.offered_reserved.add_milli(&r.name, v);
-                } else {
-                    rs.offered_unreserved.add_milli(&r.name, v);
+        }
+        for &idx in &chain {
+            let rs = &mut self.roles[idx];
+            if sign > 0 {
+                rs.offered_unreserved.add_assign(&unres);
+                if !reserved.is_empty() {
+                    rs.offered_reserved.add_assign(&reserved);
+                }
+            } else {
+                rs.offered_unreserved.sub_assign(&unres);
+                if !reserved.is_empty() {
+                    rs.offered_reserved.sub_assign(&reserved);
                 }
             }
         }
+        self.roles[role].chain = chain;
         all
     }
 
@@ -1127,6 +1183,7 @@ impl<P: Policy> Allocator for Driver<P> {
         };
         state.refresh_available();
         b.agents[i] = Some(state);
+        b.sync_available(id);
         b.add_total(&total, 1);
         for (fw, role, res) in used {
             let r = b.intern_role(role);
@@ -1150,6 +1207,7 @@ impl<P: Policy> Allocator for Driver<P> {
         b.clear_agent_filters(id);
         b.add_total(&total, -1);
         b.agents[id.0 as usize] = None;
+        b.sync_available(id);
     }
 
     fn update_agent(
@@ -1171,6 +1229,7 @@ impl<P: Policy> Allocator for Driver<P> {
             a.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
             a.info.total = total;
             a.refresh_available();
+            b.sync_available(id);
         }
         if attrs_changed {
             b.agent_mut(id).expect("present").info.attributes = attributes;

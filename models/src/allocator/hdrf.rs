@@ -19,7 +19,7 @@ use sim_core::time::SimTime;
 use super::book::{split_quantities, strip, strip_needed, Book, Policy, RoleIdx, Source};
 use super::{AgentId, Allocation, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
-use crate::sorter::PassWalker;
+use crate::sorter::{PassWalker, SorterKind};
 
 /// The hierarchical DRF policy (stateless: everything lives in the [`Book`]).
 pub(crate) struct Hdrf;
@@ -92,6 +92,13 @@ impl Policy for Hdrf {
     ) -> Vec<Allocation> {
         let mut cy = Cycle::new(b);
         let mut out = Vec::with_capacity(agents.len());
+        // Both shuffles run over every candidate (the draws, and so every later order,
+        // stay those of Mesos's shuffle); agents with nothing available are then
+        // skipped on a dense flag without touching their state, so a cycle costs
+        // little beyond the agents that have something to offer. (A random role
+        // sorter draws a permutation for every agent's pass, empty or not, so with it
+        // every agent still runs and the draws stay as they were.)
+        let skip_empty = b.role_sorter.kind() == SorterKind::Drf;
         agents.shuffle(&mut b.rng);
         let stage1 = b
             .quota_roles
@@ -99,12 +106,16 @@ impl Policy for Hdrf {
             .any(|&r| !b.roles[r].quota.guarantees.is_empty() && b.roles[r].role_client.is_some());
         if stage1 {
             for &agent in &agents {
-                run_agent(b, &mut cy, agent, Stage::One, &mut out);
+                if !skip_empty || b.has_available(agent) {
+                    run_agent(b, &mut cy, agent, Stage::One, &mut out);
+                }
             }
         }
         agents.shuffle(&mut b.rng);
         for &agent in &agents {
-            run_agent(b, &mut cy, agent, Stage::Two, &mut out);
+            if !skip_empty || b.has_available(agent) {
+                run_agent(b, &mut cy, agent, Stage::Two, &mut out);
+            }
         }
         out
     }

@@ -18,7 +18,9 @@
 //!
 //! Architecture invariant: each child list is sorted by the keys stored in it, and a
 //! node's `key` equals its entry there; a key changes only while its node is being
-//! re-positioned (or during the full re-sort), so binary searches stay valid.
+//! re-positioned (or during the full re-sort), so binary searches stay valid. An only
+//! child's key is not refreshed on allocations (nothing is ordered by it); it is
+//! brought up to date when a sibling is inserted.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
@@ -81,6 +83,35 @@ fn partition_before(d: &VecDeque<Child>, key: &Child) -> usize {
         Some(last) if !below(last) => a.partition_point(below),
         _ => a.len() + b.partition_point(below),
     }
+}
+
+/// Number of children ordered before `key`, given that every child below index `lo`
+/// is ordered before it. Gallops from the back: an allocated client usually moves to
+/// (or near) the end of its siblings, so this takes a comparison or two instead of a
+/// full binary search. Same result as [`partition_before`].
+fn partition_before_from_back(d: &VecDeque<Child>, key: &Child, lo: usize) -> usize {
+    let below = |c: &Child| (c.key, c.rank) < (key.key, key.rank);
+    let (mut lo, mut hi) = (lo, d.len());
+    let mut step = 1;
+    // Invariant: children below `lo` are before `key`; children at `hi` and above are not.
+    while hi > lo {
+        let probe = hi.saturating_sub(step).max(lo);
+        if below(&d[probe]) {
+            lo = probe + 1;
+            break;
+        }
+        hi = probe;
+        step *= 2;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if below(&d[mid]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 #[derive(Debug)]
@@ -229,6 +260,13 @@ impl DrfSorter {
         for c in children.iter_mut() {
             c.rank = self.nodes[c.node as usize].rank;
         }
+        if children.len() == 1 {
+            // A former only child's key may be stale (see `reposition`).
+            let c = children[0].node as usize;
+            let key = self.fresh_key(c);
+            self.nodes[c].key = key;
+            children[0] = key;
+        }
         self.refresh_key(n);
         let key = self.nodes[n].key;
         let at = children.partition_point(|c| cmp_child(c, &key) == Ordering::Less);
@@ -267,13 +305,13 @@ impl DrfSorter {
     fn reposition(&mut self, n: usize) {
         let p = self.nodes[n].parent;
         if self.nodes[p].children.len() == 1 {
-            // An only child (a single role, say) needs no search.
-            let key = self.fresh_key(n);
-            self.nodes[n].key = key;
-            self.nodes[p].children[0] = key;
+            // An only child (a single role, say) is ordered against nobody: its key
+            // (and its equal entry) is brought up to date when a sibling arrives
+            // (`insert_child`), not on every allocation.
             return;
         }
         let pos = self.position(n);
+        let old = self.nodes[n].key;
         let key = self.fresh_key(n);
         self.nodes[n].key = key;
         let p = self.nodes[n].parent;
@@ -284,9 +322,23 @@ impl DrfSorter {
         if stays {
             children[pos] = key;
         } else {
-            children.remove(pos);
-            let at = partition_before(children, &key);
-            children.insert(at, key);
+            if pos == 0 {
+                children.pop_front();
+            } else {
+                children.remove(pos);
+            }
+            let at = if cmp_child(&old, &key) == Ordering::Less {
+                // Moving later (an allocation): everything before `pos` stays before.
+                partition_before_from_back(children, &key, pos)
+            } else {
+                partition_before(children, &key)
+            };
+            // The usual move (the head of the order to the back) costs O(1) here.
+            if at == children.len() {
+                children.push_back(key);
+            } else {
+                children.insert(at, key);
+            }
         }
     }
 

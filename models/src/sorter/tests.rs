@@ -244,6 +244,28 @@ fn revocable_and_reserved_count_under_the_plain_name() {
     ");
 }
 
+/// An only child's key is not refreshed when it is activated or allocated to; it must
+/// be when a sibling arrives, or the newcomer would be compared with a stale key (at
+/// the root and under an internal node).
+#[test]
+fn an_only_child_is_reordered_when_a_sibling_arrives() {
+    drf("
+        total cpus:100;mem:100
+        add a
+        alloc a cpus:10;mem:10
+        add b
+        alloc b cpus:20;mem:20
+        expect a b
+        add x/y
+        alloc x/y cpus:5;mem:5
+        add x/z
+        alloc x/z cpus:50;mem:50
+        expect a b x/y x/z
+        unalloc x/z cpus:50;mem:50
+        expect x/z x/y a b
+    ");
+}
+
 #[test]
 fn excluded_names_do_not_count() {
     let mut s = DrfSorter::new(vec![crate::resources::ResourceName::Gpus]);
