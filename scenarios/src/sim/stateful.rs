@@ -494,17 +494,15 @@ impl World<'_, '_> {
                 .map(|d| SimDuration::from_nanos(d.sample(&mut self.frameworks[fw].rng)));
             let task = TaskId(self.tasks.len() as u32);
             self.tasks.push(TaskRt {
-                framework: fw,
-                request: task_resources.clone(),
                 resources: held,
-                role: role.clone(),
-                agent: None,
-                duration,
-                submitted: now,
-                state: TaskState::Pending,
-                done_timer: None,
-                started: None,
-                end_state: TaskState::Failed,
+                ..TaskRt::pending(
+                    fw,
+                    task_resources.clone(),
+                    role.clone(),
+                    duration,
+                    now,
+                    TaskState::Failed,
+                )
             });
             self.stats.task_submitted(fw, now);
             let inst = &mut self.frameworks[fw].stateful[i];

@@ -89,6 +89,32 @@ pub(crate) struct TaskRt {
     pub end_state: TaskState,
 }
 
+impl TaskRt {
+    /// A task waiting in its framework's queue, holding nothing yet.
+    pub fn pending(
+        framework: usize,
+        request: Resources,
+        role: String,
+        duration: Option<SimDuration>,
+        submitted: SimTime,
+        end_state: TaskState,
+    ) -> TaskRt {
+        TaskRt {
+            framework,
+            request,
+            resources: Resources::default(),
+            role,
+            agent: None,
+            duration,
+            submitted,
+            state: TaskState::Pending,
+            done_timer: None,
+            started: None,
+            end_state,
+        }
+    }
+}
+
 /// Upper bound on the pending tasks a framework scans per offer: schedulers look at
 /// the head of their queue, not all of it, and this keeps an offer O(1) in queue size.
 const MAX_TASKS_SCANNED_PER_OFFER: usize = 256;
@@ -656,19 +682,14 @@ impl<'s, 'l> World<'s, 'l> {
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32);
         let role = self.scenario.frameworks[self.frameworks[fw].def].roles[0].clone();
-        self.tasks.push(TaskRt {
-            framework: fw,
+        self.tasks.push(TaskRt::pending(
+            fw,
             request,
-            resources: Resources::default(),
             role,
-            agent: None,
             duration,
-            submitted: now,
-            state: TaskState::Pending,
-            done_timer: None,
-            started: None,
-            end_state: TaskState::Finished,
-        });
+            now,
+            TaskState::Finished,
+        ));
         self.frameworks[fw].pending.push_back(id);
         self.stats.task_submitted(fw, now);
         id
@@ -1023,19 +1044,10 @@ impl<'s, 'l> World<'s, 'l> {
             let t = &self.tasks[task.0 as usize];
             let (request, duration, submitted) = (t.request.clone(), t.duration, t.submitted);
             let id = TaskId(self.tasks.len() as u32);
-            self.tasks.push(TaskRt {
-                framework: fw,
-                request,
-                resources: Resources::default(),
-                role: self.tasks[task.0 as usize].role.clone(),
-                agent: None,
-                duration,
-                submitted,
-                state: TaskState::Pending,
-                done_timer: None,
-                started: None,
-                end_state: self.tasks[task.0 as usize].end_state,
-            });
+            let (role, end_state) = (t.role.clone(), t.end_state);
+            self.tasks.push(TaskRt::pending(
+                fw, request, role, duration, submitted, end_state,
+            ));
             self.frameworks[fw].pending.push_back(id);
         }
     }
