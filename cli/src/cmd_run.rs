@@ -466,10 +466,19 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         let show = !args.quiet && std::io::stderr().is_terminal();
         move |reached: SimTime| {
             if show {
+                let elapsed = started.elapsed().as_secs_f64();
+                let done = reached.as_secs_f64();
+                // With a --duration the end is known, so the rate so far gives an ETA.
+                let eta = match duration {
+                    Some(d) if done > 0.0 => format!(
+                        ", about {:.0}s to go",
+                        elapsed * (d.as_secs_f64() - done).max(0.0) / done
+                    ),
+                    _ => String::new(),
+                };
                 eprint!(
-                    "\rreplayed {:.0} simulated hours in {:.1}s ",
-                    reached.as_secs_f64() / 3600.0,
-                    started.elapsed().as_secs_f64()
+                    "\rreplayed {:.1} simulated hours in {elapsed:.1}s{eta} ",
+                    done / 3600.0,
                 );
             }
         }
