@@ -67,7 +67,11 @@ pub fn parse_bytes(v: &toml::Value) -> Result<u64, String> {
                 "MB" => 1 << 20,
                 "GB" => 1 << 30,
                 "TB" => 1 << 40,
-                u => return Err(format!("unknown unit `{u}` in `{s}` (use B, KB, MB, GB, TB)")),
+                u => {
+                    return Err(format!(
+                        "unknown unit `{u}` in `{s}` (use B, KB, MB, GB, TB)"
+                    ))
+                }
             };
             // Fixed point with 6 decimals, so "1.5GB" is exact and no float decides it.
             let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
@@ -82,7 +86,8 @@ pub fn parse_bytes(v: &toml::Value) -> Result<u64, String> {
                         .map_err(|_| format!("expected a size such as `600MB`, found `{s}`"))
                 }
             };
-            let micro = parse(whole)? * 1_000_000 + parse(frac)? * 10u128.pow(6 - frac.len() as u32);
+            let micro =
+                parse(whole)? * 1_000_000 + parse(frac)? * 10u128.pow(6 - frac.len() as u32);
             u64::try_from(micro * u128::from(mult) / 1_000_000)
                 .map_err(|_| format!("`{s}` is too large"))
         }

@@ -55,7 +55,7 @@ pub struct FetcherSummary {
     pub bypasses: u64,
     /// Of those, the ones that found no room: not enough unused space to free.
     pub no_room: u64,
-    /// hits / requests (6 decimals).
+    /// Hits per cache lookup: hits / (requests with `cache = true`), 6 decimals.
     pub hit_rate: f64,
     /// Bytes downloaded from the artifact server (misses and bypasses).
     pub bytes_downloaded: u64,
@@ -333,10 +333,14 @@ impl FetchSim {
             waits: s.waits,
             bypasses: s.bypasses,
             no_room: s.no_room,
-            hit_rate: if s.requests == 0 {
-                0.0
-            } else {
-                round6(s.hits as f64 / s.requests as f64)
+            hit_rate: {
+                // Requests with `cache = true` (a no-room bypass did look the cache up).
+                let lookups = s.requests - (s.bypasses - s.no_room);
+                if lookups == 0 {
+                    0.0
+                } else {
+                    round6(s.hits as f64 / lookups as f64)
+                }
             },
             bytes_downloaded: self.bytes_downloaded,
             bytes_from_cache: self.bytes_from_cache,
