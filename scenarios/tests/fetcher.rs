@@ -205,3 +205,23 @@ fn bad_uris_name_file_line_and_field() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_task_lost_while_fetching_never_runs() {
+    // The first job arrives at 60 s; the agent goes away a second into its 3 s fetch.
+    let text = format!(
+        "{TWO_JOBS}\n[[timeline]]\nat = \"61s\"\naction = \"remove_agent\"\nagent = \"a\"\n"
+    );
+    let s = run_text(&text, &["frameworks.0.batch.max_jobs=1"]);
+    let f = s.fetcher.unwrap();
+    assert_eq!((f.requests, f.fetches), (2, 0));
+    assert_eq!(s.tasks.lost, 2);
+    assert_eq!(s.wait_ns.count, 0, "neither task ever ran");
+}
+
+#[test]
+fn fetcher_runs_are_deterministic() {
+    let a = serde_json::to_string(&run_file(&["duration=\"2m\""])).unwrap();
+    let b = serde_json::to_string(&run_file(&["duration=\"2m\""])).unwrap();
+    assert_eq!(a, b);
+}
