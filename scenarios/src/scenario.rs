@@ -19,6 +19,8 @@ use crate::error::{Location, ScenarioError, SourceMap};
 mod network;
 use crate::spec::{self, ScenarioSpec};
 pub use network::{NetworkDef, Transfers};
+mod fetcher;
+pub use fetcher::{parse_bytes, FetcherDef, UriDef};
 
 /// The quickstart scenario built into the binary (`mesosim run` with no file).
 pub const QUICKSTART: &str = include_str!("../quickstart.toml");
@@ -54,6 +56,9 @@ pub struct Scenario {
     pub usage: Option<crate::usage::UsageConfig>,
     /// The network model, when the scenario has a `[network]` table.
     pub network: Option<NetworkDef>,
+    /// The agents' fetcher, when the scenario has a `[fetcher]` table or tasks with
+    /// `uris`.
+    pub fetcher: Option<FetcherDef>,
 }
 
 /// Master flags.
@@ -186,6 +191,8 @@ pub struct FrameworkDef {
     pub usage: Option<crate::usage::TaskUsage>,
     /// What its tasks move over the network.
     pub transfers: Transfers,
+    /// URIs each task fetches before it runs (empty: none).
+    pub uris: Vec<UriDef>,
 }
 
 /// One scripted step.
@@ -1046,6 +1053,7 @@ fn build(
             behaviour,
             usage,
             transfers: network::transfers(ctx, f.network.as_ref(), &field)?,
+            uris: fetcher::uris(ctx, f.uris.as_ref(), &field, f.name.get_ref())?,
         });
     }
 
@@ -1064,6 +1072,13 @@ fn build(
         .as_ref()
         .map(|n| network::network(ctx, n, agents.len() + timeline_agents))
         .transpose()?;
+    let fetcher = match &spec.fetcher {
+        Some(f) => Some(fetcher::fetcher(ctx, f)?),
+        None => frameworks
+            .iter()
+            .any(|f| !f.uris.is_empty())
+            .then(FetcherDef::default),
+    };
 
     let name = spec
         .name
@@ -1089,6 +1104,7 @@ fn build(
             .map(|u| crate::usage::build_config(&|span, field, msg| ctx.err(span, field, msg), u))
             .transpose()?,
         network,
+        fetcher,
     })
 }
 

@@ -44,6 +44,8 @@ pub struct ScenarioSpec {
     pub usage: Option<crate::usage::UsageSpec>,
     /// The cluster network (links, per-container isolation); absent: not modelled.
     pub network: Option<NetworkSpec>,
+    /// The agents' fetcher cache and transfer speeds (used when tasks list `uris`).
+    pub fetcher: Option<FetcherSpec>,
 }
 
 /// Master flags (design.md §3, mesos-semantics.md §0).
@@ -130,6 +132,8 @@ pub struct FrameworkSpec {
     pub usage: Option<crate::usage::TaskUsageSpec>,
     /// What its tasks move over the network (needs a top-level `[network]`).
     pub network: Option<TaskNetworkSpec>,
+    /// URIs each task fetches into its sandbox before it runs (mesos-semantics.md §5).
+    pub uris: Option<Vec<UriSpec>>,
 }
 
 /// A stateful service (a database, say): each instance reserves what it needs on an
@@ -304,6 +308,9 @@ pub struct NetworkSpec {
     pub ephemeral_ports_per_container: Option<Spanned<i64>>,
     /// Size of each agent's `ephemeral_ports` range, default 28,232 (32768–60999).
     pub ephemeral_ports_per_agent: Option<Spanned<i64>>,
+    /// The artifact server's NIC speed in bytes/s (fetcher downloads), default
+    /// 1,250,000,000 (10 Gbit/s).
+    pub artifact_server_bytes_per_sec: Option<Spanned<i64>>,
 }
 
 /// `[frameworks.network]`: transfers each task makes. Batch phases start when the task
@@ -324,4 +331,40 @@ pub struct TaskNetworkSpec {
     pub request_bytes: Option<Spanned<i64>>,
     /// Time between a service instance's responses.
     pub request_interval: Option<Spanned<String>>,
+}
+
+/// `[fetcher]`: the agents' Mesos fetcher (mesos-semantics.md §5). Every field is
+/// optional. Sizes are byte counts or texts such as `"2GB"` (1 GB = 1024 MB).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetcherSpec {
+    /// `--fetcher_cache_size` of every agent, default `"2GB"`.
+    pub cache_size: Option<Spanned<toml::Value>>,
+    /// Download speed from the artifact server when there is no `[network]`, bytes/s,
+    /// default 125,000,000 (1 Gbit/s).
+    pub download_bytes_per_sec: Option<Spanned<i64>>,
+    /// Disk speed of a copy from the cache into a sandbox, bytes/s, default 500,000,000.
+    pub copy_bytes_per_sec: Option<Spanned<i64>>,
+    /// Speed of extracting an archive (`extract = true`), bytes/s, default 200,000,000.
+    pub extract_bytes_per_sec: Option<Spanned<i64>>,
+    /// Start every agent with every cacheable URI of the scenario already cached
+    /// (as far as it fits), as after a warm-up; default false (an empty cache, as
+    /// after an agent start).
+    pub warm: Option<bool>,
+}
+
+/// One `CommandInfo.URI` of a framework's tasks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UriSpec {
+    /// The URI's value, e.g. `"http://artifacts/spark-3.5.tgz"`.
+    pub uri: Spanned<String>,
+    /// Its size: a byte count or a text such as `"600MB"`.
+    pub size: Spanned<toml::Value>,
+    /// `URI.cache`, default false (downloaded straight into the sandbox every time).
+    pub cache: Option<bool>,
+    /// `URI.extract`, default false.
+    pub extract: Option<bool>,
+    /// The user it is fetched as (the cache key's user), default the framework's name.
+    pub user: Option<String>,
 }

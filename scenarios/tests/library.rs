@@ -70,6 +70,7 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "oversubscription.toml",
         "bursting.toml",
         "network-contention.toml",
+        "fetcher-cache.toml",
     ] {
         let s = run(file, &["duration=\"20s\""]);
         assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");

@@ -88,6 +88,13 @@ pub(super) fn network(
     }
     t.uplink_bytes_per_sec =
         positive(ctx, &n.uplink_bytes_per_sec, "network.uplink_bytes_per_sec")?;
+    if let Some(v) = positive(
+        ctx,
+        &n.artifact_server_bytes_per_sec,
+        "network.artifact_server_bytes_per_sec",
+    )? {
+        t.artifact_server_bytes_per_sec = v;
+    }
     if let Some(s) = &n.link_latency {
         let l = ctx.duration(s, "network.link_latency")?;
         t.host_link_latency = l;

@@ -74,4 +74,6 @@ pub enum Event {
     NetworkCompletion,
     /// A service instance sends its next response over the network.
     ServiceRequest(TaskId),
+    /// A timer of the fetcher (a copy into a sandbox, a timed download).
+    Fetch(super::fetcher::FetchEvent),
 }

@@ -4,6 +4,7 @@
 
 mod eventlog;
 mod events;
+pub mod fetcher;
 mod ids;
 pub mod network;
 pub mod replay;
@@ -128,6 +129,7 @@ pub fn replay(
             behaviour: Behaviour::Trace,
             usage: None,
             transfers: Default::default(),
+            uris: Vec::new(),
         })
         .collect();
     let scenario = Scenario {
@@ -160,6 +162,7 @@ pub fn replay(
         sha256: String::new(),
         usage: None,
         network: None,
+        fetcher: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -282,6 +285,7 @@ fn drive(
         .as_mut()
         .map(|n| n.summary(scenario, engine.now()));
     metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
+    summary.fetcher = world.fetcher.as_ref().map(|f| f.summary());
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

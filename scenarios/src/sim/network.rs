@@ -98,6 +98,10 @@ pub(crate) struct NetSim {
     launch_failures: u64,
     first_failure: Option<String>,
     csv: String,
+    /// Fetcher downloads moving as flows: flow → the fetcher's download id.
+    downloads: BTreeMap<FlowId, u64>,
+    /// Downloads whose last byte arrived during the latest completion.
+    downloaded: Vec<u64>,
 }
 
 impl NetSim {
@@ -118,6 +122,8 @@ impl NetSim {
             csv: "t_ns,task,framework,agent,net_tx_bytes,net_tx_packets,net_rx_bytes,\
                   net_rx_packets,net_tx_dropped,egress_capped_ns\n"
                 .to_string(),
+            downloads: BTreeMap::new(),
+            downloaded: Vec::new(),
         }
     }
 
@@ -282,6 +288,10 @@ impl NetSim {
         let mut ready = Vec::new();
         for done in self.net.advance(now) {
             self.bytes_moved += done.bytes;
+            if let Some(download) = self.downloads.remove(&done.id) {
+                self.downloaded.push(download);
+                continue;
+            }
             let Some((task, latency, holds)) = self.flows.remove(&done.id) else {
                 continue;
             };
@@ -299,6 +309,41 @@ impl NetSim {
         }
         self.reschedule(ctx);
         ready
+    }
+
+    /// Starts a fetcher download of `bytes` from the artifact server to `agent`'s
+    /// host; false when the topology does not know the agent (the caller times the
+    /// download itself then). Its end is reported by [`NetSim::take_downloaded`].
+    pub fn start_download(
+        &mut self,
+        ctx: &mut Context<'_, Event>,
+        agent: usize,
+        bytes: u64,
+        download: u64,
+    ) -> bool {
+        let Some(agent) = u32::try_from(agent)
+            .ok()
+            .filter(|a| *a < self.net.topology().agent_count())
+        else {
+            return false;
+        };
+        let spec = FlowSpec {
+            src: Endpoint::Host(Node::ArtifactServer),
+            dst: Endpoint::Host(Node::Agent(agent)),
+            bytes,
+            cap: None,
+        };
+        let Ok(id) = self.net.start_flow(ctx.now(), spec) else {
+            return false;
+        };
+        self.downloads.insert(id, download);
+        self.reschedule(ctx);
+        true
+    }
+
+    /// The fetcher downloads that finished since the last call.
+    pub fn take_downloaded(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.downloaded)
     }
 
     /// The task's work is done: true if it may complete now, false if it waits for

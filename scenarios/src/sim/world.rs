@@ -146,6 +146,8 @@ pub(crate) struct World<'s, 'l> {
     pub usage: Option<super::usage::UsageModel>,
     /// The network, when the scenario models it.
     pub net: Option<NetSim>,
+    /// The agents' fetchers, when tasks fetch URIs.
+    pub fetcher: Option<super::fetcher::FetchSim>,
 }
 
 /// An offer as the expectation check sees it.
@@ -230,6 +232,10 @@ impl<'s, 'l> World<'s, 'l> {
                     streams.stream("network/peers"),
                 )
             }),
+            fetcher: scenario
+                .fetcher
+                .as_ref()
+                .map(|def| super::fetcher::FetchSim::new(def, scenario)),
         }
     }
 
@@ -893,11 +899,19 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     fn on_launch_at_agent(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
-        let now = ctx.now();
-        let t = &mut self.tasks[task.0 as usize];
-        if t.state != TaskState::Staging {
+        if self.tasks[task.0 as usize].state != TaskState::Staging {
             return; // lost with its agent or killed on the way
         }
+        if self.fetch_begin(ctx, task) {
+            return; // runs once its URIs are in its sandbox
+        }
+        self.task_running(ctx, task);
+    }
+
+    /// The task starts running on its agent (its URIs, if any, fetched).
+    pub(super) fn task_running(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
+        let now = ctx.now();
+        let t = &mut self.tasks[task.0 as usize];
         if let (Some(net), Some(agent)) = (self.net.as_mut(), t.agent) {
             let fw = t.framework;
             let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
@@ -949,6 +963,7 @@ impl<'s, 'l> World<'s, 'l> {
                 self.end_task(ctx, task, end_state, None);
             }
         }
+        self.fetch_downloads_done(ctx);
     }
 
     /// Ends a task on its agent: frees its resources and reports the state.
@@ -970,6 +985,9 @@ impl<'s, 'l> World<'s, 'l> {
         let agent = t.agent;
         if let Some(net) = self.net.as_mut() {
             net.task_ended(ctx, task);
+        }
+        if let Some(f) = self.fetcher.as_mut() {
+            f.task_ended(task);
         }
         if was_running {
             self.stats
@@ -1540,6 +1558,7 @@ impl World<'_, '_> {
             Event::TraceNext => self.on_trace_next(ctx),
             Event::Usage(e) => self.on_usage(ctx, e),
             Event::NetworkCompletion => self.on_network_completion(ctx),
+            Event::Fetch(e) => self.on_fetch(ctx, e),
             Event::ServiceRequest(task) => {
                 let fw = self.tasks[task.0 as usize].framework;
                 let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
