@@ -17,8 +17,10 @@ use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError, SourceMap};
 
 mod network;
+mod tls;
 use crate::spec::{self, ScenarioSpec};
 pub use network::{NetworkDef, Transfers};
+pub use tls::{ExecutorPath, ExecutorTransport, MasterCpuCosts, TlsDef, TlsSpec};
 
 /// The quickstart scenario built into the binary (`mesosim run` with no file).
 pub const QUICKSTART: &str = include_str!("../quickstart.toml");
@@ -54,6 +56,8 @@ pub struct Scenario {
     pub usage: Option<crate::usage::UsageConfig>,
     /// The network model, when the scenario has a `[network]` table.
     pub network: Option<NetworkDef>,
+    /// TLS, the master CPU model and executor transports, when the scenario uses them.
+    pub tls: Option<TlsDef>,
 }
 
 /// Master flags.
@@ -809,7 +813,9 @@ fn build(
 
     let mut agent_names = BTreeMap::new();
     let mut agents = Vec::new();
+    let mut group_names: Vec<Vec<String>> = Vec::new();
     for (gi, g) in spec.agents.iter().enumerate() {
+        group_names.push(Vec::new());
         let field = format!("agents[{gi}]");
         let count = match &g.count {
             Some(c) => ctx.positive(c, &format!("{field}.count"))?,
@@ -833,6 +839,7 @@ fn build(
                     format!("agent `{name}` is defined twice"),
                 ));
             }
+            group_names[gi].push(name.clone());
             agents.push(AgentDef {
                 name,
                 resources: resources.clone(),
@@ -1064,6 +1071,7 @@ fn build(
         .as_ref()
         .map(|n| network::network(ctx, n, agents.len() + timeline_agents))
         .transpose()?;
+    let tls = tls::tls(ctx, spec.tls.as_ref(), &spec.agents, &group_names)?;
 
     let name = spec
         .name
@@ -1089,6 +1097,7 @@ fn build(
             .map(|u| crate::usage::build_config(&|span, field, msg| ctx.err(span, field, msg), u))
             .transpose()?,
         network,
+        tls,
     })
 }
 

@@ -44,6 +44,8 @@ pub struct ScenarioSpec {
     pub usage: Option<crate::usage::UsageSpec>,
     /// The cluster network (links, per-container isolation); absent: not modelled.
     pub network: Option<NetworkSpec>,
+    /// SSL on control traffic and the master's CPU as a queue; absent: not modelled.
+    pub tls: Option<crate::scenario::TlsSpec>,
 }
 
 /// Master flags (design.md §3, mesos-semantics.md §0).
@@ -79,6 +81,10 @@ pub struct AgentGroupSpec {
     pub attributes: BTreeMap<String, String>,
     /// When the agents register, default `"0s"`.
     pub start: Option<Spanned<String>>,
+    /// How executors reach the agent: `"tcp"` or `"domain_socket"`; absent: not modelled.
+    pub executor_transport: Option<Spanned<String>>,
+    /// The containers' network blocks the agent: TCP executors cannot register.
+    pub container_network_blocks_agent: Option<bool>,
 }
 
 /// A role's weight and quota.

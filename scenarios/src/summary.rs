@@ -55,6 +55,9 @@ pub struct Summary {
     /// Network flows, links and per-container isolation, when the scenario models them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<crate::sim::network::NetworkSummary>,
+    /// TLS, the master's CPU and executor transports, when the scenario models them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::sim::tls::TlsSummary>,
 }
 
 /// Reservation and volume operations over a run (present when the scenario has a

@@ -74,4 +74,11 @@ pub enum Event {
     NetworkCompletion,
     /// A service instance sends its next response over the network.
     ServiceRequest(TaskId),
+    /// The master's CPU finished the work a message needed; it is handled now.
+    MasterCpuDone {
+        /// The message (or allocation timer) that waited.
+        event: Box<Event>,
+        /// When it reached the master.
+        queued: sim_core::time::SimTime,
+    },
 }

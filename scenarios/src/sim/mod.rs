@@ -12,6 +12,7 @@ mod reservations;
 mod stateful;
 mod stats;
 mod task;
+pub mod tls;
 mod usage;
 mod world;
 
@@ -160,6 +161,7 @@ pub fn replay(
         sha256: String::new(),
         usage: None,
         network: None,
+        tls: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -282,6 +284,7 @@ fn drive(
         .as_mut()
         .map(|n| n.summary(scenario, engine.now()));
     metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
+    summary.tls = world.tls.as_mut().map(|t| t.summary(engine.now()));
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

@@ -421,6 +421,7 @@ impl Stats {
             oversubscription: None,
             bursting: None,
             network: None,
+            tls: None,
         }
     }
 }

@@ -120,6 +120,8 @@ pub(crate) struct World<'s, 'l> {
     pub usage: Option<super::usage::UsageModel>,
     /// The network, when the scenario models it.
     pub net: Option<NetSim>,
+    /// TLS, the master's CPU and executor transports, when the scenario models them.
+    pub tls: Option<super::tls::TlsSim>,
 }
 
 /// An offer as the expectation check sees it.
@@ -204,6 +206,7 @@ impl<'s, 'l> World<'s, 'l> {
                     streams.stream("network/peers"),
                 )
             }),
+            tls: scenario.tls.as_ref().map(super::tls::TlsSim::new),
         }
     }
 
@@ -476,7 +479,8 @@ impl<'s, 'l> World<'s, 'l> {
                 timeout,
             },
         );
-        ctx.schedule_after(self.latency(), Event::OfferArrives(id));
+        let sent = self.master_cpu_offer(now);
+        ctx.schedule_after(self.latency() + sent, Event::OfferArrives(id));
     }
 
     /// Takes an offer back from its framework and returns its resources with no filter.
@@ -886,6 +890,16 @@ impl<'s, 'l> World<'s, 'l> {
                 return;
             }
         }
+        let Ok(registered) = self.executor_register(task) else {
+            // The executor cannot reach the agent over TCP through its container network.
+            self.end_task(
+                ctx,
+                task,
+                TaskState::Failed,
+                Some(TaskReason::ExecutorRegistrationTimeout),
+            );
+            return;
+        };
         let t = &mut self.tasks[task.0 as usize];
         t.state = TaskState::Running;
         t.started = Some(now);
@@ -899,8 +913,9 @@ impl<'s, 'l> World<'s, 'l> {
         let (fw, submitted) = (t.framework, t.submitted);
         self.stats
             .task_started(now, fw, submitted, &self.tasks[task.0 as usize].resources);
+        let executor = registered + self.executor_status(task);
         ctx.schedule_after(
-            self.latency(),
+            self.latency() + executor,
             Event::StatusAtMaster(task, TaskState::Running),
         );
     }
@@ -976,7 +991,11 @@ impl<'s, 'l> World<'s, 'l> {
                 ctx.schedule_after(self.latency(), Event::StatusAtFramework(task, state));
             }
             None => {
-                ctx.schedule_after(self.latency(), Event::StatusAtMaster(task, state));
+                let executor = self.executor_status(task);
+                ctx.schedule_after(
+                    self.latency() + executor,
+                    Event::StatusAtMaster(task, state),
+                );
             }
         }
     }
@@ -1423,6 +1442,9 @@ impl Handler<Event> for World<'_, '_> {
 impl World<'_, '_> {
     fn dispatch(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
         let now = ctx.now();
+        let Some(event) = self.master_cpu_admit(ctx, event) else {
+            return; // queued for the master's CPU
+        };
         match event {
             Event::RegisterAgent(i) => {
                 let def = self.scenario.agents[i].clone();
@@ -1510,6 +1532,7 @@ impl World<'_, '_> {
             Event::LaunchArrives(task) => self.on_launch_at_agent(ctx, task),
             Event::TaskWorkDone(task) => self.on_work_done(ctx, task),
             Event::StatusAtMaster(task, state) => {
+                self.master_cpu_status_forwarded(now);
                 self.log_task(now, task, state, None);
                 ctx.schedule_after(self.latency(), Event::StatusAtFramework(task, state));
             }
@@ -1528,6 +1551,8 @@ impl World<'_, '_> {
             Event::TraceNext => self.on_trace_next(ctx),
             Event::Usage(e) => self.on_usage(ctx, e),
             Event::NetworkCompletion => self.on_network_completion(ctx),
+            // Unwrapped by `master_cpu_admit` above; handled as the message it carries.
+            Event::MasterCpuDone { event, .. } => self.dispatch(*event, ctx),
             Event::ServiceRequest(task) => {
                 let fw = self.tasks[task.0 as usize].framework;
                 let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
