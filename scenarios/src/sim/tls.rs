@@ -1,4 +1,4 @@
-//! TLS and the master's CPU in a run (mesosim-semantics.md §7–§8): the master is one
+//! TLS and the master's CPU in a run (mesos-semantics.md §7–§8): the master is one
 //! FIFO server whose service time per message type (registration, ACCEPT, DECLINE,
 //! status update, offer, allocation cycle per agent visited) grows with TLS's
 //! handshakes and per-byte AES-GCM work, so TLS shows in offer latency, status-update
