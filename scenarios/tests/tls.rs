@@ -126,3 +126,14 @@ fn bad_tls_fields_name_the_field() {
     .unwrap_err();
     assert!(e.to_string().contains("executor_transport"), "{e}");
 }
+
+#[test]
+fn tls_1_3_saves_one_round_trip_and_runs_are_deterministic() {
+    let args = ["duration=\"20s\"", "tls.version=\"1.3\""];
+    let s = run("executor-domain-sockets.toml", &args);
+    // As in TLS 1.2 but with one handshake round trip (12 us) instead of two (24 us).
+    let expected = 12_000 + 12_000 + 1_726_000 + 78_000 + 6_000 + 2 * 437;
+    assert_eq!(executor(&s, "tcp").registration_latency_p50_ns, expected);
+    assert_eq!(s.tls.as_ref().unwrap().version.as_deref(), Some("1.3"));
+    assert_eq!(s, run("executor-domain-sockets.toml", &args));
+}
