@@ -264,7 +264,6 @@ impl World<'_, '_> {
         event: Event,
     ) -> Option<Event> {
         let now = ctx.now();
-        let agents = self.agents.iter().filter(|a| !a.removed).count() as u64;
         let rtt = self.latency().as_nanos().saturating_mul(2);
         let Some(sim) = self.tls.as_mut().filter(|s| s.cpu.is_some()) else {
             return Some(event);
@@ -318,6 +317,7 @@ impl World<'_, '_> {
                 (now, c.status_update_ns + crypto)
             }
             Event::PeriodicAllocation | Event::TriggeredAllocation => {
+                let agents = self.agents.iter().filter(|a| !a.removed).count() as u64;
                 (now, c.allocation_per_agent_ns * agents)
             }
             _ => return Some(event),
