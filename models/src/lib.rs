@@ -7,7 +7,8 @@
 //! * [`usage`]: what tasks really use: usage profiles, CFS CPU sharing, memory kills;
 //! * [`oversubscription`]: resource estimators and QoS controllers;
 //! * [`network`]: link topology, max-min fair flows and per-container isolation;
-//! * [`fetcher`]: the per-agent fetcher cache (LRU, in-use entries, shared downloads).
+//! * [`fetcher`]: the per-agent fetcher cache (LRU, in-use entries, shared downloads);
+//! * [`tls`]: TLS handshake, encryption and record-overhead costs.
 
 pub mod allocator;
 pub mod fetcher;
@@ -16,4 +17,5 @@ pub mod operations;
 pub mod oversubscription;
 pub mod resources;
 pub mod sorter;
+pub mod tls;
 pub mod usage;

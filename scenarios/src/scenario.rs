@@ -17,10 +17,12 @@ use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError, SourceMap};
 
 mod network;
+mod tls;
 use crate::spec::{self, ScenarioSpec};
 pub use network::{NetworkDef, Transfers};
 mod fetcher;
 pub use fetcher::{parse_bytes, FetcherDef, UriDef};
+pub use tls::{ExecutorPath, ExecutorTransport, MasterCpuCosts, TlsDef, TlsSpec};
 
 /// The quickstart scenario built into the binary (`mesosim run` with no file).
 pub const QUICKSTART: &str = include_str!("../quickstart.toml");
@@ -59,6 +61,8 @@ pub struct Scenario {
     /// The agents' fetcher, when the scenario has a `[fetcher]` table or tasks with
     /// `uris`.
     pub fetcher: Option<FetcherDef>,
+    /// TLS, the master CPU model and executor transports, when the scenario uses them.
+    pub tls: Option<TlsDef>,
 }
 
 /// Master flags.
@@ -816,7 +820,9 @@ fn build(
 
     let mut agent_names = BTreeMap::new();
     let mut agents = Vec::new();
+    let mut group_names: Vec<Vec<String>> = Vec::new();
     for (gi, g) in spec.agents.iter().enumerate() {
+        group_names.push(Vec::new());
         let field = format!("agents[{gi}]");
         let count = match &g.count {
             Some(c) => ctx.positive(c, &format!("{field}.count"))?,
@@ -840,6 +846,7 @@ fn build(
                     format!("agent `{name}` is defined twice"),
                 ));
             }
+            group_names[gi].push(name.clone());
             agents.push(AgentDef {
                 name,
                 resources: resources.clone(),
@@ -1079,6 +1086,7 @@ fn build(
             .any(|f| !f.uris.is_empty())
             .then(FetcherDef::default),
     };
+    let tls = tls::tls(ctx, spec.tls.as_ref(), &spec.agents, &group_names)?;
 
     let name = spec
         .name
@@ -1105,6 +1113,7 @@ fn build(
             .transpose()?,
         network,
         fetcher,
+        tls,
     })
 }
 

@@ -46,6 +46,8 @@ pub struct ScenarioSpec {
     pub network: Option<NetworkSpec>,
     /// The agents' fetcher cache and transfer speeds (used when tasks list `uris`).
     pub fetcher: Option<FetcherSpec>,
+    /// SSL on control traffic and the master's CPU as a queue; absent: not modelled.
+    pub tls: Option<crate::scenario::TlsSpec>,
 }
 
 /// Master flags (design.md §3, mesos-semantics.md §0).
@@ -81,6 +83,10 @@ pub struct AgentGroupSpec {
     pub attributes: BTreeMap<String, String>,
     /// When the agents register, default `"0s"`.
     pub start: Option<Spanned<String>>,
+    /// How executors reach the agent: `"tcp"` or `"domain_socket"`; absent: not modelled.
+    pub executor_transport: Option<Spanned<String>>,
+    /// The containers' network blocks the agent: TCP executors cannot register.
+    pub container_network_blocks_agent: Option<bool>,
 }
 
 /// A role's weight and quota.

@@ -58,6 +58,9 @@ pub struct Summary {
     /// The agents' fetcher caches, when tasks fetch URIs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetcher: Option<crate::sim::fetcher::FetcherSummary>,
+    /// TLS, the master's CPU and executor transports, when the scenario models them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::sim::tls::TlsSummary>,
 }
 
 /// Reservation and volume operations over a run (present when the scenario has a

@@ -71,6 +71,7 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "bursting.toml",
         "network-contention.toml",
         "fetcher-cache.toml",
+        "executor-domain-sockets.toml",
     ] {
         let s = run(file, &["duration=\"20s\""]);
         assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");
@@ -114,4 +115,65 @@ fn egress_limits_protect_the_latency_sensitive_service() {
 fn scenarios_without_a_network_have_no_network_section() {
     let s = run("quickstart.toml", &["duration=\"20s\""]);
     assert!(s.network.is_none());
+}
+
+fn master_cpu(s: &Summary) -> &scenarios::sim::tls::MasterCpuSummary {
+    s.tls.as_ref().unwrap().master_cpu.as_ref().unwrap()
+}
+
+#[test]
+fn tls_raises_master_cpu_and_offer_and_status_latency() {
+    // 100 agents for 20 s keep the test short; the file's 1,000 (or 10,000) scale it up.
+    let base = ["duration=\"20s\"", "agents[node].count=100"];
+    let on = run("tls-overhead.toml", &base);
+    let off = run(
+        "tls-overhead.toml",
+        &[base[0], base[1], "tls.enabled=false"],
+    );
+    let (c_on, c_off) = (master_cpu(&on), master_cpu(&off));
+    assert!(
+        c_on.utilization > c_off.utilization,
+        "utilization on {} off {}",
+        c_on.utilization,
+        c_off.utilization
+    );
+    // 104 full handshakes (1,726 us of server CPU each) queue ahead of the first cycles.
+    assert_eq!(on.tls.as_ref().unwrap().handshakes_full, 104);
+    assert!(c_on.allocation_cycle_delay_p99_ns >= 104 * 1_726_000);
+    assert!(c_on.allocation_cycle_delay_p99_ns > c_off.allocation_cycle_delay_p99_ns);
+    assert!(c_on.offer_latency_p99_ns > c_off.offer_latency_p99_ns);
+    assert!(c_on.status_update_latency_p99_ns > 0 && c_off.status_updates > 0);
+    // Status updates: see tests/tls.rs for the hand-computed low-load case.
+    let low = ["duration=\"20s\"", "agents[node].count=10"];
+    let on = run("tls-overhead.toml", &low);
+    let off = run("tls-overhead.toml", &[low[0], low[1], "tls.enabled=false"]);
+    assert!(
+        master_cpu(&on).status_update_latency_p50_ns
+            > master_cpu(&off).status_update_latency_p50_ns
+    );
+}
+
+#[test]
+fn domain_sockets_beat_tcp_executors() {
+    let s = run("executor-domain-sockets.toml", &["duration=\"20s\""]);
+    let ex = &s.tls.as_ref().unwrap().executors;
+    let tcp = ex.iter().find(|e| e.transport == "tcp").unwrap();
+    let uds = ex.iter().find(|e| e.transport == "domain_socket").unwrap();
+    assert!(uds.registration_latency_p99_ns < tcp.registration_latency_p50_ns);
+    assert!(uds.status_update_latency_p99_ns < tcp.status_update_latency_p50_ns);
+    // The socket works where the container's network blocks the agent; TCP does not.
+    let blocked = run(
+        "executor-domain-sockets.toml",
+        &[
+            "duration=\"20s\"",
+            "agents[tcp-node].container_network_blocks_agent=true",
+        ],
+    );
+    let ex = &blocked.tls.as_ref().unwrap().executors;
+    assert!(ex
+        .iter()
+        .any(|e| e.transport == "tcp" && e.registrations_failed > 0));
+    assert!(ex.iter().any(|e| e.transport == "domain_socket"
+        && e.registrations > 0
+        && e.registrations_failed == 0));
 }

@@ -76,4 +76,11 @@ pub enum Event {
     ServiceRequest(TaskId),
     /// A timer of the fetcher (a copy into a sandbox, a timed download).
     Fetch(super::fetcher::FetchEvent),
+    /// The master's CPU finished the work a message needed; it is handled now.
+    MasterCpuDone {
+        /// The message (or allocation timer) that waited.
+        event: Box<Event>,
+        /// When it reached the master.
+        queued: sim_core::time::SimTime,
+    },
 }

@@ -13,6 +13,7 @@ mod reservations;
 mod stateful;
 mod stats;
 mod task;
+pub mod tls;
 mod usage;
 mod world;
 
@@ -163,6 +164,7 @@ pub fn replay(
         usage: None,
         network: None,
         fetcher: None,
+        tls: None,
     };
     let feeder = replay::Feeder::new(records, options.config.clone());
     let open_ended = options.duration.is_none();
@@ -286,6 +288,7 @@ fn drive(
         .map(|n| n.summary(scenario, engine.now()));
     metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
     summary.fetcher = world.fetcher.as_ref().map(|f| f.summary());
+    summary.tls = world.tls.as_mut().map(|t| t.summary(engine.now()));
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

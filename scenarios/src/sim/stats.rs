@@ -422,6 +422,7 @@ impl Stats {
             bursting: None,
             network: None,
             fetcher: None,
+            tls: None,
         }
     }
 }

@@ -65,6 +65,8 @@ pub enum TaskReason {
     ContainerPreempted,
     /// Its executor died (here: chosen by the host's OOM killer).
     ExecutorTerminated,
+    /// Its executor never registered with the agent (the container's network blocks it).
+    ExecutorRegistrationTimeout,
 }
 
 impl TaskReason {
@@ -77,6 +79,7 @@ impl TaskReason {
             TaskReason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
             TaskReason::ContainerPreempted => "REASON_CONTAINER_PREEMPTED",
             TaskReason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
+            TaskReason::ExecutorRegistrationTimeout => "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
         }
     }
 }

@@ -148,6 +148,8 @@ pub(crate) struct World<'s, 'l> {
     pub net: Option<NetSim>,
     /// The agents' fetchers, when tasks fetch URIs.
     pub fetcher: Option<super::fetcher::FetchSim>,
+    /// TLS, the master's CPU and executor transports, when the scenario models them.
+    pub tls: Option<super::tls::TlsSim>,
 }
 
 /// An offer as the expectation check sees it.
@@ -236,6 +238,7 @@ impl<'s, 'l> World<'s, 'l> {
                 .fetcher
                 .as_ref()
                 .map(|def| super::fetcher::FetchSim::new(def, scenario)),
+            tls: scenario.tls.as_ref().map(super::tls::TlsSim::new),
         }
     }
 
@@ -508,7 +511,8 @@ impl<'s, 'l> World<'s, 'l> {
                 timeout,
             },
         );
-        ctx.schedule_after(self.latency(), Event::OfferArrives(id));
+        let sent = self.master_cpu_offer(now);
+        ctx.schedule_after(self.latency() + sent, Event::OfferArrives(id));
     }
 
     /// Takes an offer back from its framework and returns its resources with no filter.
@@ -921,6 +925,16 @@ impl<'s, 'l> World<'s, 'l> {
                 return;
             }
         }
+        let Ok(registered) = self.executor_register(task) else {
+            // The executor cannot reach the agent over TCP through its container network.
+            self.end_task(
+                ctx,
+                task,
+                TaskState::Failed,
+                Some(TaskReason::ExecutorRegistrationTimeout),
+            );
+            return;
+        };
         let t = &mut self.tasks[task.0 as usize];
         t.state = TaskState::Running;
         t.started = Some(now);
@@ -934,8 +948,9 @@ impl<'s, 'l> World<'s, 'l> {
         let (fw, submitted) = (t.framework, t.submitted);
         self.stats
             .task_started(now, fw, submitted, &self.tasks[task.0 as usize].resources);
+        let executor = registered + self.executor_status(task);
         ctx.schedule_after(
-            self.latency(),
+            self.latency() + executor,
             Event::StatusAtMaster(task, TaskState::Running),
         );
     }
@@ -1015,7 +1030,11 @@ impl<'s, 'l> World<'s, 'l> {
                 ctx.schedule_after(self.latency(), Event::StatusAtFramework(task, state));
             }
             None => {
-                ctx.schedule_after(self.latency(), Event::StatusAtMaster(task, state));
+                let executor = self.executor_status(task);
+                ctx.schedule_after(
+                    self.latency() + executor,
+                    Event::StatusAtMaster(task, state),
+                );
             }
         }
     }
@@ -1453,6 +1472,9 @@ impl Handler<Event> for World<'_, '_> {
 impl World<'_, '_> {
     fn dispatch(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
         let now = ctx.now();
+        let Some(event) = self.master_cpu_admit(ctx, event) else {
+            return; // queued for the master's CPU
+        };
         match event {
             Event::RegisterAgent(i) => {
                 let def = self.scenario.agents[i].clone();
@@ -1540,6 +1562,7 @@ impl World<'_, '_> {
             Event::LaunchArrives(task) => self.on_launch_at_agent(ctx, task),
             Event::TaskWorkDone(task) => self.on_work_done(ctx, task),
             Event::StatusAtMaster(task, state) => {
+                self.master_cpu_status_forwarded(now);
                 self.log_task(now, task, state, None);
                 ctx.schedule_after(self.latency(), Event::StatusAtFramework(task, state));
             }
@@ -1559,6 +1582,8 @@ impl World<'_, '_> {
             Event::Usage(e) => self.on_usage(ctx, e),
             Event::NetworkCompletion => self.on_network_completion(ctx),
             Event::Fetch(e) => self.on_fetch(ctx, e),
+            // Unwrapped by `master_cpu_admit` above; handled as the message it carries.
+            Event::MasterCpuDone { event, .. } => self.dispatch(*event, ctx),
             Event::ServiceRequest(task) => {
                 let fw = self.tasks[task.0 as usize].framework;
                 let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
