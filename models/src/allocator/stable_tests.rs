@@ -111,7 +111,7 @@ impl Twin {
     }
 
     fn tick(&mut self) {
-        self.now = self.now + SimDuration::from_secs(1);
+        self.now += SimDuration::from_secs(1);
         while let Some((&(at, seq), &id)) = self.timers.iter().next() {
             if at > self.now {
                 break;
