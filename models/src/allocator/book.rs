@@ -188,6 +188,20 @@ pub(crate) struct Book {
     /// without touching their state (its cost then follows the agents with free
     /// resources, not all agents).
     pub has_available: Vec<bool>,
+    /// `stable[i] == stable_gen`: a stage-2 visit of agent `i` allocated nothing and
+    /// rejected every candidate for reasons that depend only on the agent and that
+    /// candidate (a filter, the agent being excluded, not allocatable, capability
+    /// stripping), and nothing has changed since that could make one eligible. Such an
+    /// agent's visit is skipped by `hdrf` in cycles without quota work (see
+    /// [`Book::settle`]).
+    pub stable: Vec<u64>,
+    /// Generation of the `stable` marks: bumped by every change that may make a
+    /// rejected candidate eligible anywhere (framework added, activated, revived,
+    /// roles, weights, quota); starts at 1 so that 0 never matches.
+    pub stable_gen: u64,
+    /// Whether `hdrf` may skip stable agents (always on in production; the tests turn
+    /// it off to prove the skip changes nothing).
+    pub skip_stable: bool,
     /// Emptied allocation buffers, reused by `track_from` (an offer/decline round
     /// trip then allocates nothing).
     spare: Vec<Resources>,
@@ -275,6 +289,9 @@ impl Book {
             config,
             agents: Vec::new(),
             has_available: Vec::new(),
+            stable: Vec::new(),
+            stable_gen: 1,
+            skip_stable: true,
             spare: Vec::new(),
             frameworks: Vec::new(),
             roles: Vec::new(),
@@ -318,8 +335,38 @@ impl Book {
             .unwrap_or(false)
     }
 
-    /// Re-reads `has_available` of `id` after its `available` changed.
+    /// True when `id` carries a current stable mark (see `stable`).
+    pub fn is_stable(&self, id: AgentId) -> bool {
+        self.stable.get(id.0 as usize) == Some(&self.stable_gen)
+    }
+
+    /// Marks `id` stable: its last visit proved it yields nothing until something
+    /// changes (the caller checked the conditions documented on `stable`).
+    pub fn settle(&mut self, id: AgentId) {
+        let i = id.0 as usize;
+        if self.stable.len() <= i {
+            self.stable.resize(i + 1, 0);
+        }
+        self.stable[i] = self.stable_gen;
+    }
+
+    /// Drops the stable mark of `id` (its resources, filters or attributes changed).
+    fn unsettle(&mut self, id: AgentId) {
+        if let Some(m) = self.stable.get_mut(id.0 as usize) {
+            *m = 0;
+        }
+    }
+
+    /// Drops every stable mark (a change that may make a rejected candidate eligible
+    /// on any agent).
+    fn unsettle_all(&mut self) {
+        self.stable_gen += 1;
+    }
+
+    /// Re-reads `has_available` of `id` after its `available` changed (and drops its
+    /// stable mark).
     fn sync_available(&mut self, id: AgentId) {
+        self.unsettle(id);
         let i = id.0 as usize;
         let free = self
             .agents
@@ -452,6 +499,8 @@ impl Book {
         }
         r.fw_of_client[client.0 as usize] = fw;
         r.tracked_frameworks += 1;
+        self.unsettle_all();
+        let r = &mut self.roles[role];
         if r.role_client.is_none() {
             let c = self.role_sorter.add(&r.name);
             self.role_sorter.activate(c);
@@ -483,6 +532,7 @@ impl Book {
             return;
         };
         let fr = f.roles.remove(idx);
+        self.unsettle_all();
         let r = &mut self.roles[fr.role];
         r.fw_sorter.remove(fr.client);
         r.tracked_frameworks -= 1;
@@ -512,6 +562,7 @@ impl Book {
         let (role, client) = (fr.role, fr.client);
         let sorter = &mut self.roles[role].fw_sorter;
         if want != sorter.is_active(client) {
+            self.stable_gen += 1;
             if want {
                 sorter.activate(client);
             } else {
@@ -895,6 +946,7 @@ impl Book {
             return;
         };
         self.roles[loc.role].active_filters -= 1;
+        self.unsettle(loc.agent);
         if let Some(a) = self.agent_mut(loc.agent) {
             let key = (loc.framework, loc.role, id);
             if let Ok(i) = a
@@ -1040,6 +1092,7 @@ impl Book {
         a.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
         a.info.total = total;
         a.refresh_available();
+        self.sync_available(agent);
     }
 
     fn update_allocation(
@@ -1098,6 +1151,21 @@ impl<P: Policy> Driver<P> {
             book: Book::new(config, seed),
             policy,
         }
+    }
+
+    /// The same allocator with the stable-agent skip turned off (the reference the
+    /// tests compare the skip against).
+    #[cfg(test)]
+    pub fn without_stable_skip(mut self) -> Self {
+        self.book.skip_stable = false;
+        self
+    }
+
+    /// Number of agents carrying a current stable mark.
+    #[cfg(test)]
+    pub fn stable_agents(&self) -> usize {
+        let b = &self.book;
+        b.stable.iter().filter(|&&m| m == b.stable_gen).count()
     }
 
     fn recover(
@@ -1234,6 +1302,7 @@ impl<P: Policy> Allocator for Driver<P> {
         if attrs_changed {
             b.agent_mut(id).expect("present").info.attributes = attributes;
             b.clear_agent_filters(id);
+            b.unsettle(id);
         }
         if total_changed || attrs_changed {
             b.request(Candidates::Agents(vec![id]));
@@ -1258,6 +1327,7 @@ impl<P: Policy> Allocator for Driver<P> {
             roles: Vec::new(),
         });
         b.next_seq += 1;
+        b.unsettle_all();
         for role in &roles {
             let r = b.intern_role(role);
             let idx = b.ensure_fw_role(id, r);
@@ -1315,13 +1385,16 @@ impl<P: Policy> Allocator for Driver<P> {
             b.untrack_fw_role(id, f.roles.len() - 1);
         }
         b.frameworks[id.0 as usize] = None;
+        b.unsettle_all();
     }
 
     fn activate_framework(&mut self, _now: SimTime, id: FrameworkId) {
         let b = &mut self.book;
         let Some(f) = b.framework_mut(id) else { return };
         f.active = true;
-        for idx in 0..f.roles.len() {
+        let n = f.roles.len();
+        b.unsettle_all();
+        for idx in 0..n {
             b.refresh_activation(id, idx);
         }
         b.request(Candidates::All);
@@ -1331,7 +1404,9 @@ impl<P: Policy> Allocator for Driver<P> {
         let b = &mut self.book;
         let Some(f) = b.framework_mut(id) else { return };
         f.active = false;
-        for idx in 0..f.roles.len() {
+        let n = f.roles.len();
+        b.unsettle_all();
+        for idx in 0..n {
             b.refresh_activation(id, idx);
         }
         b.clear_filters(id, |_, _| true);
@@ -1366,6 +1441,7 @@ impl<P: Policy> Allocator for Driver<P> {
             b.refresh_activation(id, idx);
         }
         b.clear_filters(id, |i, _| targets.contains(&i));
+        b.unsettle_all();
         b.request(Candidates::All);
     }
 
@@ -1408,6 +1484,7 @@ impl<P: Policy> Allocator for Driver<P> {
             b.roles[r].weight = *w;
             b.role_sorter.update_weight(role, *w);
         }
+        b.unsettle_all();
     }
 
     fn update_quota(&mut self, _now: SimTime, role: &str, quota: Quota) {
@@ -1419,6 +1496,7 @@ impl<P: Policy> Allocator for Driver<P> {
             b.quota_roles.insert(r);
         }
         b.roles[r].quota = quota;
+        b.unsettle_all();
     }
 
     fn take_allocation_request(&mut self) -> Option<Candidates> {

@@ -111,26 +111,47 @@ impl Policy for Hdrf {
                 }
             }
         }
+        // Stable agents (see `Book::stable`) are skipped when the cycle has no quota
+        // work: no stage 1 and no headroom to keep, so every candidate a visit
+        // examines takes the fast path and its rejections depend only on the agent
+        // and the candidate. The shuffle still runs over every agent (seeded outputs
+        // do not depend on the skip). Both sorters must be DRF: a random sorter draws
+        // a permutation per pass.
+        let skip_stable = b.skip_stable
+            && skip_empty
+            && b.config.framework_sorter == SorterKind::Drf
+            && !stage1
+            && cy.required_headroom.is_empty();
         agents.shuffle(&mut b.rng);
         for &agent in &agents {
             if !skip_empty || b.has_available(agent) {
-                run_agent(b, &mut cy, agent, Stage::Two, &mut out);
+                if skip_stable && b.is_stable(agent) {
+                    continue;
+                }
+                let before = out.len();
+                let local = run_agent(b, &mut cy, agent, Stage::Two, &mut out);
+                if skip_stable && local && out.len() == before {
+                    b.settle(agent);
+                }
             }
         }
         out
     }
 }
 
+/// Visits one agent; returns true when every candidate it rejected was rejected for
+/// a reason that depends only on the agent and that candidate (see `Book::stable`).
 fn run_agent(
     b: &mut Book,
     cy: &mut Cycle,
     agent: AgentId,
     stage: Stage,
     out: &mut Vec<Allocation>,
-) {
+) -> bool {
     let epoch = b.next_epoch();
     b.role_sorter.begin_pass();
     let mut roles = PassWalker::new(epoch);
+    let mut local = true;
     while let Some(rc) = roles.next(&mut *b.role_sorter, &mut b.visited_roles) {
         let role = b.role_of_client[rc.0 as usize];
         if stage == Stage::One {
@@ -143,21 +164,26 @@ fn run_agent(
                 continue;
             }
         }
-        let Some(a) = b.agent(agent) else { return };
+        let Some(a) = b.agent(agent) else {
+            return false;
+        };
         if a.available.is_empty() {
             // Nothing left on the agent for any role (later roles would skip it).
-            return;
+            return local;
         }
         if !a.available.any_allocatable_to(&b.roles[role].name) {
             continue;
         }
-        run_role(b, cy, agent, role, stage, out);
+        local &= run_role(b, cy, agent, role, stage, out);
         if b.agent(agent).is_some_and(|a| a.available.is_empty()) {
-            return;
+            return local;
         }
     }
+    local
 }
 
+/// Offers `agent` to the frameworks of `role`; returns true when every rejection was
+/// local to the agent and the candidate (a filter, exclusion, not allocatable).
 fn run_role(
     b: &mut Book,
     cy: &mut Cycle,
@@ -165,7 +191,7 @@ fn run_role(
     role: RoleIdx,
     stage: Stage,
     out: &mut Vec<Allocation>,
-) {
+) -> bool {
     let epoch = b.next_epoch();
     b.roles[role].fw_sorter.begin_pass();
     let mut frameworks = PassWalker::new(epoch);
@@ -175,6 +201,7 @@ fn run_role(
     // reservation, no shared volume offered earlier in the cycle): then `cache` is
     // not built and an offer of everything moves `available` out instead.
     let mut whole = false;
+    let mut local = true;
     loop {
         let r = &mut b.roles[role];
         let Some(fc) = frameworks.next(&mut *r.fw_sorter, &mut r.visited) else {
@@ -183,7 +210,9 @@ fn run_role(
         let fw = r.fw_of_client[fc.0 as usize];
 
         // Available resources the role may use, minus shared ones already offered.
-        let Some(a) = b.agent(agent) else { return };
+        let Some(a) = b.agent(agent) else {
+            return false;
+        };
         if a.version != cache_version {
             let name = &b.roles[role].name;
             whole = !cy.offered_shared.contains_key(&agent)
@@ -202,8 +231,12 @@ fn run_role(
             break; // nothing left for this role on this agent
         }
 
-        let Some(f) = b.framework(fw) else { continue };
+        let Some(f) = b.framework(fw) else {
+            local = false;
+            continue;
+        };
         let Some(fr_idx) = f.role_index(role) else {
+            local = false;
             continue;
         };
         if b.agent_excluded(f, role, a) {
@@ -251,6 +284,8 @@ fn run_role(
             continue;
         }
 
+        // Quota limits or headroom decide from here on: global state.
+        local = false;
         let limits = quota.map(|q| q.limits.clone());
         let guarantees = quota.map(|q| q.guarantees.clone()).unwrap_or_default();
         let consumed = cy.consumed.get(&role).cloned().unwrap_or_default();
@@ -313,6 +348,7 @@ fn run_role(
             Source::FromAvailable,
         );
     }
+    local
 }
 
 /// Records an offer, merging stage 2 into a stage-1 offer for the same

@@ -48,6 +48,8 @@ mod fifo;
 mod hdrf;
 
 #[cfg(test)]
+mod stable_tests;
+#[cfg(test)]
 mod tests;
 
 /// An agent, by a dense id the caller chooses.
