@@ -3,28 +3,13 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use analysis::output::write_json_atomic;
 use clap::{Args, ValueEnum};
 
+use crate::cmd_run::progress_line;
 use crate::output::peak_rss_bytes;
 use crate::CmdResult;
-
-/// Prints how far a long replay has got, on terminals only.
-fn replay_progress() -> impl FnMut(sim_core::time::SimTime) {
-    let started = Instant::now();
-    let show = std::io::stderr().is_terminal();
-    move |reached| {
-        if show {
-            eprint!(
-                "\rreplayed {:.1} simulated hours in {:.1}s ",
-                reached.as_secs_f64() / 3600.0,
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-}
 
 /// Which benchmark to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -115,7 +100,10 @@ pub fn run(args: BenchArgs) -> CmdResult {
                     seed: args.seed,
                     cut_after: smoke.then(|| sim_core::time::SimDuration::from_secs(2 * 3600)),
                 };
-                let mut record = benches::replay::run(&options, &mut replay_progress())?;
+                let mut record = benches::replay::run(
+                    &options,
+                    &mut progress_line(None, std::io::stderr().is_terminal()),
+                )?;
                 record.peak_rss_bytes = peak_rss_bytes();
                 if std::io::stderr().is_terminal() {
                     eprintln!();

@@ -150,6 +150,29 @@ impl Drop for AtomicFile {
 }
 
 /// A one-line progress display on stderr, only when a person is watching.
+/// A progress line for a run whose end is known (`total`), with a bar and an ETA, or
+/// for an open-ended replay (`None`): simulated hours reached and wall time. Redrawn at
+/// most five times a second, and only when `enabled` (stderr is a terminal).
+pub(crate) fn progress_line(total: Option<SimTime>, enabled: bool) -> Box<dyn FnMut(SimTime)> {
+    match total {
+        Some(total) => Box::new(progress_printer(total, enabled)),
+        None => {
+            let started = Instant::now();
+            let mut last_print = Instant::now();
+            Box::new(move |reached: SimTime| {
+                if enabled && last_print.elapsed().as_millis() >= 200 {
+                    last_print = Instant::now();
+                    eprint!(
+                        "\rreplayed {:.1} simulated hours in {:.1}s ",
+                        reached.as_secs_f64() / 3600.0,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            })
+        }
+    }
+}
+
 fn progress_printer(total: SimTime, enabled: bool) -> impl FnMut(SimTime) {
     let started = Instant::now();
     let mut last_print = Instant::now();
@@ -461,28 +484,10 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         .as_deref()
         .map(AtomicFile::create)
         .transpose()?;
-    let mut progress = {
-        let started = Instant::now();
-        let show = !args.quiet && std::io::stderr().is_terminal();
-        move |reached: SimTime| {
-            if show {
-                let elapsed = started.elapsed().as_secs_f64();
-                let done = reached.as_secs_f64();
-                // With a --duration the end is known, so the rate so far gives an ETA.
-                let eta = match duration {
-                    Some(d) if done > 0.0 => format!(
-                        ", about {:.0}s to go",
-                        elapsed * (d.as_secs_f64() - done).max(0.0) / done
-                    ),
-                    _ => String::new(),
-                };
-                eprint!(
-                    "\rreplayed {:.1} simulated hours in {elapsed:.1}s{eta} ",
-                    done / 3600.0,
-                );
-            }
-        }
-    };
+    let mut progress = progress_line(
+        duration.map(|d| SimTime::ZERO + d),
+        !args.quiet && std::io::stderr().is_terminal(),
+    );
     let started = Instant::now();
     let output = sim::replay(
         records,
