@@ -941,6 +941,21 @@ impl Book {
         }
     }
 
+    /// What `fw` holds on every agent, by role, in agent order.
+    fn held_by(&self, fw: FrameworkId) -> Vec<(AgentId, RoleIdx, Resources)> {
+        self.agents
+            .iter()
+            .enumerate()
+            .filter_map(|(ai, a)| a.as_ref().map(|a| (AgentId(ai as u32), a)))
+            .flat_map(|(aid, a)| {
+                a.allocations
+                    .iter()
+                    .filter(|e| e.framework == fw)
+                    .map(move |e| (aid, e.role, e.resources.clone()))
+            })
+            .collect()
+    }
+
     fn remove_filter(&mut self, id: FilterId) {
         let Some(loc) = self.filters.remove(&id) else {
             return;
@@ -1337,18 +1352,7 @@ impl<P: Policy> Allocator for Driver<P> {
             b.refresh_activation(id, idx);
         }
         // Resources this framework already holds (agents added before it).
-        let held: Vec<(AgentId, RoleIdx, Resources)> = b
-            .agents
-            .iter()
-            .enumerate()
-            .filter_map(|(ai, a)| a.as_ref().map(|a| (AgentId(ai as u32), a)))
-            .flat_map(|(aid, a)| {
-                a.allocations
-                    .iter()
-                    .filter(|e| e.framework == id)
-                    .map(move |e| (aid, e.role, e.resources.clone()))
-            })
-            .collect();
+        let held = b.held_by(id);
         for (aid, role, res) in held {
             let q = res.quantities();
             b.attach_sorters(aid, id, role, &res, &q, true);
@@ -1363,18 +1367,7 @@ impl<P: Policy> Allocator for Driver<P> {
         if b.framework(id).is_none() {
             return;
         }
-        let held: Vec<(AgentId, RoleIdx, Resources)> = b
-            .agents
-            .iter()
-            .enumerate()
-            .filter_map(|(ai, a)| a.as_ref().map(|a| (AgentId(ai as u32), a)))
-            .flat_map(|(aid, a)| {
-                a.allocations
-                    .iter()
-                    .filter(|e| e.framework == id)
-                    .map(move |e| (aid, e.role, e.resources.clone()))
-            })
-            .collect();
+        let held = b.held_by(id);
         for (aid, role, res) in held {
             b.untrack(aid, id, role, &res);
         }
