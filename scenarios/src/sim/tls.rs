@@ -263,9 +263,13 @@ impl World<'_, '_> {
         ctx: &mut Context<'_, Event>,
         event: Event,
     ) -> Option<Event> {
+        // Every event of every run passes here: return first when there is no CPU model.
+        if self.tls.as_ref().is_none_or(|s| s.cpu.is_none()) {
+            return Some(event);
+        }
         let now = ctx.now();
         let rtt = self.latency().as_nanos().saturating_mul(2);
-        let Some(sim) = self.tls.as_mut().filter(|s| s.cpu.is_some()) else {
+        let Some(sim) = self.tls.as_mut() else {
             return Some(event);
         };
         let c = sim.cpu.as_ref().expect("checked").costs.clone();
