@@ -182,6 +182,8 @@ struct Link {
     saturated_ns: u64,
     mark: u64,
     bottleneck: bool,
+    /// Capacity its flows left unused at the last recomputation that covered it.
+    residual: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -403,6 +405,53 @@ impl Network {
     pub fn latency(&self, src: Endpoint, dst: Endpoint) -> Result<SimDuration, NetworkError> {
         let (s, d) = (self.host(src)?, self.host(dst)?);
         self.topology.latency(s, d)
+    }
+
+    /// How long a control message of `bytes` takes from host `src` to host `dst`
+    /// given the flows moving now: the route's propagation latency plus the time to
+    /// transmit `bytes` at the rate the message would get on its tightest link.
+    ///
+    /// Why not a real flow: control messages are a few KiB, so as flows they would
+    /// cost two recomputations each and shift bulk flows' rates by less than the
+    /// integer floors do. Instead the message is priced against the current
+    /// allocation without changing it: on each capacity-bearing link of the route it
+    /// gets the larger of the unused capacity and `capacity / (flows + 1)`, the share a
+    /// new flow gets under max-min fairness when the link's flows are bottlenecked
+    /// there (a lower bound otherwise). An idle path therefore costs
+    /// `Σ latency + bytes / NIC speed`, and a saturated ToR uplink with `n` flows
+    /// slows a message crossing it to `capacity / (n + 1)`. Rounded up to the ns.
+    pub fn message_delay(
+        &self,
+        src: Node,
+        dst: Node,
+        bytes: u64,
+    ) -> Result<SimDuration, NetworkError> {
+        let mut latency = SimDuration::ZERO;
+        let mut rate = u64::MAX;
+        for l in self.topology.route(src, dst)? {
+            let spec = self.topology.link(l);
+            latency += spec.latency;
+            if spec.capacity.is_some() {
+                rate = rate.min(self.share_for_new_flow(l));
+            }
+        }
+        let tx = if rate == u64::MAX {
+            0
+        } else {
+            u64::try_from((u128::from(bytes) * NS_PER_SEC).div_ceil(u128::from(rate)))
+                .unwrap_or(u64::MAX)
+        };
+        Ok(latency + SimDuration::from_nanos(tx))
+    }
+
+    /// The rate a newcomer would get on link `l`: see [`Network::message_delay`].
+    fn share_for_new_flow(&self, l: usize) -> u64 {
+        let link = &self.links[l];
+        if link.flows.is_empty() {
+            return link.capacity;
+        }
+        let fair = link.capacity / (link.flows.len() as u64 + 1);
+        fair.max(link.residual).max(1)
     }
 
     fn host(&self, e: Endpoint) -> Result<Node, NetworkError> {
@@ -748,6 +797,10 @@ impl Network {
                 }
                 (None, Some(_)) => unreachable!("the guard takes every cap when no link is left"),
             }
+        }
+        // Every flow on these links is frozen now: what is left is truly unused.
+        for &l in links {
+            self.links[l].residual = self.rem[l];
         }
         // Saturation bookkeeping: links that froze flows are the bottlenecks now.
         for &l in &bottlenecks {

@@ -322,3 +322,93 @@ fn per_container_counters_add_up_to_link_totals() {
         assert!(tx > 0);
     }
 }
+
+/// 1 KiB from agent 0 to the master on a flat 10 Gbit/s cluster: two hops of 25 µs
+/// (agent0→core, core→master) and 1024 B at 1.25e9 B/s = 819.2 ns, rounded up.
+#[test]
+fn a_message_over_an_idle_two_hop_path_costs_latency_plus_transmission() {
+    let net = flat(2);
+    let d = net
+        .message_delay(Node::Agent(0), Node::Master, 1024)
+        .unwrap();
+    assert_eq!(d.as_nanos(), 50_000 + 820);
+    // Zero bytes: propagation only; same host: nothing at all.
+    let d0 = net.message_delay(Node::Master, Node::Agent(1), 0).unwrap();
+    assert_eq!(d0, SimDuration::from_micros(50));
+    let same = net.message_delay(Node::Agent(1), Node::Agent(1), 1024);
+    assert_eq!(same.unwrap(), SimDuration::ZERO);
+}
+
+/// Three bulk flows out of agent 0's NIC: each gets 1.25e9/3 B/s and 2 B/s is left,
+/// so a message joining them gets 1.25e9/4 = 312.5 MB/s: 1024 B take 3276.8 → 3277 ns.
+/// A capped flow leaves the rest of the NIC unused, and the message gets that.
+#[test]
+fn a_loaded_link_slows_messages_and_unused_capacity_does_not() {
+    let t0 = SimTime::ZERO;
+    let mut net = flat(3);
+    let ids: Vec<FlowId> = (0..3)
+        .map(|_| net.start_flow(t0, flow(agent(0), agent(1), 1 << 40)).unwrap())
+        .collect();
+    let d = net
+        .message_delay(Node::Agent(0), Node::Master, 1024)
+        .unwrap();
+    assert_eq!(d.as_nanos(), 50_000 + 3277);
+    // Only agent 0's uplink is loaded: agent 2's messages are not slowed.
+    let other = net
+        .message_delay(Node::Agent(2), Node::Master, 1024)
+        .unwrap();
+    assert_eq!(other.as_nanos(), 50_000 + 820);
+    for f in ids {
+        net.abort_flow(t0, f).unwrap();
+    }
+    assert_eq!(
+        net.message_delay(Node::Agent(0), Node::Master, 1024)
+            .unwrap()
+            .as_nanos(),
+        50_820
+    );
+    // One flow capped at 100 MB/s leaves 1.15e9 B/s unused, more than the fair half:
+    // 1024e9 / 1.15e9 = 890.4 → 891 ns.
+    let capped = FlowSpec {
+        cap: Some(100_000_000),
+        ..flow(agent(0), agent(1), 1 << 40)
+    };
+    net.start_flow(t0, capped).unwrap();
+    assert_eq!(
+        net.message_delay(Node::Agent(0), Node::Master, 1024)
+            .unwrap()
+            .as_nanos(),
+        50_000 + 891
+    );
+}
+
+/// Behind a 4:1 uplink (4 agents of 10 Gbit/s share 10 Gbit/s), 8 flows leaving the
+/// rack saturate it: a message from the rack to the master crosses the agent's idle
+/// NIC, the uplink (1.25e9/9 B/s: 1024 B in 7372.8 → 7373 ns) and the master's NIC.
+#[test]
+fn a_saturated_uplink_delays_control_traffic_of_the_agents_behind_it() {
+    let t0 = SimTime::ZERO;
+    let config = NetworkConfig {
+        topology: TopologyConfig::two_tier(8, 4, Some(NIC)),
+        ..NetworkConfig::flat(8)
+    };
+    let mut net = Network::new(config).unwrap();
+    let idle = net
+        .message_delay(Node::Agent(3), Node::Master, 1024)
+        .unwrap();
+    // agent3→tor0, tor0→core, core→master.
+    assert_eq!(idle.as_nanos(), 75_000 + 820);
+    for i in 0..8 {
+        net.start_flow(t0, flow(agent(i % 3), agent(4 + i % 4), 1 << 40))
+            .unwrap();
+    }
+    let loaded = net
+        .message_delay(Node::Agent(3), Node::Master, 1024)
+        .unwrap();
+    assert_eq!(loaded.as_nanos(), 75_000 + 7373);
+    // The other rack's agents receive but do not send: their uplink is idle.
+    let rack1 = net
+        .message_delay(Node::Agent(7), Node::Master, 1024)
+        .unwrap();
+    assert_eq!(rack1.as_nanos(), 75_000 + 820);
+}
