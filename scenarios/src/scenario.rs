@@ -19,7 +19,7 @@ use crate::error::{Location, ScenarioError, SourceMap};
 mod network;
 mod tls;
 use crate::spec::{self, ScenarioSpec};
-pub use network::{NetworkDef, Transfers};
+pub use network::{NetworkDef, SchedulerPlacement, Transfers};
 mod fetcher;
 pub use fetcher::{parse_bytes, FetcherDef, UriDef};
 pub use tls::{ExecutorPath, ExecutorTransport, MasterCpuCosts, TlsDef, TlsSpec};

@@ -317,6 +317,10 @@ pub struct NetworkSpec {
     /// The artifact server's NIC speed in bytes/s (fetcher downloads), default
     /// 1,250,000,000 (10 Gbit/s).
     pub artifact_server_bytes_per_sec: Option<Spanned<i64>>,
+    /// Where the frameworks' schedulers run, which decides the path of their control
+    /// messages: `"outside"` (default: behind the core, like outside clients) or
+    /// `"on_agents"` (framework `i`'s scheduler on agent `i mod agents`).
+    pub schedulers: Option<Spanned<String>>,
 }
 
 /// `[frameworks.network]`: transfers each task makes. Batch phases start when the task

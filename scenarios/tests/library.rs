@@ -70,6 +70,7 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "oversubscription.toml",
         "bursting.toml",
         "network-contention.toml",
+        "network-control.toml",
         "fetcher-cache.toml",
         "executor-domain-sockets.toml",
     ] {

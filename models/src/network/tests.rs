@@ -347,7 +347,10 @@ fn a_loaded_link_slows_messages_and_unused_capacity_does_not() {
     let t0 = SimTime::ZERO;
     let mut net = flat(3);
     let ids: Vec<FlowId> = (0..3)
-        .map(|_| net.start_flow(t0, flow(agent(0), agent(1), 1 << 40)).unwrap())
+        .map(|_| {
+            net.start_flow(t0, flow(agent(0), agent(1), 1 << 40))
+                .unwrap()
+        })
         .collect();
     let d = net
         .message_delay(Node::Agent(0), Node::Master, 1024)

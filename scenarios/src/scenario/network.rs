@@ -16,6 +16,20 @@ pub struct NetworkDef {
     pub config: NetworkConfig,
     /// `--egress_rate_limit_per_container` in bytes/s (`None`: no limit).
     pub egress_rate_limit_per_container: Option<u64>,
+    /// Where the frameworks' schedulers run (the far end of their control messages).
+    pub schedulers: SchedulerPlacement,
+}
+
+/// Where the frameworks' schedulers sit in the topology.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SchedulerPlacement {
+    /// Outside the racks, behind the core's non-blocking edge (the default).
+    #[default]
+    Outside,
+    /// Framework `i`'s scheduler runs on agent `i mod agents` (a Spark driver in
+    /// cluster mode, a scheduler launched as a task), so its messages cross that
+    /// agent's NIC and rack uplink.
+    OnAgents,
 }
 
 /// What each task of a framework moves; all zero when it moves nothing.
@@ -135,10 +149,25 @@ pub(super) fn network(
         }
         Some(v) => Some(v),
     };
+    let schedulers = match &n.schedulers {
+        None => SchedulerPlacement::Outside,
+        Some(s) => match s.get_ref().as_str() {
+            "outside" => SchedulerPlacement::Outside,
+            "on_agents" => SchedulerPlacement::OnAgents,
+            other => {
+                return Err(ctx.err(
+                    s.span(),
+                    "network.schedulers",
+                    format!("must be \"outside\" or \"on_agents\", found {other:?}"),
+                ))
+            }
+        },
+    };
     config.recompute = Recompute::Incremental;
     Ok(NetworkDef {
         config,
         egress_rate_limit_per_container: egress,
+        schedulers,
     })
 }
 

@@ -2,6 +2,7 @@
 //! and returns the summary and metrics. No files are touched here; the caller decides
 //! where outputs go.
 
+pub mod control;
 mod eventlog;
 mod events;
 pub mod fetcher;

@@ -15,6 +15,7 @@ use sim_core::engine::{Context, TimerId};
 use sim_core::rng::SimRng;
 use sim_core::time::{SimDuration, SimTime};
 
+use super::control::{ControlStats, ControlSummary};
 use super::events::Event;
 use super::ids::TaskId;
 use crate::scenario::{NetworkDef, Scenario, Transfers};
@@ -46,6 +47,9 @@ pub struct NetworkSummary {
     /// The first such failure's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_launch_failure: Option<String>,
+    /// Control messages over the topology: offer and status-update latencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlSummary>,
 }
 
 /// One framework's flows.
@@ -102,6 +106,8 @@ pub(crate) struct NetSim {
     downloads: BTreeMap<FlowId, u64>,
     /// Downloads whose last byte arrived during the latest completion.
     downloaded: Vec<u64>,
+    /// Control messages priced over the topology (see `sim/control.rs`).
+    pub(super) control: ControlStats,
 }
 
 impl NetSim {
@@ -124,7 +130,20 @@ impl NetSim {
                 .to_string(),
             downloads: BTreeMap::new(),
             downloaded: Vec::new(),
+            control: ControlStats::new(def.schedulers),
         }
+    }
+
+    /// Agents the topology knows.
+    pub fn agent_count(&self) -> u32 {
+        self.net.topology().agent_count()
+    }
+
+    /// A control message's delay between two hosts of the topology.
+    pub fn message_delay(&self, src: Node, dst: Node, bytes: u64) -> SimDuration {
+        self.net
+            .message_delay(src, dst, bytes)
+            .expect("control endpoints are hosts of the topology")
     }
 
     /// A random agent other than `agent` (the same one in a one-agent cluster).
@@ -500,6 +519,7 @@ impl NetSim {
             egress_rate_limit_per_container: self.egress_limit,
             launch_failures: self.launch_failures,
             first_launch_failure: self.first_failure.clone(),
+            control: Some(self.control.summary()),
         }
     }
 }

@@ -30,11 +30,13 @@ use models::resources::{
 use sim_core::engine::Context;
 use sim_core::time::{SimDuration, SimTime};
 
+use super::control::Peer;
 use super::eventlog::LogRecord;
 use super::events::Event;
 use super::ids::{OfferId, TaskId};
 use super::res;
 use super::task::TaskState;
+use super::tls::{ACCEPT_BYTES, DECLINE_BYTES, LAUNCH_BYTES};
 use super::world::{Offer, TaskRt, World};
 use crate::scenario::{Behaviour, DEFAULT_REFUSE};
 
@@ -513,6 +515,7 @@ impl World<'_, '_> {
             launches.push(task);
         }
         let refuse = def.refuse;
+        let (launches_sent, operations_sent) = (launches.len() as u64, operations.len());
         let event = if launches.is_empty() && operations.is_empty() {
             Event::DeclineArrives { offer: id, refuse }
         } else {
@@ -523,7 +526,12 @@ impl World<'_, '_> {
                 operations,
             }
         };
-        ctx.schedule_after(self.latency(), event);
+        let bytes = if launches_sent == 0 && operations_sent == 0 {
+            DECLINE_BYTES
+        } else {
+            ACCEPT_BYTES + launches_sent * LAUNCH_BYTES
+        };
+        ctx.schedule_after(self.recv_from(Peer::Framework(fw), bytes), event);
     }
 
     /// A stateful framework learns a task's state. Returns false when the task is not

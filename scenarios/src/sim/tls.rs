@@ -18,17 +18,19 @@ use serde::{Deserialize, Serialize};
 use sim_core::engine::Context;
 use sim_core::time::{SimDuration, SimTime};
 
+use super::control::Peer;
 use super::events::Event;
 use super::ids::TaskId;
+use super::task::TaskState;
 use super::world::World;
 use crate::scenario::{ExecutorTransport, MasterCpuCosts, TlsDef};
 
-const OFFER_BYTES: u64 = 1024;
-const LAUNCH_BYTES: u64 = 1024;
-const ACCEPT_BYTES: u64 = 512;
-const STATUS_BYTES: u64 = 512;
-const DECLINE_BYTES: u64 = 256;
-const REGISTRATION_BYTES: u64 = 2048;
+pub(super) const OFFER_BYTES: u64 = 1024;
+pub(super) const LAUNCH_BYTES: u64 = 1024;
+pub(super) const ACCEPT_BYTES: u64 = 512;
+pub(super) const STATUS_BYTES: u64 = 512;
+pub(super) const DECLINE_BYTES: u64 = 256;
+pub(super) const REGISTRATION_BYTES: u64 = 2048;
 
 /// The `tls` section of `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +168,12 @@ impl TlsSim {
         self.def.tls.as_ref()
     }
 
+    /// Bytes TLS records add to a message of `bytes` on the wire (0 with TLS off).
+    /// Not counted here: the master CPU model counts what it encrypts.
+    pub(super) fn record_overhead(&self, bytes: u64) -> u64 {
+        self.tls().map_or(0, |t| t.overhead_bytes(bytes))
+    }
+
     /// CPU to encrypt or decrypt one message of `bytes`, counting its bytes.
     fn crypto(&mut self, bytes: u64) -> u64 {
         let Some(t) = self.def.tls.as_ref() else {
@@ -268,7 +276,13 @@ impl World<'_, '_> {
             return Some(event);
         }
         let now = ctx.now();
-        let rtt = self.latency().as_nanos().saturating_mul(2);
+        // Handshake round trips follow the path to the peer when there is a network.
+        let rtt = match &event {
+            Event::RegisterAgent(i) => self.control_rtt(Peer::Agent(*i)),
+            Event::RegisterFramework(i) => self.control_rtt(Peer::Framework(*i)),
+            _ => self.latency() + self.latency(),
+        }
+        .as_nanos();
         let Some(sim) = self.tls.as_mut() else {
             return Some(event);
         };
@@ -337,9 +351,9 @@ impl World<'_, '_> {
         None
     }
 
-    /// An offer leaves the master after its CPU work; returns the extra delay.
-    pub(super) fn master_cpu_offer(&mut self, now: SimTime) -> SimDuration {
-        let latency = self.latency();
+    /// An offer leaves the master after its CPU work and takes `latency` to its
+    /// framework; returns the extra delay.
+    pub(super) fn master_cpu_offer(&mut self, now: SimTime, latency: SimDuration) -> SimDuration {
         let Some(sim) = self.tls.as_mut().filter(|s| s.cpu.is_some()) else {
             return SimDuration::ZERO;
         };
@@ -352,14 +366,28 @@ impl World<'_, '_> {
         done - now
     }
 
-    /// A status update the master forwards now: records agent → framework latency.
-    pub(super) fn master_cpu_status_forwarded(&mut self, now: SimTime) {
+    /// A status update the master forwards now, taking `out` to its framework:
+    /// records agent → framework latency.
+    pub(super) fn master_cpu_status_forwarded(
+        &mut self,
+        now: SimTime,
+        task: TaskId,
+        state: TaskState,
+        out: SimDuration,
+    ) {
         let latency = self.latency();
+        let origin = self.control_status_origin(task, state);
         if let Some(cpu) = self.tls.as_mut().and_then(|s| s.cpu.as_mut()) {
-            // It left the agent one latency before it reached the master's queue.
-            let sent = cpu.current_queued.as_nanos()
-                - latency.as_nanos().min(cpu.current_queued.as_nanos());
-            cpu.status_latency.push((now + latency).as_nanos() - sent);
+            // Without a network it left the agent one latency before it reached the
+            // master's queue; with one, the control plane noted when it left.
+            let sent = origin.map_or_else(
+                || {
+                    cpu.current_queued.as_nanos()
+                        - latency.as_nanos().min(cpu.current_queued.as_nanos())
+                },
+                |t| t.as_nanos(),
+            );
+            cpu.status_latency.push((now + out).as_nanos() - sent);
         }
     }
 

@@ -19,6 +19,7 @@ use sim_core::engine::{Context, Handler, TimerId};
 use sim_core::rng::{RngStreams, SimRng};
 use sim_core::time::{SimDuration, SimTime};
 
+use super::control::Peer;
 use super::eventlog::{EventLog, LogRecord};
 use super::events::Event;
 use super::ids::{OfferId, TaskId};
@@ -29,6 +30,9 @@ use super::reservations::{self, ReservationStats};
 use super::stateful::Instance;
 use super::stats::Stats;
 use super::task::{TaskReason, TaskState};
+use super::tls::{
+    ACCEPT_BYTES, DECLINE_BYTES, LAUNCH_BYTES, OFFER_BYTES, REGISTRATION_BYTES, STATUS_BYTES,
+};
 use crate::scenario::{Action, AgentDef, Behaviour, Scenario};
 
 /// A runtime problem the scenario caused (e.g. a timeline step that matches nothing).
@@ -264,12 +268,15 @@ impl<'s, 'l> World<'s, 'l> {
                 self.allocator.update_quota(SimTime::ZERO, &r.name, quota);
             }
         }
+        // Agents register in definition order, so agent i becomes the world's agent i.
         for (i, a) in self.scenario.agents.iter().enumerate() {
-            engine.schedule_at(a.start, Event::RegisterAgent(i));
+            let trip = self.registration_delay(Peer::Agent(i), REGISTRATION_BYTES);
+            engine.schedule_at(a.start + trip, Event::RegisterAgent(i));
         }
         for (i, f) in self.scenario.frameworks.iter().enumerate() {
             if let Some(start) = f.start {
-                engine.schedule_at(start, Event::RegisterFramework(i));
+                let trip = self.registration_delay(Peer::Framework(i), REGISTRATION_BYTES);
+                engine.schedule_at(start + trip, Event::RegisterFramework(i));
             }
         }
         if let Some(first) = self.scenario.timeline.first() {
@@ -511,8 +518,10 @@ impl<'s, 'l> World<'s, 'l> {
                 timeout,
             },
         );
-        let sent = self.master_cpu_offer(now);
-        ctx.schedule_after(self.latency() + sent, Event::OfferArrives(id));
+        let delay = self.send_to(Peer::Framework(fw), OFFER_BYTES);
+        let sent = self.master_cpu_offer(now, delay);
+        self.control_offer_sent(sent, delay);
+        ctx.schedule_after(delay + sent, Event::OfferArrives(id));
     }
 
     /// Takes an offer back from its framework and returns its resources with no filter.
@@ -711,7 +720,7 @@ impl<'s, 'l> World<'s, 'l> {
         if rt.self_suppressed && !rt.pending.is_empty() {
             rt.self_suppressed = false;
             ctx.schedule_after(
-                self.latency(),
+                self.recv_from(Peer::Framework(fw), DECLINE_BYTES),
                 Event::SuppressArrives {
                     framework: fw,
                     suppress: false,
@@ -789,7 +798,11 @@ impl<'s, 'l> World<'s, 'l> {
             }
         }
         // Tasks that did not fit keep their place ahead of the unscanned rest.
-        let latency = self.latency();
+        let bytes = match launches.len() as u64 {
+            0 => DECLINE_BYTES,
+            n => ACCEPT_BYTES + n * LAUNCH_BYTES,
+        };
+        let latency = self.recv_from(Peer::Framework(fw), bytes);
         let rt = &mut self.frameworks[fw];
         while let Some(t) = kept.pop_back() {
             rt.pending.push_front(t);
@@ -814,6 +827,7 @@ impl<'s, 'l> World<'s, 'l> {
         ctx.schedule_after(latency + task_think, event);
         if def.suppress_when_idle && rt.pending.is_empty() && !rt.self_suppressed {
             rt.self_suppressed = true;
+            let latency = self.recv_from(Peer::Framework(fw), DECLINE_BYTES);
             ctx.schedule_after(
                 latency,
                 Event::SuppressArrives {
@@ -834,8 +848,9 @@ impl<'s, 'l> World<'s, 'l> {
             TaskState::Dropped,
             Some(TaskReason::InvalidOffers),
         );
+        let fw = self.tasks[task.0 as usize].framework;
         ctx.schedule_after(
-            self.latency(),
+            self.send_to(Peer::Framework(fw), STATUS_BYTES),
             Event::StatusAtFramework(task, TaskState::Dropped),
         );
     }
@@ -895,7 +910,8 @@ impl<'s, 'l> World<'s, 'l> {
                 offer: Some(id.0),
                 ..LogRecord::default()
             });
-            ctx.schedule_after(self.latency(), Event::LaunchArrives(task));
+            let trip = self.send_to(Peer::Agent(offer.agent), LAUNCH_BYTES);
+            ctx.schedule_after(trip, Event::LaunchArrives(task));
         }
         if !remaining.is_empty() {
             self.decline_resources(ctx, &offer, id, &remaining, refuse);
@@ -949,8 +965,11 @@ impl<'s, 'l> World<'s, 'l> {
         self.stats
             .task_started(now, fw, submitted, &self.tasks[task.0 as usize].resources);
         let executor = registered + self.executor_status(task);
+        let agent = self.tasks[task.0 as usize].agent.unwrap_or_default();
+        let trip = self.recv_from(Peer::Agent(agent), STATUS_BYTES);
+        self.control_status_sent(now + executor, task, TaskState::Running);
         ctx.schedule_after(
-            self.latency() + executor,
+            trip + executor,
             Event::StatusAtMaster(task, TaskState::Running),
         );
     }
@@ -1027,14 +1046,14 @@ impl<'s, 'l> World<'s, 'l> {
             // Removals are reported by the master itself, at once.
             Some(r) => {
                 self.log_task(now, task, state, Some(r));
-                ctx.schedule_after(self.latency(), Event::StatusAtFramework(task, state));
+                let trip = self.send_to(Peer::Framework(fw), STATUS_BYTES);
+                ctx.schedule_after(trip, Event::StatusAtFramework(task, state));
             }
             None => {
                 let executor = self.executor_status(task);
-                ctx.schedule_after(
-                    self.latency() + executor,
-                    Event::StatusAtMaster(task, state),
-                );
+                let trip = self.recv_from(Peer::Agent(agent.unwrap_or_default()), STATUS_BYTES);
+                self.control_status_sent(now + executor, task, state);
+                ctx.schedule_after(trip + executor, Event::StatusAtMaster(task, state));
             }
         }
     }
@@ -1562,11 +1581,14 @@ impl World<'_, '_> {
             Event::LaunchArrives(task) => self.on_launch_at_agent(ctx, task),
             Event::TaskWorkDone(task) => self.on_work_done(ctx, task),
             Event::StatusAtMaster(task, state) => {
-                self.master_cpu_status_forwarded(now);
+                let fw = self.tasks[task.0 as usize].framework;
+                let trip = self.send_to(Peer::Framework(fw), STATUS_BYTES);
+                self.master_cpu_status_forwarded(now, task, state, trip);
                 self.log_task(now, task, state, None);
-                ctx.schedule_after(self.latency(), Event::StatusAtFramework(task, state));
+                ctx.schedule_after(trip, Event::StatusAtFramework(task, state));
             }
             Event::StatusAtFramework(task, state) => {
+                self.control_status_arrived(now, task, state);
                 self.on_status_at_framework(task, state);
                 let fw = self.tasks[task.0 as usize].framework;
                 self.wake_framework(ctx, fw);
