@@ -156,6 +156,8 @@ pub struct LinkStats {
 
 #[derive(Clone, Debug)]
 struct Flow {
+    /// Public id: start order, the tie-break everywhere.
+    id: u64,
     spec: FlowSpec,
     /// Every link of the route (for byte counters), physical ids.
     route: Vec<usize>,
@@ -170,13 +172,18 @@ struct Flow {
     last: SimTime,
     start: SimTime,
     completion: Option<SimTime>,
+    /// Epoch of the last component search that reached this flow.
     mark: u64,
+    /// Epoch of the filling that froze it, and the rate it froze at.
+    frozen: u64,
+    new_rate: u64,
 }
 
 #[derive(Clone, Debug, Default)]
 struct Link {
     capacity: u64,
-    flows: Vec<u64>,
+    /// Slots of the flows constrained by this link.
+    flows: Vec<u32>,
     bytes: u64,
     saturated_since: Option<SimTime>,
     saturated_ns: u64,
@@ -195,6 +202,24 @@ struct Container {
     stats: ContainerStats,
 }
 
+/// Reused buffers of the recomputation (no allocation per change once warm).
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    links: Vec<usize>,
+    flows: Vec<u32>,
+    stack: Vec<usize>,
+    capped: Vec<(u64, u64, u32)>,
+    on_link: Vec<(u64, u32)>,
+    bottlenecks: Vec<usize>,
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
+}
+
+/// After a component search that found at least this share (in per-mille) of all
+/// active flows, the next changes recompute everything without searching…
+const WHOLE_GRAPH_PER_MILLE: usize = 750;
+/// …for this many changes, then search again in case the graph has split up.
+const WHOLE_GRAPH_STREAK: u32 = 32;
+
 /// The network's state: topology, active flows, containers and counters.
 #[derive(Clone, Debug)]
 pub struct Network {
@@ -203,8 +228,14 @@ pub struct Network {
     /// Physical links first (topology edge ids), then container egress links.
     links: Vec<Link>,
     free_virtual: Vec<usize>,
-    flows: BTreeMap<u64, Flow>,
-    completions: BTreeSet<(SimTime, u64)>,
+    /// Flow storage: a slab indexed by slot (links hold slots, so walking the
+    /// flow/link graph is array indexing, not a map lookup per edge).
+    slots: Vec<Option<Flow>>,
+    free_slots: Vec<u32>,
+    /// Active flows by public id (id order is start order), to their slots.
+    by_id: BTreeMap<u64, u32>,
+    /// (completion time, flow id, slot): completion order with id tie-breaks.
+    completions: BTreeSet<(SimTime, u64, u32)>,
     containers: BTreeMap<u64, Container>,
     /// Per agent: free port blocks, lowest first.
     free_blocks: Vec<BTreeSet<u32>>,
@@ -212,9 +243,12 @@ pub struct Network {
     next_container: u64,
     epoch: u64,
     updates: u64,
+    /// Changes left that skip the component search (see [`WHOLE_GRAPH_STREAK`]).
+    whole_graph_streak: u32,
     // Scratch for progressive filling, indexed by link id.
     rem: Vec<u64>,
     cnt: Vec<u32>,
+    scratch: Scratch,
 }
 
 impl Network {
@@ -239,7 +273,9 @@ impl Network {
             config,
             links,
             free_virtual: Vec::new(),
-            flows: BTreeMap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            by_id: BTreeMap::new(),
             completions: BTreeSet::new(),
             containers: BTreeMap::new(),
             free_blocks,
@@ -247,7 +283,21 @@ impl Network {
             next_container: 0,
             epoch: 0,
             updates: 0,
+            whole_graph_streak: 0,
+            scratch: Scratch::default(),
         })
+    }
+
+    fn flow(&self, slot: u32) -> &Flow {
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("slots in use hold a flow")
+    }
+
+    fn flow_mut(&mut self, slot: u32) -> &mut Flow {
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("slots in use hold a flow")
     }
 
     /// The topology.
@@ -257,7 +307,7 @@ impl Network {
 
     /// Number of active flows.
     pub fn active_flows(&self) -> usize {
-        self.flows.len()
+        self.by_id.len()
     }
 
     /// Switches the recompute policy from the next change on.
@@ -332,9 +382,12 @@ impl Network {
             return Err(NetworkError::UnknownContainer(id.0));
         }
         let mine: Vec<u64> = self
-            .flows
+            .by_id
             .iter()
-            .filter(|(_, f)| f.src_container == Some(id) || f.dst_container == Some(id))
+            .filter(|&(_, &s)| {
+                let f = self.flow(s);
+                f.src_container == Some(id) || f.dst_container == Some(id)
+            })
             .map(|(&k, _)| k)
             .collect();
         for &f in &mine {
@@ -398,7 +451,7 @@ impl Network {
 
     /// The current rate of a flow, bytes/s.
     pub fn rate(&self, id: FlowId) -> Option<u64> {
-        self.flows.get(&id.0).map(|f| f.rate)
+        self.by_id.get(&id.0).map(|&s| self.flow(s).rate)
     }
 
     /// One-way latency between two endpoints.
@@ -484,9 +537,9 @@ impl Network {
         let results = specs
             .iter()
             .map(|&spec| {
-                let id = self.insert_flow(now, spec)?;
-                seeds.extend_from_slice(&self.flows[&id].constraints);
-                new.push(id);
+                let (id, slot) = self.insert_flow(now, spec)?;
+                seeds.extend_from_slice(&self.flow(slot).constraints);
+                new.push(slot);
                 Ok(FlowId(id))
             })
             .collect();
@@ -496,7 +549,7 @@ impl Network {
         results
     }
 
-    fn insert_flow(&mut self, now: SimTime, spec: FlowSpec) -> Result<u64, NetworkError> {
+    fn insert_flow(&mut self, now: SimTime, spec: FlowSpec) -> Result<(u64, u32), NetworkError> {
         if spec.cap == Some(0) {
             return Err(NetworkError::ZeroFlowCap);
         }
@@ -533,43 +586,55 @@ impl Network {
         }
         let id = self.next_flow;
         self.next_flow += 1;
-        for &l in &constraints {
-            self.links[l].flows.push(id);
-        }
-        self.flows.insert(
+        let flow = Flow {
             id,
-            Flow {
-                spec,
-                route,
-                constraints,
-                src_container,
-                dst_container,
-                rate: 0,
-                progress: 0,
-                delivered: 0,
-                last: now,
-                start: now,
-                completion: None,
-                mark: 0,
-            },
-        );
-        Ok(id)
+            spec,
+            route,
+            constraints,
+            src_container,
+            dst_container,
+            rate: 0,
+            progress: 0,
+            delivered: 0,
+            last: now,
+            start: now,
+            completion: None,
+            mark: 0,
+            frozen: 0,
+            new_rate: 0,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(flow);
+                s
+            }
+            None => {
+                self.slots.push(Some(flow));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 concurrent flows")
+            }
+        };
+        let flow = self.slots[slot as usize].as_ref().expect("just stored");
+        for &l in &flow.constraints {
+            self.links[l].flows.push(slot);
+        }
+        self.by_id.insert(id, slot);
+        Ok((id, slot))
     }
 
     /// Stops a flow before it completes (its delivered bytes stay counted).
     pub fn abort_flow(&mut self, now: SimTime, id: FlowId) -> Result<(), NetworkError> {
-        if !self.flows.contains_key(&id.0) {
+        let Some(&slot) = self.by_id.get(&id.0) else {
             return Err(NetworkError::UnknownFlow(id.0));
-        }
-        self.settle(id.0, now);
-        let flow = self.detach(id.0);
+        };
+        self.settle(slot, now);
+        let flow = self.detach(slot);
         self.recompute(now, &flow.constraints, &[]);
         Ok(())
     }
 
     /// The earliest time an active flow completes, if any flow is moving.
     pub fn next_completion(&self) -> Option<SimTime> {
-        self.completions.first().map(|&(t, _)| t)
+        self.completions.first().map(|&(t, _, _)| t)
     }
 
     /// Completes every flow due at or before `now` (in completion-time, then id order)
@@ -577,12 +642,12 @@ impl Network {
     pub fn advance(&mut self, now: SimTime) -> Vec<CompletedFlow> {
         let mut done = Vec::new();
         let mut seeds = Vec::new();
-        while let Some(&(t, id)) = self.completions.first() {
+        while let Some(&(t, id, slot)) = self.completions.first() {
             if t > now {
                 break;
             }
-            self.settle(id, t);
-            let flow = self.detach(id);
+            self.settle(slot, t);
+            let flow = self.detach(slot);
             debug_assert_eq!(
                 flow.delivered, flow.spec.bytes,
                 "a due flow has delivered all"
@@ -603,28 +668,31 @@ impl Network {
 
     /// Brings every flow's delivered bytes (and so all counters) up to `now`.
     pub fn settle_all(&mut self, now: SimTime) {
-        let ids: Vec<u64> = self.flows.keys().copied().collect();
-        for id in ids {
-            self.settle(id, now);
+        for slot in 0..self.slots.len() as u32 {
+            if self.slots[slot as usize].is_some() {
+                self.settle(slot, now);
+            }
         }
     }
 
-    /// Removes a flow from the links, the completion set and its container's ports.
-    fn detach(&mut self, id: u64) -> Flow {
-        let flow = self
-            .flows
-            .remove(&id)
+    /// Removes a flow from the links, the completion set, its slot and its
+    /// container's ports.
+    fn detach(&mut self, slot: u32) -> Flow {
+        let flow = self.slots[slot as usize]
+            .take()
             .expect("caller checked the flow exists");
+        self.free_slots.push(slot);
+        self.by_id.remove(&flow.id);
         for &l in &flow.constraints {
             let flows = &mut self.links[l].flows;
             let pos = flows
                 .iter()
-                .position(|&f| f == id)
+                .position(|&f| f == slot)
                 .expect("a flow is listed on its links");
             flows.swap_remove(pos);
         }
         if let Some(t) = flow.completion {
-            self.completions.remove(&(t, id));
+            self.completions.remove(&(t, flow.id, slot));
         }
         if let Some(c) = flow.src_container {
             if let Some(c) = self.containers.get_mut(&c.0) {
@@ -634,9 +702,14 @@ impl Network {
         flow
     }
 
-    /// Credits the bytes a flow moved since its last settlement.
-    fn settle(&mut self, id: u64, now: SimTime) {
-        let flow = self.flows.get_mut(&id).expect("settling an active flow");
+    /// Credits the bytes a flow moved since its last settlement. Settling is linear
+    /// (progress is an exact integer sum of rate × time), so when it happens does
+    /// not change any total: flows are settled only when their rate changes, when they
+    /// end, and for reports.
+    fn settle(&mut self, slot: u32, now: SimTime) {
+        let flow = self.slots[slot as usize]
+            .as_mut()
+            .expect("settling an active flow");
         let dt = now.saturating_duration_since(flow.last).as_nanos();
         flow.last = flow.last.max(now);
         if dt == 0 {
@@ -675,138 +748,171 @@ impl Network {
     }
 
     /// Recomputes rates after a change at `seeds` (constraining links of the flows that
-    /// arrived or left) and `new` (flows that just arrived).
-    fn recompute(&mut self, now: SimTime, seeds: &[usize], new: &[u64]) {
+    /// arrived or left) and `new` (slots of flows that just arrived).
+    ///
+    /// Incrementally, only the connected component of the change is refilled. When
+    /// the last search found the component to be (nearly) the whole graph — uniform
+    /// traffic over shared NICs joins almost every flow — searching costs as much as
+    /// the filling it would save, so the next [`WHOLE_GRAPH_STREAK`] changes refill
+    /// everything without searching (exact all the same: components are independent)
+    /// and then search again in case the graph has split.
+    fn recompute(&mut self, now: SimTime, seeds: &[usize], new: &[u32]) {
         self.epoch += 1;
         let epoch = self.epoch;
-        let (links, flows) = match self.config.recompute {
-            Recompute::Full => {
-                let links: Vec<usize> = (0..self.links.len())
-                    .filter(|&l| !self.links[l].flows.is_empty())
-                    .collect();
-                (links, self.flows.keys().copied().collect::<Vec<_>>())
+        let mut s = std::mem::take(&mut self.scratch);
+        s.links.clear();
+        s.flows.clear();
+        let whole = match self.config.recompute {
+            Recompute::Full => true,
+            Recompute::Incremental if self.whole_graph_streak > 0 => {
+                self.whole_graph_streak -= 1;
+                true
             }
-            Recompute::Incremental => self.component(seeds, new, epoch),
+            Recompute::Incremental => {
+                self.component(seeds, new, epoch, &mut s);
+                if s.flows.len() * 1000 >= self.by_id.len() * WHOLE_GRAPH_PER_MILLE
+                    && s.flows.len() > 1
+                {
+                    self.whole_graph_streak = WHOLE_GRAPH_STREAK;
+                }
+                false
+            }
         };
-        for &f in &flows {
-            self.settle(f, now);
+        if whole {
+            s.links
+                .extend((0..self.links.len()).filter(|&l| !self.links[l].flows.is_empty()));
+            // Links the departed flows left empty still need their bookkeeping.
+            for &l in seeds {
+                if self.links[l].flows.is_empty() && self.links[l].mark != epoch {
+                    self.links[l].mark = epoch;
+                    s.links.push(l);
+                }
+            }
+            s.flows.extend(self.by_id.values().copied());
         }
-        self.progressive_filling(now, &links, &flows);
+        self.progressive_filling(now, epoch, &mut s);
+        self.scratch = s;
     }
 
-    /// The links and flows connected to `seeds` through shared constraining links,
-    /// plus the flows in `new` (a flow with no constraining link is alone).
-    fn component(&mut self, seeds: &[usize], new: &[u64], epoch: u64) -> (Vec<usize>, Vec<u64>) {
-        let mut links = Vec::new();
-        let mut flows = Vec::new();
+    /// Fills `s.links` and `s.flows` with the links and flows connected to `seeds`
+    /// through shared constraining links, plus the flows in `new` (a flow with no
+    /// constraining link is alone).
+    fn component(&mut self, seeds: &[usize], new: &[u32], epoch: u64, s: &mut Scratch) {
         for &f in new {
-            let flow = self.flows.get_mut(&f).expect("new flows are active");
+            let flow = self.flow_mut(f);
             if flow.mark != epoch {
                 flow.mark = epoch;
-                flows.push(f);
+                s.flows.push(f);
             }
         }
-        let mut stack: Vec<usize> = Vec::new();
+        s.stack.clear();
         for &l in seeds {
             if self.links[l].mark != epoch {
                 self.links[l].mark = epoch;
-                stack.push(l);
+                s.stack.push(l);
             }
         }
-        while let Some(l) = stack.pop() {
-            links.push(l);
+        while let Some(l) = s.stack.pop() {
+            s.links.push(l);
             for i in 0..self.links[l].flows.len() {
                 let f = self.links[l].flows[i];
-                let flow = self.flows.get_mut(&f).expect("links list active flows");
+                let flow = self.slots[f as usize]
+                    .as_mut()
+                    .expect("links list active flows");
                 if flow.mark == epoch {
                     continue;
                 }
                 flow.mark = epoch;
-                flows.push(f);
+                s.flows.push(f);
                 for &l2 in &flow.constraints {
                     let link = &mut self.links[l2];
                     if link.mark != epoch {
                         link.mark = epoch;
-                        stack.push(l2);
+                        s.stack.push(l2);
                     }
                 }
             }
         }
-        (links, flows)
     }
 
-    /// Max-min fair rates for `flows`, which use only `links` (a union of components).
-    fn progressive_filling(&mut self, now: SimTime, links: &[usize], flows: &[u64]) {
-        self.updates += flows.len() as u64;
-        for &l in links {
+    /// Max-min fair rates for `s.flows`, which use only `s.links` (a union of
+    /// components). Flows whose rate does not change are left alone (neither settled
+    /// nor rescheduled): their completion time stays exactly what it was.
+    fn progressive_filling(&mut self, now: SimTime, epoch: u64, s: &mut Scratch) {
+        self.updates += s.flows.len() as u64;
+        for &l in &s.links {
             self.rem[l] = self.links[l].capacity;
             self.cnt[l] = 0;
         }
-        let mut capped: Vec<(u64, u64)> = Vec::new();
-        let mut rates: BTreeMap<u64, u64> = BTreeMap::new();
-        for &f in flows {
-            let flow = &self.flows[&f];
+        s.capped.clear();
+        for &f in &s.flows {
+            let flow = self.slots[f as usize]
+                .as_ref()
+                .expect("component flows are active");
             for &l in &flow.constraints {
                 self.cnt[l] += 1;
             }
             if let Some(cap) = flow.spec.cap {
-                capped.push((cap, f));
+                s.capped.push((cap, flow.id, f));
             }
         }
-        capped.sort_unstable();
-        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = links
-            .iter()
-            .filter(|&&l| self.cnt[l] > 0)
-            .map(|&l| Reverse((self.rem[l] / u64::from(self.cnt[l]), l)))
-            .collect();
-        let mut bottlenecks: Vec<usize> = Vec::new();
+        s.capped.sort_unstable();
+        s.heap.clear();
+        for &l in &s.links {
+            if self.cnt[l] > 0 {
+                s.heap
+                    .push(Reverse((self.rem[l] / u64::from(self.cnt[l]), l)));
+            }
+        }
+        s.bottlenecks.clear();
         let mut next_cap = 0;
         loop {
             // Drop stale heap entries: links whose flows are all frozen, or whose share
             // has since grown (shares never shrink during filling).
-            while let Some(&Reverse((share, l))) = heap.peek() {
+            while let Some(&Reverse((share, l))) = s.heap.peek() {
                 if self.cnt[l] > 0 && self.rem[l] / u64::from(self.cnt[l]) == share {
                     break;
                 }
-                heap.pop();
+                s.heap.pop();
             }
-            while next_cap < capped.len() && rates.contains_key(&capped[next_cap].1) {
+            while next_cap < s.capped.len() && self.flow(s.capped[next_cap].2).frozen == epoch {
                 next_cap += 1;
             }
-            let link_min = heap.peek().map(|&Reverse(entry)| entry);
-            let cap_min = capped.get(next_cap).copied();
+            let link_min = s.heap.peek().map(|&Reverse(entry)| entry);
+            let cap_min = s.capped.get(next_cap).copied();
             match (link_min, cap_min) {
                 (None, None) => break,
-                (_, Some((cap, f))) if link_min.is_none_or(|(share, _)| cap <= share) => {
+                (_, Some((cap, _, f))) if link_min.is_none_or(|(share, _)| cap <= share) => {
                     next_cap += 1;
-                    self.freeze(f, cap, &mut rates, &mut heap);
+                    self.freeze(f, cap, epoch, &mut s.heap);
                 }
                 (Some((share, l)), _) => {
-                    heap.pop();
-                    bottlenecks.push(l);
-                    let mut on_link: Vec<u64> = self.links[l]
-                        .flows
-                        .iter()
-                        .copied()
-                        .filter(|f| !rates.contains_key(f))
-                        .collect();
-                    on_link.sort_unstable();
-                    for f in on_link {
-                        self.freeze(f, share, &mut rates, &mut heap);
+                    s.heap.pop();
+                    s.bottlenecks.push(l);
+                    s.on_link.clear();
+                    for &f in &self.links[l].flows {
+                        let flow = self.flow(f);
+                        if flow.frozen != epoch {
+                            s.on_link.push((flow.id, f));
+                        }
+                    }
+                    s.on_link.sort_unstable();
+                    for i in 0..s.on_link.len() {
+                        self.freeze(s.on_link[i].1, share, epoch, &mut s.heap);
                     }
                 }
                 (None, Some(_)) => unreachable!("the guard takes every cap when no link is left"),
             }
         }
         // Every flow on these links is frozen now: what is left is truly unused.
-        for &l in links {
+        for &l in &s.links {
             self.links[l].residual = self.rem[l];
         }
         // Saturation bookkeeping: links that froze flows are the bottlenecks now.
-        for &l in &bottlenecks {
+        for &l in &s.bottlenecks {
             self.links[l].bottleneck = true;
         }
-        for &l in links {
+        for &l in &s.links {
             let link = &mut self.links[l];
             match (std::mem::take(&mut link.bottleneck), link.saturated_since) {
                 (true, None) => link.saturated_since = Some(now),
@@ -817,11 +923,21 @@ impl Network {
                 _ => {}
             }
         }
-        for &f in flows {
+        for &f in &s.flows {
             // A flow with no constraint and no cap is limited by nothing modelled
             // (host-local): it moves at u64::MAX B/s, i.e. within a nanosecond.
-            let rate = rates.get(&f).copied().unwrap_or(u64::MAX);
-            let flow = self.flows.get_mut(&f).expect("component flows are active");
+            let flow = self.flow(f);
+            let rate = if flow.frozen == epoch {
+                flow.new_rate
+            } else {
+                u64::MAX
+            };
+            if rate == flow.rate {
+                continue;
+            }
+            // Bytes moved so far at the old rate, then the new rate from now on.
+            self.settle(f, now);
+            let flow = self.flow_mut(f);
             let completion = if rate == 0 {
                 None
             } else {
@@ -831,27 +947,32 @@ impl Network {
                 Some(flow.last + SimDuration::from_nanos(u64::try_from(dt).unwrap_or(u64::MAX)))
             };
             flow.rate = rate;
-            if flow.completion != completion {
-                if let Some(t) = flow.completion {
-                    self.completions.remove(&(t, f));
+            let (id, old) = (flow.id, flow.completion);
+            if old != completion {
+                flow.completion = completion;
+                if let Some(t) = old {
+                    self.completions.remove(&(t, id, f));
                 }
                 if let Some(t) = completion {
-                    self.completions.insert((t, f));
+                    self.completions.insert((t, id, f));
                 }
-                flow.completion = completion;
             }
         }
     }
 
     fn freeze(
         &mut self,
-        f: u64,
+        f: u32,
         rate: u64,
-        rates: &mut BTreeMap<u64, u64>,
+        epoch: u64,
         heap: &mut BinaryHeap<Reverse<(u64, usize)>>,
     ) {
-        rates.insert(f, rate);
-        for &l in &self.flows[&f].constraints {
+        let flow = self.slots[f as usize]
+            .as_mut()
+            .expect("component flows are active");
+        flow.frozen = epoch;
+        flow.new_rate = rate;
+        for &l in &flow.constraints {
             self.rem[l] -= rate;
             self.cnt[l] -= 1;
             if self.cnt[l] > 0 {

@@ -415,3 +415,71 @@ fn a_saturated_uplink_delays_control_traffic_of_the_agents_behind_it() {
         .unwrap();
     assert_eq!(rack1.as_nanos(), 75_000 + 820);
 }
+
+/// Random starts, aborts and completions on a 4:1 two-tier network with uniform
+/// traffic (one big component: the search falls back to whole-graph refills) and with
+/// rack-local traffic (small components): after every change each active flow's rate
+/// equals the rate a network built from scratch with the same flows, filled in full
+/// once, gives it. The oracle shares no state, no laziness and no fallback.
+#[test]
+fn incremental_rates_match_a_fresh_full_fill_after_random_changes() {
+    for (seed, local) in [(1, false), (2, true), (3, false)] {
+        let config = |recompute| NetworkConfig {
+            topology: TopologyConfig::two_tier(48, 8, Some(2 * NIC)),
+            recompute,
+            ..NetworkConfig::flat(48)
+        };
+        let mut net = Network::new(config(Recompute::Incremental)).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut now = SimTime::ZERO;
+        let mut active: Vec<(FlowId, FlowSpec)> = Vec::new();
+        for step in 0..300 {
+            match rng.random_range(0..10) {
+                0..=5 => {
+                    let n = rng.random_range(1..6);
+                    let specs: Vec<FlowSpec> = (0..n)
+                        .map(|_| {
+                            let src = rng.random_range(0..48);
+                            let dst = if local {
+                                src / 8 * 8 + (src % 8 + rng.random_range(1..8)) % 8
+                            } else {
+                                (src + rng.random_range(1..48)) % 48
+                            };
+                            FlowSpec {
+                                cap: (rng.random_range(0..5) == 0)
+                                    .then(|| rng.random_range(1_000_000..NIC)),
+                                ..flow(agent(src), agent(dst), rng.random_range(1..500_000_000))
+                            }
+                        })
+                        .collect();
+                    for (r, spec) in net.start_flows(now, &specs).into_iter().zip(specs) {
+                        active.push((r.unwrap(), spec));
+                    }
+                }
+                6 if !active.is_empty() => {
+                    let (f, _) = active.remove(rng.random_range(0..active.len()));
+                    net.abort_flow(now, f).unwrap();
+                }
+                _ => {
+                    if let Some(t) = net.next_completion() {
+                        now = t;
+                        let done: Vec<FlowId> = net.advance(now).iter().map(|c| c.id).collect();
+                        active.retain(|(f, _)| !done.contains(f));
+                    }
+                }
+            }
+            let mut oracle = Network::new(config(Recompute::Full)).unwrap();
+            let specs: Vec<FlowSpec> = active.iter().map(|&(_, s)| s).collect();
+            let fresh = oracle.start_flows(now, &specs);
+            for ((f, _), o) in active.iter().zip(fresh) {
+                assert_eq!(
+                    net.rate(*f),
+                    oracle.rate(o.unwrap()),
+                    "seed {seed} step {step} flow {f:?}"
+                );
+            }
+            assert_eq!(net.active_flows(), active.len());
+        }
+        assert!(active.len() > 20, "seed {seed}: the network stayed busy");
+    }
+}
