@@ -217,8 +217,10 @@ struct Scratch {
 /// After a component search that found at least this share (in per-mille) of all
 /// active flows, the next changes recompute everything without searching…
 const WHOLE_GRAPH_PER_MILLE: usize = 750;
-/// …for this many changes, then search again in case the graph has split up.
+/// …for this many changes, then search again in case the graph has split up; each
+/// search that finds the whole graph again doubles the streak, up to the maximum.
 const WHOLE_GRAPH_STREAK: u32 = 32;
+const WHOLE_GRAPH_STREAK_MAX: u32 = 4096;
 
 /// The network's state: topology, active flows, containers and counters.
 #[derive(Clone, Debug)]
@@ -245,6 +247,8 @@ pub struct Network {
     updates: u64,
     /// Changes left that skip the component search (see [`WHOLE_GRAPH_STREAK`]).
     whole_graph_streak: u32,
+    /// The streak granted after the next search that finds the whole graph.
+    whole_graph_next: u32,
     // Scratch for progressive filling, indexed by link id.
     rem: Vec<u64>,
     cnt: Vec<u32>,
@@ -284,6 +288,7 @@ impl Network {
             epoch: 0,
             updates: 0,
             whole_graph_streak: 0,
+            whole_graph_next: WHOLE_GRAPH_STREAK,
             scratch: Scratch::default(),
         })
     }
@@ -753,9 +758,9 @@ impl Network {
     /// Incrementally, only the connected component of the change is refilled. When
     /// the last search found the component to be (nearly) the whole graph — uniform
     /// traffic over shared NICs joins almost every flow — searching costs as much as
-    /// the filling it would save, so the next [`WHOLE_GRAPH_STREAK`] changes refill
-    /// everything without searching (exact all the same: components are independent)
-    /// and then search again in case the graph has split.
+    /// the filling it would save, so the next [`WHOLE_GRAPH_STREAK`] changes (doubling
+    /// while the graph stays whole) refill everything without searching (exact all the
+    /// same: components are independent) and then search again in case it has split.
     fn recompute(&mut self, now: SimTime, seeds: &[usize], new: &[u32]) {
         self.epoch += 1;
         let epoch = self.epoch;
@@ -773,7 +778,10 @@ impl Network {
                 if s.flows.len() * 1000 >= self.by_id.len() * WHOLE_GRAPH_PER_MILLE
                     && s.flows.len() > 1
                 {
-                    self.whole_graph_streak = WHOLE_GRAPH_STREAK;
+                    self.whole_graph_streak = self.whole_graph_next;
+                    self.whole_graph_next = (self.whole_graph_next * 2).min(WHOLE_GRAPH_STREAK_MAX);
+                } else {
+                    self.whole_graph_next = WHOLE_GRAPH_STREAK;
                 }
                 false
             }
@@ -867,13 +875,23 @@ impl Network {
         s.bottlenecks.clear();
         let mut next_cap = 0;
         loop {
-            // Drop stale heap entries: links whose flows are all frozen, or whose share
-            // has since grown (shares never shrink during filling).
+            // Heap keys are lazy: freezing a flow does not push its links' new shares.
+            // A link's share never shrinks during filling (a frozen rate is at most the
+            // smallest share), so an old key is a lower bound: when the top is out of
+            // date it is re-pushed at its current share, and a top whose key is current
+            // is a link of least share (ties: lowest link id). Links whose flows are all
+            // frozen are dropped.
             while let Some(&Reverse((share, l))) = s.heap.peek() {
-                if self.cnt[l] > 0 && self.rem[l] / u64::from(self.cnt[l]) == share {
+                if self.cnt[l] == 0 {
+                    s.heap.pop();
+                    continue;
+                }
+                let now_share = self.rem[l] / u64::from(self.cnt[l]);
+                if now_share == share {
                     break;
                 }
                 s.heap.pop();
+                s.heap.push(Reverse((now_share, l)));
             }
             while next_cap < s.capped.len() && self.flow(s.capped[next_cap].2).frozen == epoch {
                 next_cap += 1;
@@ -884,7 +902,7 @@ impl Network {
                 (None, None) => break,
                 (_, Some((cap, _, f))) if link_min.is_none_or(|(share, _)| cap <= share) => {
                     next_cap += 1;
-                    self.freeze(f, cap, epoch, &mut s.heap);
+                    self.freeze(f, cap, epoch);
                 }
                 (Some((share, l)), _) => {
                     s.heap.pop();
@@ -898,7 +916,7 @@ impl Network {
                     }
                     s.on_link.sort_unstable();
                     for i in 0..s.on_link.len() {
-                        self.freeze(s.on_link[i].1, share, epoch, &mut s.heap);
+                        self.freeze(s.on_link[i].1, share, epoch);
                     }
                 }
                 (None, Some(_)) => unreachable!("the guard takes every cap when no link is left"),
@@ -960,13 +978,7 @@ impl Network {
         }
     }
 
-    fn freeze(
-        &mut self,
-        f: u32,
-        rate: u64,
-        epoch: u64,
-        heap: &mut BinaryHeap<Reverse<(u64, usize)>>,
-    ) {
+    fn freeze(&mut self, f: u32, rate: u64, epoch: u64) {
         let flow = self.slots[f as usize]
             .as_mut()
             .expect("component flows are active");
@@ -975,9 +987,6 @@ impl Network {
         for &l in &flow.constraints {
             self.rem[l] -= rate;
             self.cnt[l] -= 1;
-            if self.cnt[l] > 0 {
-                heap.push(Reverse((self.rem[l] / u64::from(self.cnt[l]), l)));
-            }
         }
     }
 }
