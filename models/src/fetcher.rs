@@ -72,6 +72,8 @@ pub struct FetcherCache {
     lru: BTreeMap<u64, CacheKey>,
     tick: u64,
     stats: FetcherStats,
+    /// Keys evicted since the last [`FetcherCache::take_evicted`].
+    evicted: Vec<CacheKey>,
 }
 
 impl FetcherCache {
@@ -84,6 +86,7 @@ impl FetcherCache {
             lru: BTreeMap::new(),
             tick: 0,
             stats: FetcherStats::default(),
+            evicted: Vec::new(),
         }
     }
 
@@ -190,6 +193,7 @@ impl FetcherCache {
             let e = self.entries.remove(&key).expect("victim exists");
             self.used -= e.size;
             self.stats.evictions += 1;
+            self.evicted.push(key);
         }
         self.used += size;
         true
@@ -207,6 +211,11 @@ impl FetcherCache {
             self.lru.remove(&e.last_use);
             self.used -= e.size;
         }
+    }
+
+    /// The keys evicted since the last call, in eviction order (for event logs).
+    pub fn take_evicted(&mut self) -> Vec<CacheKey> {
+        std::mem::take(&mut self.evicted)
     }
 
     /// A fetch run that referenced `key` ended.
@@ -270,10 +279,13 @@ mod tests {
         assert!(!c.contains(&key("0")));
         assert!(c.contains(&key("1")) && c.contains(&key("2")));
         assert_eq!(c.stats().evictions, 1);
+        assert_eq!(c.take_evicted(), vec![key("0")]);
         // A hit is a use: after touching 1, fetching 3 evicts 2.
         fetch(&mut c, "1", 10);
         fetch(&mut c, "3", 10);
         assert!(c.contains(&key("1")) && !c.contains(&key("2")));
+        assert_eq!(c.take_evicted(), vec![key("2")], "reported once, in order");
+        assert!(c.take_evicted().is_empty());
     }
 
     #[test]

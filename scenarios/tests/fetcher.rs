@@ -225,3 +225,149 @@ fn fetcher_runs_are_deterministic() {
     let b = serde_json::to_string(&run_file(&["duration=\"2m\""])).unwrap();
     assert_eq!(a, b);
 }
+
+/// The event log and `metrics/fetcher.csv` of the two-job run: per fetch a start, the
+/// cache's verdict and a done with its duration; the CSV's last row holds the counters
+/// the summary reports. Runs without a fetcher have neither.
+#[test]
+fn fetches_are_logged_and_sampled() {
+    let scenario = Scenario::parse(TWO_JOBS, Path::new("fetch.toml"), &[]).unwrap();
+    let mut log: Vec<u8> = Vec::new();
+    let out = sim::run(
+        &scenario,
+        RunOptions {
+            event_log: Some(&mut log),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["kind"].as_str().filter(|k| k.starts_with("fetch_")))
+        .collect();
+    // Job 1: both start, one misses, the other waits; both take 3 s (the 1 s download,
+    // then a 2 s copy each). Job 2: two hits, a 2 s copy each.
+    assert_eq!(
+        kinds,
+        [
+            "fetch_start",
+            "fetch_miss",
+            "fetch_start",
+            "fetch_wait",
+            "fetch_done",
+            "fetch_done",
+            "fetch_start",
+            "fetch_hit",
+            "fetch_start",
+            "fetch_hit",
+            "fetch_done",
+            "fetch_done",
+        ]
+    );
+    let miss = lines.iter().find(|l| l["kind"] == "fetch_miss").unwrap();
+    assert_eq!(miss["uri"], "fw@http://artifacts/app.tgz");
+    assert_eq!(miss["bytes"], 100 * MB);
+    assert_eq!(miss["agent"], "a");
+    assert_eq!(miss["framework"], "fw");
+    let done: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "fetch_done")
+        .map(|l| l["duration_ns"].as_u64().unwrap())
+        .collect();
+    assert_eq!(done, [3 * SECOND, 3 * SECOND, 2 * SECOND, 2 * SECOND]);
+    let csv = &out
+        .metrics
+        .iter()
+        .find(|(name, _)| name == "fetcher.csv")
+        .expect("a run with the fetcher writes fetcher.csv")
+        .1;
+    let header = csv.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "t_ns,agent,used_bytes,entries,requests,hits,misses,waits,bypasses,evictions"
+    );
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    let f = out.summary.fetcher.as_ref().unwrap();
+    assert_eq!(last[1], "a");
+    assert_eq!(last[2], (100 * MB).to_string(), "one 100 MB entry");
+    assert_eq!(last[3], "1");
+    assert_eq!(
+        last[4..].join(","),
+        format!(
+            "{},{},{},{},{},{}",
+            f.requests, f.hits, f.misses, f.waits, f.bypasses, f.evictions
+        )
+    );
+    let plain = Scenario::quickstart(&[]).unwrap();
+    let out = sim::run(&plain, RunOptions::default()).unwrap();
+    assert!(out.metrics.iter().all(|(name, _)| name != "fetcher.csv"));
+}
+
+/// Two frameworks' URIs in a cache with room for one: the second framework's miss
+/// (its job arrives at 30 s) evicts the first's entry, unused since its fetch ended,
+/// and the log names it just before that miss.
+#[test]
+fn evictions_are_logged_with_their_key() {
+    let second = r#"
+[[frameworks]]
+name = "fw2"
+roles = ["r"]
+[frameworks.batch]
+job_interarrival = { distribution = "constant", value = "30s" }
+tasks_per_job = { distribution = "constant", value = 1 }
+task_resources = "cpus:1;mem:128"
+task_duration = { distribution = "constant", value = "10s" }
+max_jobs = 1
+[[frameworks.uris]]
+uri = "http://artifacts/b.tgz"
+size = "100MB"
+cache = true
+"#;
+    let text = format!("{TWO_JOBS}{second}");
+    let overrides = [
+        "fetcher.cache_size=\"100MB\"".to_string(),
+        "frameworks.0.batch.max_jobs=1".to_string(),
+        "frameworks.0.batch.job_interarrival={ distribution = \"constant\", value = \"1s\" }"
+            .to_string(),
+    ];
+    let scenario = Scenario::parse(&text, Path::new("fetch.toml"), &overrides).unwrap();
+    let mut log: Vec<u8> = Vec::new();
+    let out = sim::run(
+        &scenario,
+        RunOptions {
+            event_log: Some(&mut log),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
+    let evicts: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["kind"] == "fetch_evict")
+        .collect();
+    assert_eq!(out.summary.fetcher.unwrap().evictions, 1);
+    assert_eq!(evicts.len(), 1);
+    let e = &evicts[0];
+    assert_eq!(
+        e["uri"], "fw@http://artifacts/app.tgz",
+        "the key is user@uri"
+    );
+    assert_eq!(e["agent"], "a");
+    assert!(e.get("task").is_none());
+    let at = lines.iter().position(|l| l == *e).unwrap();
+    let miss = &lines[at + 1];
+    assert_eq!(miss["kind"], "fetch_miss");
+    assert_eq!(miss["framework"], "fw2");
+    assert_eq!(miss["uri"], "fw2@http://artifacts/b.tgz");
+    assert_eq!(miss["t_ns"], e["t_ns"]);
+    assert!(e["t_ns"].as_u64().unwrap() >= 30 * SECOND);
+}

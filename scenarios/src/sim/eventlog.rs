@@ -13,7 +13,9 @@ pub struct LogRecord<'a> {
     pub t_ns: u64,
     /// `offer`, `accept`, `decline`, `rescind`, `launch`, `task_state`, `operator`,
     /// `timeline`, `agent_added`, `agent_removed`, `framework_added`, `framework_removed`,
-    /// `oversubscribed` (an agent's new revocable resources).
+    /// `oversubscribed` (an agent's new revocable resources), and with the fetcher
+    /// `fetch_start`, `fetch_hit`, `fetch_miss`, `fetch_wait`, `fetch_bypass`,
+    /// `fetch_evict`, `fetch_done`.
     pub kind: &'a str,
     /// Framework name.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +51,15 @@ pub struct LogRecord<'a> {
     /// Free text for operator calls and timeline steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The URI of a fetcher record (`fetch_*` kinds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<&'a str>,
+    /// Bytes a fetcher record is about (the URI's size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// How long it took (`fetch_done`: launch at the agent → last URI in place), ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ns: Option<u64>,
 }
 
 fn as_mesos_text<S: Serializer>(r: &Option<&Resources>, s: S) -> Result<S::Ok, S::Error> {
@@ -74,6 +85,11 @@ impl<'w> EventLog<'w> {
             error: None,
             lines: 0,
         }
+    }
+
+    /// True when records go somewhere (callers can skip building them otherwise).
+    pub fn enabled(&self) -> bool {
+        self.out.is_some()
     }
 
     /// Appends one record.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sim_core::engine::Context;
 use sim_core::time::{SimDuration, SimTime};
 
+use super::eventlog::LogRecord;
 use super::events::Event;
 use super::ids::TaskId;
 use super::network::NetSim;
@@ -71,6 +72,24 @@ pub struct FetcherSummary {
     pub fetch_p99_ns: u64,
 }
 
+/// A fetcher event for the `--event-log`, written by the world at the current time.
+struct FetchRecord {
+    kind: &'static str,
+    task: Option<TaskId>,
+    agent: usize,
+    /// The cache key as Mesos writes it: `user@uri`, or the URI without a user.
+    uri: Option<String>,
+    bytes: Option<u64>,
+    duration_ns: Option<u64>,
+}
+
+fn key_text(k: &CacheKey) -> String {
+    match &k.user {
+        Some(u) => format!("{u}@{}", k.uri),
+        None => k.uri.clone(),
+    }
+}
+
 /// One task's fetch run.
 struct TaskFetch {
     agent: usize,
@@ -111,6 +130,11 @@ pub(crate) struct FetchSim {
     bytes_downloaded: u64,
     bytes_from_cache: u64,
     fetch_times: Vec<u64>,
+    /// Whether the run writes an event log (records are built only then).
+    logging: bool,
+    log: Vec<FetchRecord>,
+    /// `metrics/fetcher.csv`.
+    csv: String,
 }
 
 /// Time to move `bytes` at `rate` bytes/s, rounded up to the nanosecond.
@@ -141,6 +165,23 @@ impl FetchSim {
             bytes_downloaded: 0,
             bytes_from_cache: 0,
             fetch_times: Vec::new(),
+            logging: false,
+            log: Vec::new(),
+            csv: "t_ns,agent,used_bytes,entries,requests,hits,misses,waits,bypasses,evictions\n"
+                .to_string(),
+        }
+    }
+
+    fn record(&mut self, kind: &'static str, task: TaskId, agent: usize, u: Option<&UriDef>) {
+        if self.logging {
+            self.log.push(FetchRecord {
+                kind,
+                task: Some(task),
+                agent,
+                uri: u.map(|u| key_text(&u.key)),
+                bytes: u.map(|u| u.size),
+                duration_ns: None,
+            });
         }
     }
 
@@ -155,6 +196,7 @@ impl FetchSim {
                     c.release(&u.key);
                 }
             }
+            c.take_evicted(); // the warm-up is not reported
             self.baseline.insert(agent, c.stats());
             self.caches.insert(agent, c);
         }
@@ -193,12 +235,43 @@ impl FetchSim {
             for k in &f.refs {
                 cache.release(k);
             }
-            self.fetch_times
-                .push(ctx.now().saturating_duration_since(f.started).as_nanos());
+            let took = ctx.now().saturating_duration_since(f.started).as_nanos();
+            self.fetch_times.push(took);
+            if self.logging {
+                self.log.push(FetchRecord {
+                    kind: "fetch_done",
+                    task: Some(task),
+                    agent,
+                    uri: None,
+                    bytes: None,
+                    duration_ns: Some(took),
+                });
+            }
             ready.push(task);
             return;
         };
-        let action = self.cache(agent).request(&u.key, u.size, u.cache);
+        let cache = self.cache(agent);
+        let action = cache.request(&u.key, u.size, u.cache);
+        let evicted = cache.take_evicted();
+        if self.logging {
+            for k in evicted {
+                self.log.push(FetchRecord {
+                    kind: "fetch_evict",
+                    task: None,
+                    agent,
+                    uri: Some(key_text(&k)),
+                    bytes: None,
+                    duration_ns: None,
+                });
+            }
+        }
+        let kind = match action {
+            FetchAction::RetrieveFromCache => "fetch_hit",
+            FetchAction::DownloadAndCache => "fetch_miss",
+            FetchAction::WaitForDownload => "fetch_wait",
+            FetchAction::Bypass => "fetch_bypass",
+        };
+        self.record(kind, task, agent, Some(u));
         if action != FetchAction::Bypass {
             let f = self.fetching.get_mut(&task).expect("fetching");
             f.refs.push(u.key.clone());
@@ -309,6 +382,34 @@ impl FetchSim {
         }
     }
 
+    /// The metrics sample: one row per agent whose cache has been used, with its
+    /// occupancy and its counters so far (warm-up excluded).
+    fn sample(&mut self, now: SimTime, names: &[String]) {
+        use std::fmt::Write as _;
+        for (agent, c) in &self.caches {
+            let (s, base) = (c.stats(), self.baseline[agent]);
+            let _ = writeln!(
+                self.csv,
+                "{},{},{},{},{},{},{},{},{},{}",
+                now.as_nanos(),
+                names.get(*agent).map_or("", String::as_str),
+                c.used(),
+                c.len(),
+                s.requests - base.requests,
+                s.hits - base.hits,
+                s.misses - base.misses,
+                s.waits - base.waits,
+                s.bypasses - base.bypasses,
+                s.evictions - base.evictions,
+            );
+        }
+    }
+
+    /// `metrics/fetcher.csv`.
+    pub fn metrics_file(&self) -> (String, String) {
+        ("fetcher.csv".to_string(), self.csv.clone())
+    }
+
     /// The `fetcher` section at the end of the run.
     pub fn summary(&self) -> FetcherSummary {
         let mut s = FetcherStats::default();
@@ -364,6 +465,8 @@ impl World<'_, '_> {
         if self.scenario.frameworks[def].uris.is_empty() {
             return false;
         }
+        fetcher.logging = self.log.enabled();
+        fetcher.record("fetch_start", task, agent, None);
         fetcher.fetching.insert(
             task,
             TaskFetch {
@@ -376,6 +479,7 @@ impl World<'_, '_> {
         );
         let mut ready = Vec::new();
         fetcher.advance(ctx, &mut self.net, self.scenario, task, &mut ready);
+        self.fetch_log(ctx.now());
         // Every fetch takes some time (sizes and speeds are positive), so `ready` stays
         // empty here; were it not, the task would simply run now.
         ready.is_empty()
@@ -414,8 +518,40 @@ impl World<'_, '_> {
         self.fetched(ctx, ready);
     }
 
+    /// Writes the fetcher's pending records to the event log.
+    fn fetch_log(&mut self, now: SimTime) {
+        let Some(f) = self.fetcher.as_mut().filter(|f| !f.log.is_empty()) else {
+            return;
+        };
+        for r in std::mem::take(&mut f.log) {
+            let framework = r
+                .task
+                .map(|t| self.framework_name(self.tasks[t.0 as usize].framework));
+            self.log.record(LogRecord {
+                t_ns: now.as_nanos(),
+                kind: r.kind,
+                framework,
+                agent: Some(&self.agents[r.agent].name),
+                task: r.task.map(|t| t.0),
+                uri: r.uri.as_deref(),
+                bytes: r.bytes,
+                duration_ns: r.duration_ns,
+                ..LogRecord::default()
+            });
+        }
+    }
+
+    /// The metrics sample of the fetcher caches, when the run has them.
+    pub(super) fn fetcher_sample(&mut self, now: SimTime) {
+        if let Some(f) = self.fetcher.as_mut() {
+            let names: Vec<String> = self.agents.iter().map(|a| a.name.clone()).collect();
+            f.sample(now, &names);
+        }
+    }
+
     /// Tasks whose URIs are all in their sandboxes start running.
     fn fetched(&mut self, ctx: &mut Context<'_, Event>, ready: Vec<TaskId>) {
+        self.fetch_log(ctx.now());
         for task in ready {
             if self.tasks[task.0 as usize].state == TaskState::Staging {
                 self.task_running(ctx, task);

@@ -289,6 +289,7 @@ fn drive(
         .map(|n| n.summary(scenario, engine.now()));
     metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
     summary.fetcher = world.fetcher.as_ref().map(|f| f.summary());
+    metrics.extend(world.fetcher.as_ref().map(|f| f.metrics_file()));
     summary.tls = world.tls.as_mut().map(|t| t.summary(engine.now()));
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {

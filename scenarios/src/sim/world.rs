@@ -1620,6 +1620,7 @@ impl World<'_, '_> {
                 self.stats.sample(now, &self.frameworks, &self.offers);
                 self.sample_reservations(now);
                 self.usage_sample(now);
+                self.fetcher_sample(now);
                 ctx.schedule_after(self.scenario.metrics_interval, Event::Sample);
             }
         }
