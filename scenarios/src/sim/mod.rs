@@ -13,6 +13,7 @@ mod reservations;
 mod stateful;
 mod stats;
 mod task;
+pub mod task_group;
 pub mod tls;
 mod usage;
 mod world;
@@ -131,6 +132,7 @@ pub fn replay(
             usage: None,
             transfers: Default::default(),
             uris: Vec::new(),
+            task_group: None,
         })
         .collect();
     let scenario = Scenario {
@@ -289,6 +291,9 @@ fn drive(
     metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
     summary.fetcher = world.fetcher.as_ref().map(|f| f.summary());
     summary.tls = world.tls.as_mut().map(|t| t.summary(engine.now()));
+    if let (Some(g), Some(u)) = (world.groups.as_ref(), world.usage.as_mut()) {
+        summary.task_groups = Some(g.summary(scenario, u.group_modes(engine.now())));
+    }
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

@@ -423,6 +423,7 @@ impl Stats {
             network: None,
             fetcher: None,
             tls: None,
+            task_groups: None,
         }
     }
 }
