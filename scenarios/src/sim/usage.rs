@@ -749,9 +749,12 @@ impl World<'_, '_> {
         }
         if let Some(g) = tu.group.filter(|g| g.shared) {
             let others = m.agents[agent].as_ref().is_some_and(|a| {
-                a.tasks
-                    .iter()
-                    .any(|t| m.tasks[t.0 as usize].as_ref().and_then(|u| u.group) == Some(g))
+                a.tasks.iter().any(|t| {
+                    m.tasks[t.0 as usize]
+                        .as_ref()
+                        .and_then(|u| u.group)
+                        .is_some_and(|u| u.id == g.id)
+                })
             });
             if !others {
                 m.shared_limits.remove(&g.id);
