@@ -419,13 +419,35 @@ fn usage_of(scenario: &Scenario, def: usize, group: Option<GroupLink>) -> Option
 /// executor process, whose death takes the group) followed by its tasks' own.
 struct MemLayout {
     containers: Vec<MemContainer>,
-    /// The tasks (indices into the agent's task list) each container holds.
+    /// The tasks (indices into the agent's task list) each container holds; empty
+    /// when no task is in a group (container `i` is task `i`), the common case kept
+    /// free of per-task allocations.
     owners: Vec<Vec<usize>>,
-    /// The group whose executor container it is, if any.
+    /// The group whose executor container it is, if any (empty like `owners`).
     executor: Vec<Option<u32>>,
 }
 
 fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> MemLayout {
+    let task = |id: &TaskId| m.tasks[id.0 as usize].as_ref().expect("tracked task");
+    if ids.iter().all(|id| task(id).group.is_none()) {
+        let containers = ids
+            .iter()
+            .map(|id| {
+                let t = task(id);
+                MemContainer {
+                    usage: t.mem,
+                    request: t.mem_request,
+                    limit: usage_of(scenario, t.framework_def, None).and_then(|u| u.mem_limit),
+                    revocable: t.revocable,
+                }
+            })
+            .collect();
+        return MemLayout {
+            containers,
+            owners: Vec::new(),
+            executor: Vec::new(),
+        };
+    }
     let mut l = MemLayout {
         containers: Vec::with_capacity(ids.len()),
         owners: Vec::with_capacity(ids.len()),
@@ -842,10 +864,11 @@ impl World<'_, '_> {
                 MemKill::Limit => TaskReason::ContainerLimitationMemory,
                 MemKill::Oom => TaskReason::ExecutorTerminated,
             };
-            if let Some(gid) = mem.executor[c] {
+            if let Some(&Some(gid)) = mem.executor.get(c) {
                 out.destroyed.push(gid);
             }
-            for &i in &mem.owners[c] {
+            let single = [c];
+            for &i in mem.owners.get(c).map_or(&single[..], Vec::as_slice) {
                 alive[i] = false;
                 out.kills.push((ids[i], TaskState::Failed, reason));
             }
