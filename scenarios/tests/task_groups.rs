@@ -272,6 +272,22 @@ fn invalid_groups_name_file_line_column_and_field() {
 }
 
 #[test]
+fn framework_wide_limits_are_refused_for_task_groups() {
+    let text = ALL_OR_NOTHING.replace(
+        "fixed_duration = true",
+        "fixed_duration = true\ncpus_limit = 1",
+    );
+    let e = Scenario::parse(&text, Path::new("tg.toml"), &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "tg.toml:18:14: field `frameworks[0].usage.cpus_limit`: with a task group, limits \
+         are set per task in `task_group.tasks[].limits`"
+    );
+}
+
+#[test]
 fn an_infinite_cpu_limit_is_accepted_with_task_level_isolation() {
     let text = ALL_OR_NOTHING.replace(
         "count = 3",

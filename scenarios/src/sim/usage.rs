@@ -87,7 +87,8 @@ pub struct BurstingSummary {
     pub cpu_seconds_above_request: f64,
     /// Task-seconds spent held at the CFS quota while wanting more.
     pub throttled_task_seconds: f64,
-    /// Containers killed for going over their memory limit.
+    /// Tasks killed for going over their container's memory limit (a task's own; with
+    /// a task group's shared cgroups every task of the executor container).
     pub memory_limit_kills: u64,
     /// Containers killed by the host's OOM killer.
     pub oom_kills: u64,
