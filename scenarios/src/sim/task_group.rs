@@ -375,6 +375,7 @@ impl World<'_, '_> {
                 detail: Some(format!("share_cgroups={shared}")),
                 ..LogRecord::default()
             });
+            self.stats.executor_held(now, fw, &exec, 1);
             let g = self.groups.as_mut().expect("checked");
             g.groups[gid as usize].agent = Some(agent);
             g.launched[mode(shared)] += 1;
@@ -469,6 +470,9 @@ impl World<'_, '_> {
                 g.failed += 1;
             } else {
                 g.finished += 1;
+            }
+            if agent.is_some() {
+                self.stats.executor_held(ctx.now(), fw, &exec, -1);
             }
             if let Some(agent) = agent.filter(|a| !self.agents[*a].removed) {
                 self.allocator.recover_role_resources(
