@@ -22,6 +22,8 @@ use crate::spec::{self, ScenarioSpec};
 pub use network::{NetworkDef, SchedulerPlacement, Transfers};
 mod fetcher;
 pub use fetcher::{parse_bytes, FetcherDef, UriDef};
+mod task_group;
+pub use task_group::{GroupTaskDef, GroupTaskSpec, TaskGroupDef, TaskGroupSpec};
 pub use tls::{ExecutorPath, ExecutorTransport, MasterCpuCosts, TlsDef, TlsSpec};
 
 /// The quickstart scenario built into the binary (`mesosim run` with no file).
@@ -197,6 +199,8 @@ pub struct FrameworkDef {
     pub transfers: Transfers,
     /// URIs each task fetches before it runs (empty: none).
     pub uris: Vec<UriDef>,
+    /// Jobs launch task groups under the default executor, when set.
+    pub task_group: Option<TaskGroupDef>,
 }
 
 /// One scripted step.
@@ -1021,6 +1025,20 @@ fn build(
             }
             None => None,
         };
+        let task_group = match &f.task_group {
+            Some(g) => Some(task_group::build(
+                ctx,
+                g,
+                &field,
+                f.name.span(),
+                match &behaviour {
+                    Behaviour::Batch { task_resources, .. } => Some(task_resources),
+                    _ => None,
+                },
+                usage.as_ref().zip(f.usage.as_ref()),
+            )?),
+            None => None,
+        };
         let start = if timeline_added.contains(&name.as_str()) {
             None
         } else {
@@ -1061,6 +1079,7 @@ fn build(
             usage,
             transfers: network::transfers(ctx, f.network.as_ref(), &field)?,
             uris: fetcher::uris(ctx, f.uris.as_ref(), &field, f.name.get_ref())?,
+            task_group,
         });
     }
 

@@ -140,6 +140,8 @@ pub struct FrameworkSpec {
     pub network: Option<TaskNetworkSpec>,
     /// URIs each task fetches into its sandbox before it runs (mesos-semantics.md §5).
     pub uris: Option<Vec<UriSpec>>,
+    /// Jobs launch task groups under the default executor (needs `batch`).
+    pub task_group: Option<crate::scenario::TaskGroupSpec>,
 }
 
 /// A stateful service (a database, say): each instance reserves what it needs on an

@@ -61,6 +61,10 @@ pub struct Summary {
     /// TLS, the master's CPU and executor transports, when the scenario models them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::sim::tls::TlsSummary>,
+    /// Task groups under the default executor and their isolation, when a framework
+    /// launches groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_groups: Option<crate::sim::task_group::TaskGroupsSummary>,
 }
 
 /// Reservation and volume operations over a run (present when the scenario has a

@@ -333,7 +333,8 @@ pub(crate) fn build_config(err: ErrAt<'_>, s: &UsageSpec) -> Result<UsageConfig,
     })
 }
 
-fn limit(
+/// Validates one limit (a number or `"inf"`) against its request (milli-units).
+pub(crate) fn limit(
     err: ErrAt<'_>,
     v: &Option<Spanned<toml::Value>>,
     field: &str,
@@ -374,7 +375,12 @@ fn level(err: ErrAt<'_>, v: &Option<Spanned<f64>>, field: &str) -> Result<u32, S
     Ok(fraction(err, v, field, 1000, 1e6)? as u32)
 }
 
-fn profile(err: ErrAt<'_>, p: &ProfileSpec, field: &str) -> Result<UsageProfile, ScenarioError> {
+/// Validates one usage profile.
+pub(crate) fn profile(
+    err: ErrAt<'_>,
+    p: &ProfileSpec,
+    field: &str,
+) -> Result<UsageProfile, ScenarioError> {
     let kind = p.profile.get_ref().as_str();
     let need = |present: bool, what: &str| -> Result<(), ScenarioError> {
         if present {

@@ -73,6 +73,7 @@ fn every_library_scenario_validates_and_runs_briefly() {
         "network-control.toml",
         "fetcher-cache.toml",
         "executor-domain-sockets.toml",
+        "task-groups.toml",
     ] {
         let s = run(file, &["duration=\"20s\""]);
         assert_eq!(s.sim_end_ns, 20_000_000_000, "{file}");

@@ -1,6 +1,7 @@
 //! What tasks actually use on an agent, as opposed to what they asked the allocator
 //! for: usage profiles over time ([`profile`]), the agent's CPU as Linux CFS shares it
-//! ([`cpu`]) and the memory limits and OOM killer ([`memory`]) (mesos-semantics.md §4).
+//! ([`cpu`]), the memory limits and OOM killer ([`memory`]) and task groups' executor
+//! and nested containers ([`nested`]) (mesos-semantics.md §4).
 //!
 //! Everything is integer: CPU in milli-CPUs, memory in milli-MB (the units of
 //! [`crate::resources`]), levels in per-mille, so the same inputs always give the
@@ -9,6 +10,7 @@
 
 pub mod cpu;
 pub mod memory;
+pub mod nested;
 pub mod profile;
 
 /// A CPU or memory limit above the request (`TaskInfo.limits`).

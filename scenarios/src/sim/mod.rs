@@ -14,6 +14,7 @@ mod reservations;
 mod stateful;
 mod stats;
 mod task;
+pub mod task_group;
 pub mod tls;
 mod usage;
 mod world;
@@ -132,6 +133,7 @@ pub fn replay(
             usage: None,
             transfers: Default::default(),
             uris: Vec::new(),
+            task_group: None,
         })
         .collect();
     let scenario = Scenario {
@@ -291,6 +293,9 @@ fn drive(
     summary.fetcher = world.fetcher.as_ref().map(|f| f.summary());
     metrics.extend(world.fetcher.as_ref().map(|f| f.metrics_file()));
     summary.tls = world.tls.as_mut().map(|t| t.summary(engine.now()));
+    if let (Some(g), Some(u)) = (world.groups.as_ref(), world.usage.as_mut()) {
+        summary.task_groups = Some(g.summary(scenario, u.group_modes(engine.now())));
+    }
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,

@@ -187,6 +187,16 @@ impl Stats {
         }
     }
 
+    /// A task group's executor holds `resources` (`sign` 1) or let them go (-1):
+    /// they count as the framework's allocation like its tasks', without a task.
+    pub fn executor_held(&mut self, now: SimTime, fw: usize, resources: &Resources, sign: i64) {
+        Self::shift(&mut self.allocated, now, resources, sign);
+        let f = &mut self.frameworks[fw];
+        for (name, milli) in res::scalars(resources) {
+            *f.allocation.entry(name).or_insert(0) += sign * milli;
+        }
+    }
+
     pub fn task_ended(&mut self, now: SimTime, fw: usize, state: TaskState) {
         if state == TaskState::Finished {
             self.last_end = Some(now);
@@ -423,6 +433,7 @@ impl Stats {
             network: None,
             fetcher: None,
             tls: None,
+            task_groups: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use models::oversubscription::AgentUsage;
 use models::resources::{Resource, ResourceName};
 use models::usage::cpu::{self, CpuDemand};
 use models::usage::memory::{self, MemContainer, MemKill};
+use models::usage::nested;
 use models::usage::profile::{scale, UsageProfile};
 use serde::{Deserialize, Serialize};
 use sim_core::engine::Context;
@@ -27,6 +28,7 @@ use super::events::Event;
 use super::ids::TaskId;
 use super::stats::round6;
 use super::task::{TaskReason, TaskState};
+use super::task_group::{GroupLink, ModeUsage};
 use super::world::World;
 use crate::scenario::{Behaviour, Scenario};
 use crate::usage::{TaskUsage, UsageConfig};
@@ -85,7 +87,8 @@ pub struct BurstingSummary {
     pub cpu_seconds_above_request: f64,
     /// Task-seconds spent held at the CFS quota while wanting more.
     pub throttled_task_seconds: f64,
-    /// Containers killed for going over their memory limit.
+    /// Tasks killed for going over their container's memory limit (a task's own; with
+    /// a task group's shared cgroups every task of the executor container).
     pub memory_limit_kills: u64,
     /// Containers killed by the host's OOM killer.
     pub oom_kills: u64,
@@ -118,6 +121,8 @@ struct TaskUse {
     finish: Option<SimTime>,
     started: SimTime,
     nominal: Option<SimDuration>,
+    /// Its task group and how the group is isolated, if it belongs to one.
+    group: Option<GroupLink>,
 }
 
 /// What one agent adds to the cluster-wide sums that are integrated over time.
@@ -132,10 +137,16 @@ struct Contribution {
     revocable_used: u64,
     revocable_total: u64,
     capacity: u64,
+    /// Task groups with shared cgroups (executor-level) and task-level isolation:
+    /// throttled tasks and milli-CPUs above requests.
+    throttled_shared: u64,
+    throttled_nested: u64,
+    above_shared: u64,
+    above_nested: u64,
 }
 
 impl Contribution {
-    fn fields(&self) -> [u64; 9] {
+    fn fields(&self) -> [u64; 13] {
         [
             self.used,
             self.allocated,
@@ -146,6 +157,10 @@ impl Contribution {
             self.revocable_used,
             self.revocable_total,
             self.capacity,
+            self.throttled_shared,
+            self.throttled_nested,
+            self.above_shared,
+            self.above_nested,
         ]
     }
 }
@@ -169,8 +184,8 @@ pub(crate) struct UsageModel {
     agents: Vec<Option<AgentUse>>,
     tasks: Vec<Option<TaskUse>>,
     rng: SimRng,
-    sums: [u64; 9],
-    integrals: [u128; 9],
+    sums: [u64; 13],
+    integrals: [u128; 13],
     last: SimTime,
     offered_samples: (u128, u64),
     offered_total: (u128, u64),
@@ -183,6 +198,13 @@ pub(crate) struct UsageModel {
     runtimes: (u128, u128, u64),
     report_oversubscription: bool,
     report_bursting: bool,
+    /// Per isolation mode of task groups (0: shared cgroups, 1: task-level): memory
+    /// limit kills and finished work tasks' running time.
+    group_kills: [u64; 2],
+    group_runtimes: [(u128, u64); 2],
+    /// Hard memory limit of each shared executor container (milli-MB): Mesos writes
+    /// it the first time and afterwards only when it grows (mesos-semantics.md §4.3).
+    shared_limits: std::collections::BTreeMap<u32, i64>,
 }
 
 const LOAD_FREQ: SimDuration = SimDuration::from_secs(qos::LOAD_FREQ_SECS);
@@ -194,7 +216,10 @@ fn cpus_name() -> ResourceName {
 impl UsageModel {
     /// The model for `scenario`, or `None` when it uses none of it.
     pub fn new(scenario: &Scenario, streams: &RngStreams) -> Option<UsageModel> {
-        let any_task = scenario.frameworks.iter().any(|f| f.usage.is_some());
+        let any_task = scenario
+            .frameworks
+            .iter()
+            .any(|f| f.usage.is_some() || f.task_group.is_some());
         if scenario.usage.is_none() && !any_task {
             return None;
         }
@@ -206,17 +231,18 @@ impl UsageModel {
                 .iter()
                 .any(|f| f.capabilities.revocable_resources);
         let report_bursting = scenario.frameworks.iter().any(|f| {
-            f.usage
-                .as_ref()
-                .is_some_and(|u| u.cpus_limit.is_some() || u.mem_limit.is_some())
+            f.task_group.is_some()
+                || f.usage
+                    .as_ref()
+                    .is_some_and(|u| u.cpus_limit.is_some() || u.mem_limit.is_some())
         });
         Some(UsageModel {
             cfg,
             agents: Vec::new(),
             tasks: Vec::new(),
             rng: streams.stream("agents/usage"),
-            sums: [0; 9],
-            integrals: [0; 9],
+            sums: [0; 13],
+            integrals: [0; 13],
             last: SimTime::ZERO,
             offered_samples: (0, 0),
             offered_total: (0, 0),
@@ -229,6 +255,9 @@ impl UsageModel {
             runtimes: (0, 0, 0),
             report_oversubscription,
             report_bursting,
+            group_kills: [0; 2],
+            group_runtimes: [(0, 0); 2],
+            shared_limits: std::collections::BTreeMap::new(),
         })
     }
 
@@ -274,7 +303,7 @@ impl UsageModel {
         let secs = |x: u128| round6(x as f64 / 1e12); // milli-CPU × ns → CPU-seconds
         let span = end.since_zero().as_nanos().max(1) as f64;
         let mean = |x: u128| round6(x as f64 / 1000.0 / span);
-        let [used, allocated, above, throttled, shortfall, rev_alloc, rev_used, rev_total, capacity] =
+        let [used, allocated, above, throttled, shortfall, rev_alloc, rev_used, rev_total, capacity, ..] =
             self.integrals;
         let ratio = |a: u128, b: u128| {
             if b == 0 {
@@ -332,6 +361,19 @@ impl UsageModel {
         (over, burst)
     }
 
+    /// Task groups' figures per isolation mode (0: shared cgroups, 1: task-level),
+    /// integrated to `end`.
+    pub fn group_modes(&mut self, end: SimTime) -> [ModeUsage; 2] {
+        self.advance(end);
+        let i = self.integrals;
+        [0, 1].map(|k| ModeUsage {
+            throttled: i[9 + k],
+            above_request: i[11 + k],
+            limit_kills: self.group_kills[k],
+            runtime: self.group_runtimes[k],
+        })
+    }
+
     /// The revocable CPUs series as `metrics/oversubscription.csv`.
     pub fn metrics_file(&self) -> Option<(String, String)> {
         if !self.report_oversubscription {
@@ -359,6 +401,188 @@ impl UsageModel {
 /// Everything a recomputation decided that the world must carry out.
 struct Outcome {
     kills: Vec<(TaskId, TaskState, TaskReason)>,
+    /// Task groups whose executor container dies whole.
+    destroyed: Vec<u32>,
+}
+
+/// The usage of a task: its group member's when it belongs to a task group, else
+/// its framework's.
+fn usage_of(scenario: &Scenario, def: usize, group: Option<GroupLink>) -> Option<&TaskUsage> {
+    let f = &scenario.frameworks[def];
+    match (group, &f.task_group) {
+        (Some(g), Some(tg)) => Some(&tg.tasks[g.member].usage),
+        _ => f.usage.as_ref(),
+    }
+}
+
+/// An agent's memory containers, in task order: a task's own, or for a task group
+/// its executor's container (shared cgroups: the whole group; task-level: the
+/// executor process, whose death takes the group) followed by its tasks' own.
+struct MemLayout {
+    containers: Vec<MemContainer>,
+    /// The tasks (indices into the agent's task list) each container holds; empty
+    /// when no task is in a group (container `i` is task `i`), the common case kept
+    /// free of per-task allocations.
+    owners: Vec<Vec<usize>>,
+    /// The group whose executor container it is, if any (empty like `owners`).
+    executor: Vec<Option<u32>>,
+}
+
+fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> MemLayout {
+    let task = |id: &TaskId| m.tasks[id.0 as usize].as_ref().expect("tracked task");
+    if ids.iter().all(|id| task(id).group.is_none()) {
+        let containers = ids
+            .iter()
+            .map(|id| {
+                let t = task(id);
+                MemContainer {
+                    usage: t.mem,
+                    request: t.mem_request,
+                    limit: usage_of(scenario, t.framework_def, None).and_then(|u| u.mem_limit),
+                    revocable: t.revocable,
+                }
+            })
+            .collect();
+        return MemLayout {
+            containers,
+            owners: Vec::new(),
+            executor: Vec::new(),
+        };
+    }
+    let mut l = MemLayout {
+        containers: Vec::with_capacity(ids.len()),
+        owners: Vec::with_capacity(ids.len()),
+        executor: Vec::with_capacity(ids.len()),
+    };
+    let mut slot: Vec<(u32, usize)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+        let own = MemContainer {
+            usage: t.mem,
+            request: t.mem_request,
+            limit: usage_of(scenario, t.framework_def, t.group).and_then(|u| u.mem_limit),
+            revocable: t.revocable,
+        };
+        let Some(g) = t.group else {
+            l.containers.push(own);
+            l.owners.push(vec![i]);
+            l.executor.push(None);
+            continue;
+        };
+        match slot.iter().find(|(gid, _)| *gid == g.id) {
+            Some(&(_, c)) => {
+                l.owners[c].push(i);
+                if g.shared {
+                    l.containers[c].usage += t.mem;
+                    l.containers[c].request += t.mem_request;
+                }
+            }
+            None => {
+                slot.push((g.id, l.containers.len()));
+                l.containers.push(if g.shared {
+                    nested::shared_memory(g.executor_mem, &[(t.mem, t.mem_request)], t.revocable)
+                } else {
+                    nested::shared_memory(g.executor_mem, &[], false)
+                });
+                l.owners.push(vec![i]);
+                l.executor.push(Some(g.id));
+            }
+        }
+        if !g.shared {
+            l.containers.push(own);
+            l.owners.push(vec![i]);
+            l.executor.push(None);
+        }
+    }
+    // A shared container's hard limit is the sum of its requests, written first at
+    // launch and afterwards only when it grows (a sibling that ends lowers only the
+    // soft limit). Kept as the request: executors keep `oom_score_adj` 0.
+    for &(gid, c) in &slot {
+        let shared = ids[l.owners[c][0]].0 as usize;
+        if m.tasks[shared]
+            .as_ref()
+            .and_then(|t| t.group)
+            .is_some_and(|g| g.shared)
+        {
+            let hw = m.shared_limits.entry(gid).or_insert(0);
+            *hw = (*hw).max(l.containers[c].request);
+            l.containers[c].request = *hw;
+        }
+    }
+    l
+}
+
+/// CPU rates of an agent's tasks and whether each is held at a quota. Without task
+/// groups this is the flat water-filling; with them, two levels
+/// ([`models::usage::nested`]).
+fn cpu_rates(
+    m: &UsageModel,
+    capacity: u64,
+    ids: &[TaskId],
+    demands: &[CpuDemand],
+) -> (Vec<u64>, Vec<bool>) {
+    let held = |d: &CpuDemand, r: u64| d.cap.is_some_and(|cap| d.demand > cap && r >= cap);
+    let task = |id: &TaskId| m.tasks[id.0 as usize].as_ref().expect("tracked task");
+    if ids.iter().all(|id| task(id).group.is_none()) {
+        let rates = cpu::allocate(capacity, demands);
+        let throttled = demands
+            .iter()
+            .zip(&rates)
+            .map(|(d, r)| held(d, *r))
+            .collect();
+        return (rates, throttled);
+    }
+    let mut containers: Vec<nested::Container> = Vec::new();
+    let mut owners: Vec<Vec<usize>> = Vec::new();
+    let mut slot: Vec<(GroupLink, usize)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match task(id).group {
+            None => {
+                containers.push(nested::Container::single(demands[i]));
+                owners.push(vec![i]);
+            }
+            Some(g) => match slot.iter().find(|(s, _)| s.id == g.id) {
+                Some(&(_, c)) => owners[c].push(i),
+                None => {
+                    slot.push((g, containers.len()));
+                    containers.push(nested::Container::single(demands[i]));
+                    owners.push(vec![i]);
+                }
+            },
+        }
+    }
+    for &(g, c) in &slot {
+        let members = &owners[c];
+        containers[c] = if g.shared {
+            let tasks: Vec<(i64, u64)> = members
+                .iter()
+                .map(|&i| (task(&ids[i]).cpus, demands[i].demand))
+                .collect();
+            nested::shared(g.executor_cpus, &tasks, m.cfg.cgroups_enable_cfs)
+        } else {
+            let tasks: Vec<(i64, CpuDemand)> = members
+                .iter()
+                .map(|&i| (task(&ids[i]).cpus, demands[i]))
+                .collect();
+            nested::nested(g.executor_cpus, &tasks)
+        };
+    }
+    let split = nested::allocate(capacity, &containers);
+    let mut rates = vec![0; ids.len()];
+    let mut throttled = vec![false; ids.len()];
+    for ((c, members), r) in containers.iter().zip(&owners).zip(&split) {
+        let total: u64 = r.iter().sum();
+        // Held at the container's quota (shared cgroups), or at a member's own.
+        let shared = task(&ids[members[0]]).group.is_some_and(|g| g.shared);
+        let container_held = shared
+            && c.cap
+                .is_some_and(|cap| c.demand().demand > cap && total >= cap);
+        for (&i, &rate) in members.iter().zip(r) {
+            rates[i] = rate;
+            throttled[i] = held(&demands[i], rate) || (container_held && rate < demands[i].demand);
+        }
+    }
+    (rates, throttled)
 }
 
 impl World<'_, '_> {
@@ -443,7 +667,10 @@ impl World<'_, '_> {
         let t = &self.tasks[task.0 as usize];
         let Some(agent) = t.agent else { return false };
         let def = self.frameworks[t.framework].def;
-        let usage = self.task_usage(def).cloned().unwrap_or_default();
+        let group = self.group_link(task);
+        let usage = usage_of(self.scenario, def, group)
+            .cloned()
+            .unwrap_or_default();
         let low = self
             .usage
             .as_ref()
@@ -479,7 +706,12 @@ impl World<'_, '_> {
             revocable,
             latency_sensitive: usage.latency_sensitive,
             shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
-            cap: cpu::quota(cpus, usage.cpus_limit, cfs),
+            // Tasks sharing their executor's cgroups have no quota of their own.
+            cap: if group.is_some_and(|g| g.shared) {
+                None
+            } else {
+                cpu::quota(cpus, usage.cpus_limit, cfs)
+            },
             demand,
             mem,
             rate: 0,
@@ -488,6 +720,7 @@ impl World<'_, '_> {
             finish: None,
             started: now,
             nominal: work,
+            group,
         });
         if revocable {
             m.revocable_launched += 1;
@@ -530,6 +763,24 @@ impl World<'_, '_> {
                 m.runtimes.0 += now.saturating_duration_since(tu.started).as_nanos() as u128;
                 m.runtimes.1 += nominal.as_nanos() as u128;
                 m.runtimes.2 += 1;
+                if let Some(g) = tu.group {
+                    let r = &mut m.group_runtimes[usize::from(!g.shared)];
+                    r.0 += now.saturating_duration_since(tu.started).as_nanos() as u128;
+                    r.1 += 1;
+                }
+            }
+        }
+        if let Some(g) = tu.group.filter(|g| g.shared) {
+            let others = m.agents[agent].as_ref().is_some_and(|a| {
+                a.tasks.iter().any(|t| {
+                    m.tasks[t.0 as usize]
+                        .as_ref()
+                        .and_then(|u| u.group)
+                        .is_some_and(|u| u.id == g.id)
+                })
+            });
+            if !others {
+                m.shared_limits.remove(&g.id);
             }
         }
         if !self.agents[agent].removed {
@@ -587,11 +838,11 @@ impl World<'_, '_> {
         let (capacity, memory) = (a.capacity, a.memory);
         if tick {
             for id in &ids {
-                let (def, started, cpus, mem_request) = {
+                let (def, started, cpus, mem_request, group) = {
                     let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
-                    (t.framework_def, t.started, t.cpus, t.mem_request)
+                    (t.framework_def, t.started, t.cpus, t.mem_request, t.group)
                 };
-                let usage = scenario.frameworks[def].usage.as_ref();
+                let usage = usage_of(scenario, def, group);
                 let default = TaskUsage::default();
                 let usage = usage.unwrap_or(&default);
                 let cl = m.profile_level(&usage.cpu, now, started);
@@ -601,29 +852,27 @@ impl World<'_, '_> {
                 t.mem = scale(mem_request, ml) as i64;
             }
         }
-        // Memory: limit kills and host OOM.
-        let containers: Vec<MemContainer> = ids
-            .iter()
-            .map(|id| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
-                let usage = scenario.frameworks[t.framework_def].usage.as_ref();
-                MemContainer {
-                    usage: t.mem,
-                    request: t.mem_request,
-                    limit: usage.and_then(|u| u.mem_limit),
-                    revocable: t.revocable,
-                }
-            })
-            .collect();
-        let mut out = Outcome { kills: Vec::new() };
+        // Memory: limit kills and host OOM, per container (a task's own, or its
+        // group's executor container).
+        let mem = mem_containers(m, scenario, &ids);
+        let mut out = Outcome {
+            kills: Vec::new(),
+            destroyed: Vec::new(),
+        };
         let mut alive = vec![true; ids.len()];
-        for (i, kind) in memory::kills(memory, &containers) {
-            alive[i] = false;
+        for (c, kind) in memory::kills(memory, &mem.containers) {
             let reason = match kind {
                 MemKill::Limit => TaskReason::ContainerLimitationMemory,
                 MemKill::Oom => TaskReason::ExecutorTerminated,
             };
-            out.kills.push((ids[i], TaskState::Failed, reason));
+            if let Some(&Some(gid)) = mem.executor.get(c) {
+                out.destroyed.push(gid);
+            }
+            let single = [c];
+            for &i in mem.owners.get(c).map_or(&single[..], Vec::as_slice) {
+                alive[i] = false;
+                out.kills.push((ids[i], TaskState::Failed, reason));
+            }
         }
         // CPU: water-filling over the survivors.
         let demands: Vec<CpuDemand> = ids
@@ -638,7 +887,7 @@ impl World<'_, '_> {
                 }
             })
             .collect();
-        let rates = cpu::allocate(capacity, &demands);
+        let (rates, throttled) = cpu_rates(m, capacity, &ids, &demands);
         let mut c = Contribution {
             capacity,
             revocable_total: m.agents[agent]
@@ -649,7 +898,7 @@ impl World<'_, '_> {
             ..Contribution::default()
         };
         let mut timers = Vec::new();
-        for ((id, rate), d) in ids.iter().zip(&rates).zip(&demands) {
+        for (((id, rate), d), &held) in ids.iter().zip(&rates).zip(&demands).zip(&throttled) {
             let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
             t.rate = *rate;
             c.used += rate;
@@ -660,9 +909,19 @@ impl World<'_, '_> {
             } else {
                 c.allocated += req;
             }
-            c.above_request += rate.saturating_sub(req);
-            if d.cap.is_some_and(|cap| d.demand > cap && *rate >= cap) {
-                c.throttled += 1;
+            let above = rate.saturating_sub(req);
+            c.above_request += above;
+            c.throttled += u64::from(held);
+            match t.group {
+                Some(g) if g.shared => {
+                    c.throttled_shared += u64::from(held);
+                    c.above_shared += above;
+                }
+                Some(_) => {
+                    c.throttled_nested += u64::from(held);
+                    c.above_nested += above;
+                }
+                None => {}
             }
             if t.latency_sensitive {
                 c.shortfall += d.max_rate().saturating_sub(*rate);
@@ -687,6 +946,9 @@ impl World<'_, '_> {
             }
             rt.done_timer = finish.map(|f| ctx.schedule_at(f, Event::TaskWorkDone(id)));
         }
+        for gid in out.destroyed {
+            self.group_destroyed(gid);
+        }
         for (id, state, reason) in out.kills {
             self.usage_kill(ctx, id, state, reason);
         }
@@ -705,7 +967,12 @@ impl World<'_, '_> {
         }
         let m = self.usage.as_mut().expect("model present");
         match reason {
-            TaskReason::ContainerLimitationMemory => m.limit_kills += 1,
+            TaskReason::ContainerLimitationMemory => {
+                m.limit_kills += 1;
+                if let Some(g) = m.tasks[task.0 as usize].as_ref().and_then(|t| t.group) {
+                    m.group_kills[usize::from(!g.shared)] += 1;
+                }
+            }
             TaskReason::ExecutorTerminated => m.oom_kills += 1,
             TaskReason::ContainerPreempted => m.qos_kills += 1,
             _ => {}

@@ -154,6 +154,8 @@ pub(crate) struct World<'s, 'l> {
     pub fetcher: Option<super::fetcher::FetchSim>,
     /// TLS, the master's CPU and executor transports, when the scenario models them.
     pub tls: Option<super::tls::TlsSim>,
+    /// Task groups, when a framework launches them.
+    pub groups: Option<super::task_group::GroupSim>,
 }
 
 /// An offer as the expectation check sees it.
@@ -243,6 +245,7 @@ impl<'s, 'l> World<'s, 'l> {
                 .as_ref()
                 .map(|def| super::fetcher::FetchSim::new(def, scenario)),
             tls: scenario.tls.as_ref().map(super::tls::TlsSim::new),
+            groups: super::task_group::GroupSim::new(scenario),
         }
     }
 
@@ -745,19 +748,24 @@ impl<'s, 'l> World<'s, 'l> {
         else {
             return;
         };
+        let per_group = self.group_size(fw) as u64;
         let rng = &mut self.frameworks[fw].rng;
-        let count = tasks_per_job.sample(rng).max(1);
+        let count = tasks_per_job.sample(rng).max(1) * per_group;
         let durations: Vec<u64> = (0..count).map(|_| task_duration.sample(rng)).collect();
         let next = job_interarrival.sample(rng);
         self.frameworks[fw].jobs_submitted += 1;
         let jobs = self.frameworks[fw].jobs_submitted;
-        for d in durations {
-            self.submit_task(
-                now,
-                fw,
-                task_resources.clone(),
-                Some(SimDuration::from_nanos(d)),
-            );
+        if self.group_def_of(fw) {
+            self.group_submit(now, fw, &durations);
+        } else {
+            for d in durations {
+                self.submit_task(
+                    now,
+                    fw,
+                    task_resources.clone(),
+                    Some(SimDuration::from_nanos(d)),
+                );
+            }
         }
         if max_jobs.is_none_or(|m| jobs < m) {
             ctx.schedule_after(SimDuration::from_nanos(next), Event::JobArrival(fw));
@@ -786,6 +794,13 @@ impl<'s, 'l> World<'s, 'l> {
                 break;
             }
             scanned += 1;
+            if let Some(group) = self.group_pick(task, &mut remaining, &role) {
+                match group {
+                    Some(members) => launches.extend(members),
+                    None => kept.push_back(task),
+                }
+                continue;
+            }
             match res::pick(&remaining, &self.tasks[task.0 as usize].request, &role) {
                 Some(picked) => {
                     remaining = res::subtract(&remaining, &picked);
@@ -840,7 +855,7 @@ impl<'s, 'l> World<'s, 'l> {
 
     /// Drops a task whose offer is gone or too small, as Mesos's master does with
     /// `REASON_INVALID_OFFERS`; the framework learns it and retries.
-    fn drop_task(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
+    pub(super) fn drop_task(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
         self.tasks[task.0 as usize].state = TaskState::Dropped;
         self.log_task(
             ctx.now(),
@@ -886,6 +901,7 @@ impl<'s, 'l> World<'s, 'l> {
         });
         let mut remaining = offer.resources.clone();
         self.apply_offer_operations(ctx, &offer, &operations, &mut remaining);
+        let launches = self.group_accept(ctx, offer.agent, launches, &mut remaining);
         for task in launches {
             let t = &self.tasks[task.0 as usize];
             if !remaining.contains(&t.resources) {
@@ -1042,6 +1058,7 @@ impl<'s, 'l> World<'s, 'l> {
             }
         }
         self.stats.task_ended(now, fw, state);
+        self.group_task_ended(ctx, task, state, reason);
         match reason {
             // Removals are reported by the master itself, at once.
             Some(r) => {
@@ -1079,9 +1096,12 @@ impl<'s, 'l> World<'s, 'l> {
         });
     }
 
-    fn on_status_at_framework(&mut self, task: TaskId, state: TaskState) {
+    fn on_status_at_framework(&mut self, now: SimTime, task: TaskId, state: TaskState) {
         let fw = self.tasks[task.0 as usize].framework;
-        if self.frameworks[fw].removed || self.stateful_status(task, state) {
+        if self.frameworks[fw].removed
+            || self.stateful_status(task, state)
+            || self.group_status(now, task, state)
+        {
             return;
         }
         let behaviour = &self.scenario.frameworks[self.frameworks[fw].def].behaviour;
@@ -1589,7 +1609,7 @@ impl World<'_, '_> {
             }
             Event::StatusAtFramework(task, state) => {
                 self.control_status_arrived(now, task, state);
-                self.on_status_at_framework(task, state);
+                self.on_status_at_framework(now, task, state);
                 let fw = self.tasks[task.0 as usize].framework;
                 self.wake_framework(ctx, fw);
             }
