@@ -3,11 +3,12 @@
 //! `network-control.toml` comparison (a saturated uplink slows control traffic), and
 //! determinism.
 
+mod support;
+
 use std::path::Path;
 
 use scenarios::scenario::Scenario;
 use scenarios::sim::control::ControlSummary;
-use scenarios::sim::{self, RunOptions};
 use scenarios::summary::Summary;
 
 /// One agent, one framework outside the racks, one task; nothing else on the wire.
@@ -32,17 +33,11 @@ max_jobs = 1
 "#;
 
 fn run_text(text: &str, overrides: &[&str]) -> Summary {
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let scenario = Scenario::parse(text, Path::new("inline.toml"), &overrides)
-        .unwrap_or_else(|e| panic!("{e}"));
-    sim::run(&scenario, RunOptions::default()).unwrap().summary
+    support::run(&support::inline(text, "inline.toml", overrides))
 }
 
 fn run(file: &str, overrides: &[&str]) -> Summary {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let scenario = Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
-    sim::run(&scenario, RunOptions::default()).unwrap().summary
+    support::run(&support::library(file, overrides))
 }
 
 fn control(s: &Summary) -> &ControlSummary {

@@ -2,6 +2,8 @@
 //! starting only after their fetch, the `fetcher-cache.toml` comparisons (cold, warm
 //! and too-small caches), and errors for bad `uris`.
 
+mod support;
+
 use std::path::Path;
 
 use scenarios::scenario::Scenario;
@@ -39,20 +41,11 @@ cache = true
 "#;
 
 fn run_text(text: &str, overrides: &[&str]) -> Summary {
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let scenario = Scenario::parse(text, Path::new("fetch.toml"), &overrides).unwrap();
-    let options = RunOptions {
-        check_invariants: true,
-        ..RunOptions::default()
-    };
-    sim::run(&scenario, options).unwrap().summary
+    support::run_checked(&support::inline(text, "fetch.toml", overrides))
 }
 
 fn run_file(overrides: &[&str]) -> Summary {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fetcher-cache.toml");
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let scenario = Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
-    sim::run(&scenario, RunOptions::default()).unwrap().summary
+    support::run(&support::library("fetcher-cache.toml", overrides))
 }
 
 #[test]

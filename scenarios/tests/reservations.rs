@@ -1,16 +1,14 @@
 //! The reservation scenarios' key figures: dynamic vs static idle reservations, a stateful service surviving failures with its data, a reservation update moving a volume to another role, data lost only with an agent; and the event log records every operation with its outcome.
 
+mod support;
+
 use std::path::Path;
 
 use scenarios::scenario::Scenario;
 use scenarios::sim::{self, RunOptions};
 use scenarios::summary::{ReservationsSummary, Summary};
 
-fn load(file: &str, overrides: &[&str]) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}"))
-}
+use support::library as load;
 
 /// Runs with the over-allocation invariant checked after every event.
 fn run(scenario: &Scenario, log: Option<&mut Vec<u8>>) -> Summary {

@@ -3,6 +3,8 @@
 //! `task-groups.toml` (bursting and memory leaks), the validation errors of
 //! mesos-semantics.md §4.1 and determinism.
 
+mod support;
+
 use std::path::Path;
 
 use scenarios::scenario::Scenario;
@@ -10,35 +12,12 @@ use scenarios::sim::{self, RunOptions};
 use scenarios::summary::Summary;
 use serde_json::Value;
 
-fn run_scenario(scenario: &Scenario) -> (Summary, Vec<Value>) {
-    let mut log = Vec::new();
-    let out = sim::run(
-        scenario,
-        RunOptions {
-            event_log: Some(&mut log),
-            check_invariants: true,
-            ..RunOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let lines = String::from_utf8(log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (out.summary, lines)
-}
-
 fn library(overrides: &[&str]) -> (Summary, Vec<Value>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("task-groups.toml");
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    run_scenario(&Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}")))
+    support::run_checked_logged(&support::library("task-groups.toml", overrides))
 }
 
 fn inline(text: &str) -> (Summary, Vec<Value>) {
-    run_scenario(
-        &Scenario::parse(text, Path::new("tg.toml"), &[]).unwrap_or_else(|e| panic!("{e}")),
-    )
+    support::run_checked_logged(&support::inline(text, "tg.toml", &[]))
 }
 
 /// Task state records of `framework`: (time s, task, state, reason).

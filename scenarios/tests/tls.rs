@@ -1,17 +1,15 @@
 //! TLS on control traffic, the master's CPU queue and executor transports: hand-computed
 //! latencies, the failure when a container's network blocks TCP, and absence when unused.
 
+mod support;
+
 use std::path::Path;
 
 use scenarios::scenario::Scenario;
-use scenarios::sim::{self, RunOptions};
 use scenarios::summary::Summary;
 
 fn run(file: &str, overrides: &[&str]) -> Summary {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let scenario = Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
-    sim::run(&scenario, RunOptions::default()).unwrap().summary
+    support::run(&support::library(file, overrides))
 }
 
 fn executor<'a>(s: &'a Summary, transport: &str) -> &'a scenarios::sim::tls::ExecutorSummary {

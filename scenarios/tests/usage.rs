@@ -2,37 +2,17 @@
 //! library's `oversubscription.toml` and `bursting.toml` promise, the kills they cause
 //! and determinism. Each comparison runs the same scenario twice and compares.
 
+mod support;
+
 use std::path::Path;
 
 use scenarios::scenario::Scenario;
 use scenarios::sim::{self, RunOptions};
 use scenarios::summary::Summary;
 
-fn load(file: &str, overrides: &[&str]) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    Scenario::load(&path, &overrides).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Runs with the invariant checks on; returns the summary and the event log lines.
 fn run(file: &str, overrides: &[&str]) -> (Summary, Vec<serde_json::Value>) {
-    let scenario = load(file, overrides);
-    let mut log = Vec::new();
-    let out = sim::run(
-        &scenario,
-        RunOptions {
-            event_log: Some(&mut log),
-            check_invariants: true,
-            ..RunOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let lines = String::from_utf8(log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (out.summary, lines)
+    support::run_checked_logged(&support::library(file, overrides))
 }
 
 /// Forty minutes take the services from their trough to past their peak.
