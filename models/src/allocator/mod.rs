@@ -26,7 +26,7 @@
 //! reservations, filters, suppression, capabilities), so the baselines honour filters,
 //! suppression, reservations-to-role and the revocable capability exactly like `hdrf`.
 //!
-//! Determinism: agent order is shuffled with ChaCha8 streams derived from the seed
+//! Determinism: agent order is drawn (`order.rs`) from ChaCha8 streams derived from the seed
 //! given to [`by_name`] (`sim_core::rng::derive_seed`); every map is ordered; ties are
 //! broken by ids or names.
 
@@ -46,6 +46,7 @@ mod bestfit;
 mod book;
 mod fifo;
 mod hdrf;
+mod order;
 
 #[cfg(test)]
 mod stable_tests;
