@@ -87,6 +87,31 @@ pub(crate) struct AgentFilter {
     pub role: RoleIdx,
     pub id: FilterId,
     pub resources: Resources,
+    /// `known_quantities(&resources)`: a filter whose quantity of some well-known
+    /// name is below the offer's cannot contain it, so most filters are rejected
+    /// without comparing entries.
+    pub quantities: [i64; 5],
+}
+
+/// Summed quantities (scalars, range and set elements, every copy of a shared
+/// entry) of cpus, mem, disk, gpus and ports. When `a.contains(b)`, every entry of
+/// `b` is matched by a distinct entry of `a` with a value at least as large, so each
+/// of these sums of `a` is at least the one of `b`: comparing them is a necessary
+/// condition for containment, never a sufficient one.
+pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
+    let mut q = [0i64; 5];
+    for r in res.iter() {
+        let slot = match r.name {
+            ResourceName::Cpus => 0,
+            ResourceName::Mem => 1,
+            ResourceName::Disk => 2,
+            ResourceName::Gpus => 3,
+            ResourceName::Ports => 4,
+            _ => continue,
+        };
+        q[slot] = q[slot].saturating_add(r.value.quantity_milli());
+    }
+    q
 }
 
 impl AgentState {
@@ -822,10 +847,18 @@ impl Book {
         let from = a
             .filters
             .partition_point(|f| (f.framework, f.role) < (fw, role));
-        a.filters[from..]
+        let mut mine = a.filters[from..]
             .iter()
             .take_while(|f| f.framework == fw && f.role == role)
-            .any(|f| f.resources.contains(offer))
+            .peekable();
+        if mine.peek().is_none() {
+            return false;
+        }
+        let want = known_quantities(offer);
+        mine.any(|f| {
+            f.quantities.iter().zip(&want).all(|(have, w)| have >= w)
+                && f.resources.contains(offer)
+        })
     }
 
     /// Offers `fw` (its role at `fr_idx`) everything on `agent` its role may use and
@@ -933,6 +966,7 @@ impl Book {
                 role,
                 id,
                 resources: resources.clone(),
+                quantities: known_quantities(resources),
             },
         );
         InstalledFilter {

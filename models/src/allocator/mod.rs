@@ -49,6 +49,8 @@ mod hdrf;
 mod order;
 
 #[cfg(test)]
+mod filter_tests;
+#[cfg(test)]
 mod stable_tests;
 #[cfg(test)]
 mod tests;
