@@ -52,9 +52,14 @@ const MAX_FILTER: SimDuration = SimDuration::from_secs(365 * 24 * 3600);
 
 /// Who gets what in one cycle.
 pub(crate) trait Policy {
-    /// Runs one cycle over `agents` (present agents, in id order) and returns the
-    /// allocations, after recording each with [`Book::track`].
-    fn allocate(&mut self, book: &mut Book, now: SimTime, agents: Vec<AgentId>) -> Vec<Allocation>;
+    /// Runs one cycle over `candidates` (see [`Book::candidate_agents`]) and returns
+    /// the allocations, after recording each with [`Book::track`].
+    fn allocate(
+        &mut self,
+        book: &mut Book,
+        now: SimTime,
+        candidates: &Candidates,
+    ) -> Vec<Allocation>;
 }
 
 /// One framework's resources under one role on an agent.
@@ -227,6 +232,17 @@ pub(crate) struct Book {
     /// Whether `hdrf` may skip stable agents (always on in production; the tests turn
     /// it off to prove the skip changes nothing).
     pub skip_stable: bool,
+    /// Every *awake* agent (present, something available, no current stable mark),
+    /// and maybe some others, in no particular order: the agents a periodic cycle
+    /// that skips stable agents visits, found without walking the whole cluster.
+    /// An agent can only wake up in `sync_available` or `unsettle` (which push it
+    /// here) or by a `stable_gen` bump (which sets `wake_all`);
+    /// [`Book::awake_agents`] drops the others.
+    awake: Vec<AgentId>,
+    /// `in_awake[i]`: agent `i` is listed in `awake`.
+    in_awake: Vec<bool>,
+    /// Every stable mark went stale since `awake` was last rebuilt.
+    wake_all: bool,
     /// Emptied allocation buffers, reused by `track_from` (an offer/decline round
     /// trip then allocates nothing).
     spare: Vec<Resources>,
@@ -317,6 +333,9 @@ impl Book {
             stable: Vec::new(),
             stable_gen: 1,
             skip_stable: true,
+            awake: Vec::new(),
+            in_awake: Vec::new(),
+            wake_all: false,
             spare: Vec::new(),
             frameworks: Vec::new(),
             roles: Vec::new(),
@@ -380,12 +399,56 @@ impl Book {
         if let Some(m) = self.stable.get_mut(id.0 as usize) {
             *m = 0;
         }
+        self.wake(id);
     }
 
     /// Drops every stable mark (a change that may make a rejected candidate eligible
     /// on any agent).
     fn unsettle_all(&mut self) {
         self.stable_gen += 1;
+        self.wake_all = true;
+    }
+
+    /// Lists `id` in `awake` (if it is not listed yet).
+    fn wake(&mut self, id: AgentId) {
+        let i = id.0 as usize;
+        if self.in_awake.len() <= i {
+            self.in_awake.resize(i + 1, false);
+        }
+        if !self.in_awake[i] {
+            self.in_awake[i] = true;
+            self.awake.push(id);
+        }
+    }
+
+    /// The awake agents (present, something available, not stable), in no
+    /// particular order; costs about their number, not the number of agents (the
+    /// whole cluster is walked only after a change that unsettled every agent).
+    pub fn awake_agents(&mut self) -> Vec<AgentId> {
+        if self.wake_all {
+            self.wake_all = false;
+            self.awake.clear();
+            self.in_awake.clear();
+            self.in_awake.resize(self.has_available.len(), false);
+            for (i, &free) in self.has_available.iter().enumerate() {
+                // Every stable mark is stale after the bump.
+                if free && self.stable.get(i) != Some(&self.stable_gen) {
+                    self.in_awake[i] = true;
+                    self.awake.push(AgentId(i as u32));
+                }
+            }
+        } else {
+            let mut awake = std::mem::take(&mut self.awake);
+            awake.retain(|&a| {
+                let keep = self.has_available(a) && !self.is_stable(a);
+                if !keep {
+                    self.in_awake[a.0 as usize] = false;
+                }
+                keep
+            });
+            self.awake = awake;
+        }
+        self.awake.clone()
     }
 
     /// Re-reads `has_available` of `id` after its `available` changed (and drops its
@@ -585,9 +648,9 @@ impl Book {
         let fr = &f.roles[idx];
         let want = f.active && fr.subscribed && !fr.suppressed;
         let (role, client) = (fr.role, fr.client);
-        let sorter = &mut self.roles[role].fw_sorter;
-        if want != sorter.is_active(client) {
-            self.stable_gen += 1;
+        if want != self.roles[role].fw_sorter.is_active(client) {
+            self.unsettle_all();
+            let sorter = &mut self.roles[role].fw_sorter;
             if want {
                 sorter.activate(client);
             } else {
@@ -1532,8 +1595,7 @@ impl<P: Policy> Allocator for Driver<P> {
 
     fn allocate(&mut self, now: SimTime, candidates: &Candidates) -> Vec<Allocation> {
         self.book.allocation_runs += 1;
-        let agents = self.book.candidate_agents(candidates);
-        self.policy.allocate(&mut self.book, now, agents)
+        self.policy.allocate(&mut self.book, now, candidates)
     }
 
     fn metrics(&self) -> AllocatorMetrics {

@@ -17,7 +17,7 @@ use sim_core::time::SimTime;
 
 use super::order::shuffle_agents;
 use super::book::{split_quantities, strip, strip_needed, Book, Policy, RoleIdx, Source};
-use super::{AgentId, Allocation, FrameworkId};
+use super::{AgentId, Allocation, Candidates, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
 use crate::sorter::{PassWalker, SorterKind};
 
@@ -88,10 +88,10 @@ impl Policy for Hdrf {
         &mut self,
         b: &mut Book,
         _now: SimTime,
-        mut agents: Vec<AgentId>,
+        candidates: &Candidates,
     ) -> Vec<Allocation> {
         let mut cy = Cycle::new(b);
-        let mut out = Vec::with_capacity(agents.len());
+        let mut out = Vec::new();
         // Agents with nothing available are left out of a stage before its order is
         // drawn (`order::shuffle_agents`: the visited agents come in the relative
         // order a shuffle of all agents would give them), so a cycle costs little
@@ -104,11 +104,8 @@ impl Policy for Hdrf {
             .iter()
             .any(|&r| !b.roles[r].quota.guarantees.is_empty() && b.roles[r].role_client.is_some());
         if stage1 {
-            let mut order: Vec<AgentId> = agents
-                .iter()
-                .copied()
-                .filter(|&a| !skip_empty || b.has_available(a))
-                .collect();
+            let mut order = b.candidate_agents(candidates);
+            order.retain(|&a| !skip_empty || b.has_available(a));
             shuffle_agents(&mut order, &mut b.rng);
             for &agent in &order {
                 run_agent(b, &mut cy, agent, Stage::One, &mut out);
@@ -128,7 +125,15 @@ impl Policy for Hdrf {
             && cy.required_headroom.is_empty();
         // Visiting an agent changes only that agent's availability and stable mark,
         // so filtering up front visits exactly the agents a check at each visit would.
-        agents.retain(|&a| !skip_empty || (b.has_available(a) && !(skip_stable && b.is_stable(a))));
+        let mut agents = if skip_stable && *candidates == Candidates::All {
+            b.awake_agents()
+        } else {
+            let mut agents = b.candidate_agents(candidates);
+            agents.retain(|&a| {
+                !skip_empty || (b.has_available(a) && !(skip_stable && b.is_stable(a)))
+            });
+            agents
+        };
         shuffle_agents(&mut agents, &mut b.rng);
         for &agent in &agents {
             let before = out.len();
