@@ -80,8 +80,21 @@ pub(crate) struct AgentState {
     /// Bumped whenever `available` changes (cache key for policies).
     pub version: u64,
     /// Offer filters on this agent, sorted by (framework, role, id): the allocation
-    /// loop looks them up while the agent's state is hot.
+    /// loop looks them up while the agent's state is hot. Only the *visible* ones:
+    /// see `shadowed`.
     pub filters: Vec<AgentFilter>,
+    /// Filters hidden behind another filter of the same (framework, role) whose
+    /// resources contain theirs, keyed by (that shadower's id, own id). While the
+    /// shadower lives, a hidden filter never decides anything (whatever it contains,
+    /// the shadower contains), so `is_filtered` scans only `filters`; when the
+    /// shadower goes, the filters it hid become visible again. A shadower may itself
+    /// be hidden (containment is transitive), so every hidden filter is contained in
+    /// a visible one. In a replay a framework declines the agent's whole available
+    /// set again after each change, and this keeps the scan to the sets that are
+    /// not contained in a later one.
+    pub shadowed: BTreeMap<(FilterId, FilterId), AgentFilter>,
+    /// The shadower of each hidden filter.
+    pub shadow_of: BTreeMap<FilterId, FilterId>,
 }
 
 /// A refused set: `resources` are not offered again to (framework, role) on the
@@ -119,7 +132,94 @@ pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
     q
 }
 
+/// True when `outer` contains `inner` (quantities first, see [`known_quantities`]).
+fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
+    outer
+        .quantities
+        .iter()
+        .zip(&inner.quantities)
+        .all(|(o, i)| o >= i)
+        && outer.resources.contains(&inner.resources)
+}
+
 impl AgentState {
+    /// The range of `filters` of (framework, role).
+    fn filter_range(&self, fw: FrameworkId, role: RoleIdx) -> std::ops::Range<usize> {
+        let from = self
+            .filters
+            .partition_point(|f| (f.framework, f.role) < (fw, role));
+        let to = from
+            + self.filters[from..]
+                .iter()
+                .take_while(|f| f.framework == fw && f.role == role)
+                .count();
+        from..to
+    }
+
+    /// Adds a filter whose id is larger than every other: hidden behind a visible
+    /// filter of its (framework, role) that contains it, if any; otherwise visible,
+    /// hiding the visible ones it contains (see `shadowed`).
+    pub(crate) fn add_filter(&mut self, nf: AgentFilter) {
+        let range = self.filter_range(nf.framework, nf.role);
+        if let Some(sh) = self.filters[range.clone()]
+            .iter()
+            .find(|f| filter_contains(f, &nf))
+        {
+            self.shadow_of.insert(nf.id, sh.id);
+            self.shadowed.insert((sh.id, nf.id), nf);
+            return;
+        }
+        let mut kept = Vec::with_capacity(range.len() + 1);
+        for f in self.filters.drain(range.clone()) {
+            if filter_contains(&nf, &f) {
+                self.shadow_of.insert(f.id, nf.id);
+                self.shadowed.insert((nf.id, f.id), f);
+            } else {
+                kept.push(f);
+            }
+        }
+        kept.push(nf);
+        self.filters.splice(range.start..range.start, kept);
+    }
+
+    /// Removes filter `id` (visible or hidden); the filters it hid become visible.
+    pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) {
+        if let Some(sh) = self.shadow_of.remove(&id) {
+            self.shadowed.remove(&(sh, id));
+        } else {
+            let key = (fw, role, id);
+            if let Ok(i) = self
+                .filters
+                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
+            {
+                self.filters.remove(i);
+            }
+        }
+        // A hidden filter may hide others too (it hid them while visible).
+        let hidden: Vec<(FilterId, FilterId)> = self
+            .shadowed
+            .range((id, FilterId(0))..=(id, FilterId(u64::MAX)))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in hidden {
+            let f = self.shadowed.remove(&k).expect("listed");
+            self.shadow_of.remove(&f.id);
+            let at = self
+                .filters
+                .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
+            self.filters.insert(at, f);
+        }
+    }
+
+    /// Ids of every filter on the agent, visible or hidden.
+    fn filter_ids(&self) -> Vec<FilterId> {
+        self.filters
+            .iter()
+            .map(|f| f.id)
+            .chain(self.shadow_of.keys().copied())
+            .collect()
+    }
+
     fn refresh_available(&mut self) {
         // `total − Σ allocations`, subtracting one allocation at a time: Mesos
         // subtraction clamps at zero per entry, so this equals subtracting the sum.
@@ -1019,19 +1119,13 @@ impl Book {
         let a = self
             .agent_mut(agent)
             .expect("filters are installed on known agents");
-        let at = a
-            .filters
-            .partition_point(|f| (f.framework, f.role, f.id) < (fw, role, id));
-        a.filters.insert(
-            at,
-            AgentFilter {
-                framework: fw,
-                role,
-                id,
-                resources: resources.clone(),
-                quantities: known_quantities(resources),
-            },
-        );
+        a.add_filter(AgentFilter {
+            framework: fw,
+            role,
+            id,
+            resources: resources.clone(),
+            quantities: known_quantities(resources),
+        });
         InstalledFilter {
             id,
             expires_at: now.saturating_add(d),
@@ -1060,13 +1154,7 @@ impl Book {
         self.roles[loc.role].active_filters -= 1;
         self.unsettle(loc.agent);
         if let Some(a) = self.agent_mut(loc.agent) {
-            let key = (loc.framework, loc.role, id);
-            if let Ok(i) = a
-                .filters
-                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
-            {
-                a.filters.remove(i);
-            }
+            a.remove_filter(loc.framework, loc.role, id);
         }
         let Some(f) = self.framework_mut(loc.framework) else {
             return;
@@ -1096,7 +1184,7 @@ impl Book {
     /// Clears every framework's filters on `agent`.
     fn clear_agent_filters(&mut self, agent: AgentId) {
         let ids: Vec<FilterId> = match self.agent(agent) {
-            Some(a) => a.filters.iter().map(|f| f.id).collect(),
+            Some(a) => a.filter_ids(),
             None => return,
         };
         for id in ids {
@@ -1360,6 +1448,8 @@ impl<P: Policy> Allocator for Driver<P> {
             available: Resources::new(),
             version: 0,
             filters: Vec::new(),
+            shadowed: BTreeMap::new(),
+            shadow_of: BTreeMap::new(),
         };
         state.refresh_available();
         b.agents[i] = Some(state);

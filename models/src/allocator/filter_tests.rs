@@ -1,4 +1,6 @@
-//! The quantity pre-check of offer filters (`book::known_quantities`) never changes an answer: containment implies the quantity comparison, and `Book::is_filtered` agrees with a plain scan of `contains` over random filters and offers.
+//! Offer filters: the quantity pre-check (`book::known_quantities`) and hidden filters (`AgentState::shadowed`) never change an answer: containment implies the quantity comparison, and `Book::is_filtered` agrees with a plain scan of `contains` over every live filter under random installs and removals.
+
+use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -88,11 +90,20 @@ fn containment_implies_the_quantity_check() {
     assert!(contained > 5_000, "the generator exercises containment");
 }
 
+/// Every filter on the agent, visible or hidden.
+fn all_filters(a: &AgentState) -> Vec<&AgentFilter> {
+    a.filters.iter().chain(a.shadowed.values()).collect()
+}
+
 #[test]
-fn is_filtered_agrees_with_a_plain_scan() {
+fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
+    // Random installs and removals (expiry in any order) on one agent; after each
+    // step, `is_filtered` (visible filters only, quantities first) must answer like
+    // `contains` over every live filter, and every hidden filter must be contained
+    // in a visible one of its (framework, role).
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let mut hits = 0;
-    for round in 0..2_000 {
+    let (mut hits, mut hidden_seen) = (0, 0);
+    for round in 0..300 {
         let mut agent = AgentState {
             info: AgentInfo::default(),
             allocations: Vec::new(),
@@ -100,39 +111,57 @@ fn is_filtered_agrees_with_a_plain_scan() {
             has_gpus: false,
             version: 0,
             filters: Vec::new(),
+            shadowed: BTreeMap::new(),
+            shadow_of: BTreeMap::new(),
         };
         let base = random_resources(&mut rng);
-        for i in 0..rng.random_range(0..12) {
-            let resources = if rng.random_bool(0.7) {
-                random_part(&base, &mut rng)
+        let mut live: Vec<(FrameworkId, usize, FilterId)> = Vec::new();
+        for step in 0..40u64 {
+            if live.is_empty() || rng.random_bool(0.65) {
+                let resources = match rng.random_range(0..3) {
+                    0 => base.clone(),
+                    1 => random_part(&base, &mut rng),
+                    _ => random_resources(&mut rng),
+                };
+                let (fw, role) = (FrameworkId(rng.random_range(0..2)), rng.random_range(0..2));
+                agent.add_filter(AgentFilter {
+                    framework: fw,
+                    role,
+                    id: FilterId(step),
+                    quantities: known_quantities(&resources),
+                    resources,
+                });
+                live.push((fw, role, FilterId(step)));
             } else {
-                random_resources(&mut rng)
-            };
-            agent.filters.push(AgentFilter {
-                framework: FrameworkId(rng.random_range(0..3)),
-                role: rng.random_range(0..2),
-                id: FilterId(i),
-                quantities: known_quantities(&resources),
-                resources,
-            });
-        }
-        agent
-            .filters
-            .sort_by_key(|f| (f.framework, f.role, f.id));
-        for _ in 0..8 {
-            let offer = random_part(&base, &mut rng);
-            let (fw, role) = (FrameworkId(rng.random_range(0..3)), rng.random_range(0..2));
-            let plain = agent
-                .filters
-                .iter()
-                .any(|f| f.framework == fw && f.role == role && f.resources.contains(&offer));
-            assert_eq!(
-                Book::is_filtered(&agent, fw, role, &offer),
-                plain,
-                "round {round}: offer {offer}"
-            );
-            hits += usize::from(plain);
+                let (fw, role, id) = live.swap_remove(rng.random_range(0..live.len()));
+                agent.remove_filter(fw, role, id);
+            }
+            let mut ids: Vec<FilterId> = all_filters(&agent).iter().map(|f| f.id).collect();
+            ids.sort_unstable();
+            let mut want: Vec<FilterId> = live.iter().map(|l| l.2).collect();
+            want.sort_unstable();
+            assert_eq!(ids, want, "round {round} step {step}: the live filters");
+            for h in agent.shadowed.values() {
+                hidden_seen += 1;
+                assert!(agent.filters.iter().any(|v| v.framework == h.framework
+                    && v.role == h.role
+                    && v.resources.contains(&h.resources)));
+            }
+            for _ in 0..4 {
+                let offer = random_part(&base, &mut rng);
+                let (fw, role) = (FrameworkId(rng.random_range(0..2)), rng.random_range(0..2));
+                let plain = all_filters(&agent)
+                    .iter()
+                    .any(|f| f.framework == fw && f.role == role && f.resources.contains(&offer));
+                assert_eq!(
+                    Book::is_filtered(&agent, fw, role, &offer),
+                    plain,
+                    "round {round} step {step}: offer {offer}"
+                );
+                hits += usize::from(plain);
+            }
         }
     }
     assert!(hits > 1_000, "the generator exercises filtered offers ({hits})");
+    assert!(hidden_seen > 1_000, "the generator hides filters ({hidden_seen})");
 }
