@@ -15,6 +15,7 @@
 //!   and counted in its role's `active_filters`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -278,7 +279,8 @@ impl FrameworkState {
 }
 
 pub(crate) struct RoleState {
-    pub name: String,
+    /// Shared with every [`Allocation`] made under the role (no string copy per offer).
+    pub name: Arc<str>,
     /// This role, then its ancestors up to the top-level role.
     pub chain: Vec<RoleIdx>,
     pub hierarchical: bool,
@@ -602,7 +604,7 @@ impl Book {
         );
         fw_sorter.add_total(&self.total);
         self.roles.push(RoleState {
-            name: name.to_string(),
+            name: Arc::from(name),
             chain,
             hierarchical: name.contains('/'),
             fw_sorter,
@@ -672,7 +674,7 @@ impl Book {
         let min_alloc = f
             .info
             .min_allocatable_resources
-            .get(&self.roles[role].name)
+            .get(&*self.roles[role].name)
             .cloned();
         let r = &mut self.roles[role];
         let path = if name.is_empty() || r.fw_sorter.client(&name).is_some() {
@@ -1019,8 +1021,7 @@ impl Book {
         }
         let want = known_quantities(offer);
         mine.any(|f| {
-            f.quantities.iter().zip(&want).all(|(have, w)| have >= w)
-                && f.resources.contains(offer)
+            f.quantities.iter().zip(&want).all(|(have, w)| have >= w) && f.resources.contains(offer)
         })
     }
 
@@ -1246,15 +1247,16 @@ impl Book {
         };
         for (i, r) in self.roles.iter().enumerate() {
             if r.role_client.is_some() || r.active_filters > 0 {
-                m.active_filters.insert(r.name.clone(), r.active_filters);
+                m.active_filters
+                    .insert(r.name.to_string(), r.active_filters);
             }
             if let Some(c) = r.role_client {
                 m.dominant_shares
-                    .insert(r.name.clone(), self.role_sorter.share(c));
+                    .insert(r.name.to_string(), self.role_sorter.share(c));
             }
             if self.quota_roles.contains(&i) {
                 m.quota.insert(
-                    r.name.clone(),
+                    r.name.to_string(),
                     QuotaMetrics {
                         guarantees: r.quota.guarantees.clone(),
                         limits: r.quota.limits.clone(),
@@ -1598,7 +1600,8 @@ impl<P: Policy> Allocator for Driver<P> {
         let targets: Vec<usize> = (0..f.roles.len())
             .filter(|&i| {
                 let fr = &f.roles[i];
-                fr.subscribed && (roles.is_empty() || roles.contains(&b.roles[fr.role].name))
+                fr.subscribed
+                    && (roles.is_empty() || roles.iter().any(|x| **x == *b.roles[fr.role].name))
             })
             .collect();
         for idx in targets {
@@ -1613,7 +1616,8 @@ impl<P: Policy> Allocator for Driver<P> {
         let targets: Vec<usize> = (0..f.roles.len())
             .filter(|&i| {
                 let fr = &f.roles[i];
-                fr.subscribed && (roles.is_empty() || roles.contains(&b.roles[fr.role].name))
+                fr.subscribed
+                    && (roles.is_empty() || roles.iter().any(|x| **x == *b.roles[fr.role].name))
             })
             .collect();
         for &idx in &targets {

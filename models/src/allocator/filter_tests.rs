@@ -162,6 +162,12 @@ fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
             }
         }
     }
-    assert!(hits > 1_000, "the generator exercises filtered offers ({hits})");
-    assert!(hidden_seen > 1_000, "the generator hides filters ({hidden_seen})");
+    assert!(
+        hits > 1_000,
+        "the generator exercises filtered offers ({hits})"
+    );
+    assert!(
+        hidden_seen > 1_000,
+        "the generator hides filters ({hidden_seen})"
+    );
 }

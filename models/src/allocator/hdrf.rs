@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use sim_core::time::SimTime;
 
-use super::order::shuffle_agents;
 use super::book::{split_quantities, strip, strip_needed, Book, Policy, RoleIdx, Source};
+use super::order::shuffle_agents;
 use super::{AgentId, Allocation, Candidates, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
 use crate::sorter::{PassWalker, SorterKind};
@@ -135,6 +135,7 @@ impl Policy for Hdrf {
             agents
         };
         shuffle_agents(&mut agents, &mut b.rng);
+        out.reserve(agents.len());
         for &agent in &agents {
             let before = out.len();
             let local = run_agent(b, &mut cy, agent, Stage::Two, &mut out);
@@ -208,6 +209,8 @@ fn run_role(
     // reservation, no shared volume offered earlier in the cycle): then `cache` is
     // not built and an offer of everything moves `available` out instead.
     let mut whole = false;
+    // (cache_version, allocatable(usable)) for frameworks without their own minimum.
+    let mut allocatable_seen: Option<(u64, bool)> = None;
     let mut local = true;
     loop {
         let r = &mut b.roles[role];
@@ -257,7 +260,22 @@ fn run_role(
         } else {
             Cow::Borrowed(usable)
         };
-        if !b.allocatable(&avail, &f.roles[fr_idx]) {
+        // `allocatable` with the configured minimum depends only on `usable`: one
+        // answer per version of it, shared by every framework without an override.
+        let fr = &f.roles[fr_idx];
+        let ok = if fr.min_alloc.is_none() && matches!(avail, Cow::Borrowed(_)) {
+            match allocatable_seen {
+                Some((v, ok)) if v == cache_version => ok,
+                _ => {
+                    let ok = b.allocatable(&avail, fr);
+                    allocatable_seen = Some((cache_version, ok));
+                    ok
+                }
+            }
+        } else {
+            b.allocatable(&avail, fr)
+        };
+        if !ok {
             continue;
         }
 

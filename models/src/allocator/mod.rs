@@ -32,6 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use sim_core::time::{SimDuration, SimTime};
 use thiserror::Error;
@@ -160,8 +161,9 @@ pub struct FrameworkInfo {
 pub struct Allocation {
     /// Who receives them.
     pub framework: FrameworkId,
-    /// The role they are offered under (`allocation_info.role`).
-    pub role: String,
+    /// The role they are offered under (`allocation_info.role`), shared with the
+    /// allocator's role table (cloning it copies no string).
+    pub role: Arc<str>,
     /// Where they are.
     pub agent: AgentId,
     /// What is offered.
