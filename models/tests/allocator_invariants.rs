@@ -146,7 +146,7 @@ impl Model {
             assert!(!o.resources.is_empty(), "empty allocation");
             given.entry(a).or_default().add_assign(&o.resources);
             self.held
-                .entry((o.framework.0 as u8, o.role.clone(), a))
+                .entry((o.framework.0 as u8, o.role.to_string(), a))
                 .or_default()
                 .add_assign(&o.resources);
         }

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use sim_core::time::SimTime;
 
 use super::book::{Book, Policy};
-use super::{AgentId, Allocation};
+use super::{AgentId, Allocation, Candidates};
 use crate::resources::ResourceName;
 
 /// The best-fit packing policy (stateless between cycles).
@@ -33,7 +33,13 @@ use crate::resources::ResourceName;
 pub(crate) struct BestFit;
 
 impl Policy for BestFit {
-    fn allocate(&mut self, b: &mut Book, _now: SimTime, agents: Vec<AgentId>) -> Vec<Allocation> {
+    fn allocate(
+        &mut self,
+        b: &mut Book,
+        _now: SimTime,
+        candidates: &Candidates,
+    ) -> Vec<Allocation> {
+        let agents = b.candidate_agents(candidates);
         let dims = [ResourceName::Cpus, ResourceName::Mem];
         let totals: Vec<i64> = dims.iter().map(|d| b.total.get(d)).collect();
         let mut ranked: Vec<(f64, AgentId)> = agents

@@ -15,6 +15,7 @@
 //!   and counted in its role's `active_filters`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -52,9 +53,14 @@ const MAX_FILTER: SimDuration = SimDuration::from_secs(365 * 24 * 3600);
 
 /// Who gets what in one cycle.
 pub(crate) trait Policy {
-    /// Runs one cycle over `agents` (present agents, in id order) and returns the
-    /// allocations, after recording each with [`Book::track`].
-    fn allocate(&mut self, book: &mut Book, now: SimTime, agents: Vec<AgentId>) -> Vec<Allocation>;
+    /// Runs one cycle over `candidates` (see [`Book::candidate_agents`]) and returns
+    /// the allocations, after recording each with [`Book::track`].
+    fn allocate(
+        &mut self,
+        book: &mut Book,
+        now: SimTime,
+        candidates: &Candidates,
+    ) -> Vec<Allocation>;
 }
 
 /// One framework's resources under one role on an agent.
@@ -75,8 +81,21 @@ pub(crate) struct AgentState {
     /// Bumped whenever `available` changes (cache key for policies).
     pub version: u64,
     /// Offer filters on this agent, sorted by (framework, role, id): the allocation
-    /// loop looks them up while the agent's state is hot.
+    /// loop looks them up while the agent's state is hot. Only the *visible* ones:
+    /// see `shadowed`.
     pub filters: Vec<AgentFilter>,
+    /// Filters hidden behind another filter of the same (framework, role) whose
+    /// resources contain theirs, keyed by (that shadower's id, own id). While the
+    /// shadower lives, a hidden filter never decides anything (whatever it contains,
+    /// the shadower contains), so `is_filtered` scans only `filters`; when the
+    /// shadower goes, the filters it hid become visible again. A shadower may itself
+    /// be hidden (containment is transitive), so every hidden filter is contained in
+    /// a visible one. In a replay a framework declines the agent's whole available
+    /// set again after each change, and this keeps the scan to the sets that are
+    /// not contained in a later one.
+    pub shadowed: BTreeMap<(FilterId, FilterId), AgentFilter>,
+    /// The shadower of each hidden filter.
+    pub shadow_of: BTreeMap<FilterId, FilterId>,
 }
 
 /// A refused set: `resources` are not offered again to (framework, role) on the
@@ -87,9 +106,121 @@ pub(crate) struct AgentFilter {
     pub role: RoleIdx,
     pub id: FilterId,
     pub resources: Resources,
+    /// `known_quantities(&resources)`: a filter whose quantity of some well-known
+    /// name is below the offer's cannot contain it, so most filters are rejected
+    /// without comparing entries.
+    pub quantities: [i64; 5],
+}
+
+/// Summed quantities (scalars, range and set elements, every copy of a shared
+/// entry) of cpus, mem, disk, gpus and ports. When `a.contains(b)`, every entry of
+/// `b` is matched by a distinct entry of `a` with a value at least as large, so each
+/// of these sums of `a` is at least the one of `b`: comparing them is a necessary
+/// condition for containment, never a sufficient one.
+pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
+    let mut q = [0i64; 5];
+    for r in res.iter() {
+        let slot = match r.name {
+            ResourceName::Cpus => 0,
+            ResourceName::Mem => 1,
+            ResourceName::Disk => 2,
+            ResourceName::Gpus => 3,
+            ResourceName::Ports => 4,
+            _ => continue,
+        };
+        q[slot] = q[slot].saturating_add(r.value.quantity_milli());
+    }
+    q
+}
+
+/// True when `outer` contains `inner` (quantities first, see [`known_quantities`]).
+fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
+    outer
+        .quantities
+        .iter()
+        .zip(&inner.quantities)
+        .all(|(o, i)| o >= i)
+        && outer.resources.contains(&inner.resources)
 }
 
 impl AgentState {
+    /// The range of `filters` of (framework, role).
+    fn filter_range(&self, fw: FrameworkId, role: RoleIdx) -> std::ops::Range<usize> {
+        let from = self
+            .filters
+            .partition_point(|f| (f.framework, f.role) < (fw, role));
+        let to = from
+            + self.filters[from..]
+                .iter()
+                .take_while(|f| f.framework == fw && f.role == role)
+                .count();
+        from..to
+    }
+
+    /// Adds a filter whose id is larger than every other: hidden behind a visible
+    /// filter of its (framework, role) that contains it, if any; otherwise visible,
+    /// hiding the visible ones it contains (see `shadowed`).
+    pub(crate) fn add_filter(&mut self, nf: AgentFilter) {
+        let range = self.filter_range(nf.framework, nf.role);
+        if let Some(sh) = self.filters[range.clone()]
+            .iter()
+            .find(|f| filter_contains(f, &nf))
+        {
+            self.shadow_of.insert(nf.id, sh.id);
+            self.shadowed.insert((sh.id, nf.id), nf);
+            return;
+        }
+        let mut kept = Vec::with_capacity(range.len() + 1);
+        for f in self.filters.drain(range.clone()) {
+            if filter_contains(&nf, &f) {
+                self.shadow_of.insert(f.id, nf.id);
+                self.shadowed.insert((nf.id, f.id), f);
+            } else {
+                kept.push(f);
+            }
+        }
+        kept.push(nf);
+        self.filters.splice(range.start..range.start, kept);
+    }
+
+    /// Removes filter `id` (visible or hidden); the filters it hid become visible.
+    pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) {
+        if let Some(sh) = self.shadow_of.remove(&id) {
+            self.shadowed.remove(&(sh, id));
+        } else {
+            let key = (fw, role, id);
+            if let Ok(i) = self
+                .filters
+                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
+            {
+                self.filters.remove(i);
+            }
+        }
+        // A hidden filter may hide others too (it hid them while visible).
+        let hidden: Vec<(FilterId, FilterId)> = self
+            .shadowed
+            .range((id, FilterId(0))..=(id, FilterId(u64::MAX)))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in hidden {
+            let f = self.shadowed.remove(&k).expect("listed");
+            self.shadow_of.remove(&f.id);
+            let at = self
+                .filters
+                .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
+            self.filters.insert(at, f);
+        }
+    }
+
+    /// Ids of every filter on the agent, visible or hidden.
+    fn filter_ids(&self) -> Vec<FilterId> {
+        self.filters
+            .iter()
+            .map(|f| f.id)
+            .chain(self.shadow_of.keys().copied())
+            .collect()
+    }
+
     fn refresh_available(&mut self) {
         // `total − Σ allocations`, subtracting one allocation at a time: Mesos
         // subtraction clamps at zero per entry, so this equals subtracting the sum.
@@ -148,7 +279,8 @@ impl FrameworkState {
 }
 
 pub(crate) struct RoleState {
-    pub name: String,
+    /// Shared with every [`Allocation`] made under the role (no string copy per offer).
+    pub name: Arc<str>,
     /// This role, then its ancestors up to the top-level role.
     pub chain: Vec<RoleIdx>,
     pub hierarchical: bool,
@@ -202,6 +334,17 @@ pub(crate) struct Book {
     /// Whether `hdrf` may skip stable agents (always on in production; the tests turn
     /// it off to prove the skip changes nothing).
     pub skip_stable: bool,
+    /// Every *awake* agent (present, something available, no current stable mark),
+    /// and maybe some others, in no particular order: the agents a periodic cycle
+    /// that skips stable agents visits, found without walking the whole cluster.
+    /// An agent can only wake up in `sync_available` or `unsettle` (which push it
+    /// here) or by a `stable_gen` bump (which sets `wake_all`);
+    /// [`Book::awake_agents`] drops the others.
+    awake: Vec<AgentId>,
+    /// `in_awake[i]`: agent `i` is listed in `awake`.
+    in_awake: Vec<bool>,
+    /// Every stable mark went stale since `awake` was last rebuilt.
+    wake_all: bool,
     /// Emptied allocation buffers, reused by `track_from` (an offer/decline round
     /// trip then allocates nothing).
     spare: Vec<Resources>,
@@ -292,6 +435,9 @@ impl Book {
             stable: Vec::new(),
             stable_gen: 1,
             skip_stable: true,
+            awake: Vec::new(),
+            in_awake: Vec::new(),
+            wake_all: false,
             spare: Vec::new(),
             frameworks: Vec::new(),
             roles: Vec::new(),
@@ -355,12 +501,56 @@ impl Book {
         if let Some(m) = self.stable.get_mut(id.0 as usize) {
             *m = 0;
         }
+        self.wake(id);
     }
 
     /// Drops every stable mark (a change that may make a rejected candidate eligible
     /// on any agent).
     fn unsettle_all(&mut self) {
         self.stable_gen += 1;
+        self.wake_all = true;
+    }
+
+    /// Lists `id` in `awake` (if it is not listed yet).
+    fn wake(&mut self, id: AgentId) {
+        let i = id.0 as usize;
+        if self.in_awake.len() <= i {
+            self.in_awake.resize(i + 1, false);
+        }
+        if !self.in_awake[i] {
+            self.in_awake[i] = true;
+            self.awake.push(id);
+        }
+    }
+
+    /// The awake agents (present, something available, not stable), in no
+    /// particular order; costs about their number, not the number of agents (the
+    /// whole cluster is walked only after a change that unsettled every agent).
+    pub fn awake_agents(&mut self) -> Vec<AgentId> {
+        if self.wake_all {
+            self.wake_all = false;
+            self.awake.clear();
+            self.in_awake.clear();
+            self.in_awake.resize(self.has_available.len(), false);
+            for (i, &free) in self.has_available.iter().enumerate() {
+                // Every stable mark is stale after the bump.
+                if free && self.stable.get(i) != Some(&self.stable_gen) {
+                    self.in_awake[i] = true;
+                    self.awake.push(AgentId(i as u32));
+                }
+            }
+        } else {
+            let mut awake = std::mem::take(&mut self.awake);
+            awake.retain(|&a| {
+                let keep = self.has_available(a) && !self.is_stable(a);
+                if !keep {
+                    self.in_awake[a.0 as usize] = false;
+                }
+                keep
+            });
+            self.awake = awake;
+        }
+        self.awake.clone()
     }
 
     /// Re-reads `has_available` of `id` after its `available` changed (and drops its
@@ -414,7 +604,7 @@ impl Book {
         );
         fw_sorter.add_total(&self.total);
         self.roles.push(RoleState {
-            name: name.to_string(),
+            name: Arc::from(name),
             chain,
             hierarchical: name.contains('/'),
             fw_sorter,
@@ -484,7 +674,7 @@ impl Book {
         let min_alloc = f
             .info
             .min_allocatable_resources
-            .get(&self.roles[role].name)
+            .get(&*self.roles[role].name)
             .cloned();
         let r = &mut self.roles[role];
         let path = if name.is_empty() || r.fw_sorter.client(&name).is_some() {
@@ -560,9 +750,9 @@ impl Book {
         let fr = &f.roles[idx];
         let want = f.active && fr.subscribed && !fr.suppressed;
         let (role, client) = (fr.role, fr.client);
-        let sorter = &mut self.roles[role].fw_sorter;
-        if want != sorter.is_active(client) {
-            self.stable_gen += 1;
+        if want != self.roles[role].fw_sorter.is_active(client) {
+            self.unsettle_all();
+            let sorter = &mut self.roles[role].fw_sorter;
             if want {
                 sorter.activate(client);
             } else {
@@ -822,10 +1012,17 @@ impl Book {
         let from = a
             .filters
             .partition_point(|f| (f.framework, f.role) < (fw, role));
-        a.filters[from..]
+        let mut mine = a.filters[from..]
             .iter()
             .take_while(|f| f.framework == fw && f.role == role)
-            .any(|f| f.resources.contains(offer))
+            .peekable();
+        if mine.peek().is_none() {
+            return false;
+        }
+        let want = known_quantities(offer);
+        mine.any(|f| {
+            f.quantities.iter().zip(&want).all(|(have, w)| have >= w) && f.resources.contains(offer)
+        })
     }
 
     /// Offers `fw` (its role at `fr_idx`) everything on `agent` its role may use and
@@ -923,18 +1120,13 @@ impl Book {
         let a = self
             .agent_mut(agent)
             .expect("filters are installed on known agents");
-        let at = a
-            .filters
-            .partition_point(|f| (f.framework, f.role, f.id) < (fw, role, id));
-        a.filters.insert(
-            at,
-            AgentFilter {
-                framework: fw,
-                role,
-                id,
-                resources: resources.clone(),
-            },
-        );
+        a.add_filter(AgentFilter {
+            framework: fw,
+            role,
+            id,
+            resources: resources.clone(),
+            quantities: known_quantities(resources),
+        });
         InstalledFilter {
             id,
             expires_at: now.saturating_add(d),
@@ -963,13 +1155,7 @@ impl Book {
         self.roles[loc.role].active_filters -= 1;
         self.unsettle(loc.agent);
         if let Some(a) = self.agent_mut(loc.agent) {
-            let key = (loc.framework, loc.role, id);
-            if let Ok(i) = a
-                .filters
-                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
-            {
-                a.filters.remove(i);
-            }
+            a.remove_filter(loc.framework, loc.role, id);
         }
         let Some(f) = self.framework_mut(loc.framework) else {
             return;
@@ -999,7 +1185,7 @@ impl Book {
     /// Clears every framework's filters on `agent`.
     fn clear_agent_filters(&mut self, agent: AgentId) {
         let ids: Vec<FilterId> = match self.agent(agent) {
-            Some(a) => a.filters.iter().map(|f| f.id).collect(),
+            Some(a) => a.filter_ids(),
             None => return,
         };
         for id in ids {
@@ -1061,15 +1247,16 @@ impl Book {
         };
         for (i, r) in self.roles.iter().enumerate() {
             if r.role_client.is_some() || r.active_filters > 0 {
-                m.active_filters.insert(r.name.clone(), r.active_filters);
+                m.active_filters
+                    .insert(r.name.to_string(), r.active_filters);
             }
             if let Some(c) = r.role_client {
                 m.dominant_shares
-                    .insert(r.name.clone(), self.role_sorter.share(c));
+                    .insert(r.name.to_string(), self.role_sorter.share(c));
             }
             if self.quota_roles.contains(&i) {
                 m.quota.insert(
-                    r.name.clone(),
+                    r.name.to_string(),
                     QuotaMetrics {
                         guarantees: r.quota.guarantees.clone(),
                         limits: r.quota.limits.clone(),
@@ -1263,6 +1450,8 @@ impl<P: Policy> Allocator for Driver<P> {
             available: Resources::new(),
             version: 0,
             filters: Vec::new(),
+            shadowed: BTreeMap::new(),
+            shadow_of: BTreeMap::new(),
         };
         state.refresh_available();
         b.agents[i] = Some(state);
@@ -1411,7 +1600,8 @@ impl<P: Policy> Allocator for Driver<P> {
         let targets: Vec<usize> = (0..f.roles.len())
             .filter(|&i| {
                 let fr = &f.roles[i];
-                fr.subscribed && (roles.is_empty() || roles.contains(&b.roles[fr.role].name))
+                fr.subscribed
+                    && (roles.is_empty() || roles.iter().any(|x| **x == *b.roles[fr.role].name))
             })
             .collect();
         for idx in targets {
@@ -1426,7 +1616,8 @@ impl<P: Policy> Allocator for Driver<P> {
         let targets: Vec<usize> = (0..f.roles.len())
             .filter(|&i| {
                 let fr = &f.roles[i];
-                fr.subscribed && (roles.is_empty() || roles.contains(&b.roles[fr.role].name))
+                fr.subscribed
+                    && (roles.is_empty() || roles.iter().any(|x| **x == *b.roles[fr.role].name))
             })
             .collect();
         for &idx in &targets {
@@ -1498,8 +1689,7 @@ impl<P: Policy> Allocator for Driver<P> {
 
     fn allocate(&mut self, now: SimTime, candidates: &Candidates) -> Vec<Allocation> {
         self.book.allocation_runs += 1;
-        let agents = self.book.candidate_agents(candidates);
-        self.policy.allocate(&mut self.book, now, agents)
+        self.policy.allocate(&mut self.book, now, candidates)
     }
 
     fn metrics(&self) -> AllocatorMetrics {

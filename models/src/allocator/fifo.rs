@@ -15,13 +15,19 @@ use std::collections::BTreeMap;
 use sim_core::time::SimTime;
 
 use super::book::{Book, Policy};
-use super::{AgentId, Allocation};
+use super::{Allocation, Candidates};
 
 /// The FIFO first-fit policy.
 pub(crate) struct Fifo;
 
 impl Policy for Fifo {
-    fn allocate(&mut self, b: &mut Book, _now: SimTime, agents: Vec<AgentId>) -> Vec<Allocation> {
+    fn allocate(
+        &mut self,
+        b: &mut Book,
+        _now: SimTime,
+        candidates: &Candidates,
+    ) -> Vec<Allocation> {
+        let agents = b.candidate_agents(candidates);
         let mut out = Vec::new();
         let mut shared = BTreeMap::new();
         for (fw, fr_idx) in b.eligible_players() {

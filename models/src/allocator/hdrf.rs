@@ -1,6 +1,6 @@
 //! The Mesos hierarchical allocator's cycle (`HierarchicalAllocatorProcess::__generateOffers`, §2.2–§2.7): stage 1 serves unsatisfied quota guarantees, stage 2 everything else.
 //!
-//! Per stage the candidate agents are shuffled (seeded ChaCha8); for each agent the
+//! Per stage the candidate agents are shuffled (seeded, see `order.rs`); for each agent the
 //! role sorter is consulted once (a pass), and for each role the framework sorter
 //! once. Every allocation updates both sorters at once, so the order seen by the next
 //! agent reflects it, while the order within one agent is the snapshot taken when the
@@ -13,11 +13,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use rand::seq::SliceRandom;
 use sim_core::time::SimTime;
 
 use super::book::{split_quantities, strip, strip_needed, Book, Policy, RoleIdx, Source};
-use super::{AgentId, Allocation, FrameworkId};
+use super::order::shuffle_agents;
+use super::{AgentId, Allocation, Candidates, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
 use crate::sorter::{PassWalker, SorterKind};
 
@@ -88,51 +88,59 @@ impl Policy for Hdrf {
         &mut self,
         b: &mut Book,
         _now: SimTime,
-        mut agents: Vec<AgentId>,
+        candidates: &Candidates,
     ) -> Vec<Allocation> {
         let mut cy = Cycle::new(b);
-        let mut out = Vec::with_capacity(agents.len());
-        // Both shuffles run over every candidate (the draws, and so every later order,
-        // stay those of Mesos's shuffle); agents with nothing available are then
-        // skipped on a dense flag without touching their state, so a cycle costs
-        // little beyond the agents that have something to offer. (A random role
-        // sorter draws a permutation for every agent's pass, empty or not, so with it
-        // every agent still runs and the draws stay as they were.)
+        let mut out = Vec::new();
+        // Agents with nothing available are left out of a stage before its order is
+        // drawn (`order::shuffle_agents`: the visited agents come in the relative
+        // order a shuffle of all agents would give them), so a cycle costs little
+        // beyond the agents that have something to offer. A random role sorter draws
+        // a permutation for every agent's pass, empty or not, so with it every agent
+        // still runs and its draws stay as they were.
         let skip_empty = b.role_sorter.kind() == SorterKind::Drf;
-        agents.shuffle(&mut b.rng);
         let stage1 = b
             .quota_roles
             .iter()
             .any(|&r| !b.roles[r].quota.guarantees.is_empty() && b.roles[r].role_client.is_some());
         if stage1 {
-            for &agent in &agents {
-                if !skip_empty || b.has_available(agent) {
-                    run_agent(b, &mut cy, agent, Stage::One, &mut out);
-                }
+            let mut order = b.candidate_agents(candidates);
+            order.retain(|&a| !skip_empty || b.has_available(a));
+            shuffle_agents(&mut order, &mut b.rng);
+            for &agent in &order {
+                run_agent(b, &mut cy, agent, Stage::One, &mut out);
             }
         }
         // Stable agents (see `Book::stable`) are skipped when the cycle has no quota
         // work: no stage 1 and no headroom to keep, so every candidate a visit
         // examines takes the fast path and its rejections depend only on the agent
-        // and the candidate. The shuffle still runs over every agent (seeded outputs
-        // do not depend on the skip). Both sorters must be DRF: a random sorter draws
-        // a permutation per pass.
+        // and the candidate. They are left out before the order is drawn; the others
+        // keep the relative order they would have had with them (seeded outputs do
+        // not depend on the skip). Both sorters must be DRF: a random sorter draws a
+        // permutation per pass.
         let skip_stable = b.skip_stable
             && skip_empty
             && b.config.framework_sorter == SorterKind::Drf
             && !stage1
             && cy.required_headroom.is_empty();
-        agents.shuffle(&mut b.rng);
+        // Visiting an agent changes only that agent's availability and stable mark,
+        // so filtering up front visits exactly the agents a check at each visit would.
+        let mut agents = if skip_stable && *candidates == Candidates::All {
+            b.awake_agents()
+        } else {
+            let mut agents = b.candidate_agents(candidates);
+            agents.retain(|&a| {
+                !skip_empty || (b.has_available(a) && !(skip_stable && b.is_stable(a)))
+            });
+            agents
+        };
+        shuffle_agents(&mut agents, &mut b.rng);
+        out.reserve(agents.len());
         for &agent in &agents {
-            if !skip_empty || b.has_available(agent) {
-                if skip_stable && b.is_stable(agent) {
-                    continue;
-                }
-                let before = out.len();
-                let local = run_agent(b, &mut cy, agent, Stage::Two, &mut out);
-                if skip_stable && local && out.len() == before {
-                    b.settle(agent);
-                }
+            let before = out.len();
+            let local = run_agent(b, &mut cy, agent, Stage::Two, &mut out);
+            if skip_stable && local && out.len() == before {
+                b.settle(agent);
             }
         }
         out
@@ -201,6 +209,8 @@ fn run_role(
     // reservation, no shared volume offered earlier in the cycle): then `cache` is
     // not built and an offer of everything moves `available` out instead.
     let mut whole = false;
+    // (cache_version, allocatable(usable)) for frameworks without their own minimum.
+    let mut allocatable_seen: Option<(u64, bool)> = None;
     let mut local = true;
     loop {
         let r = &mut b.roles[role];
@@ -250,7 +260,22 @@ fn run_role(
         } else {
             Cow::Borrowed(usable)
         };
-        if !b.allocatable(&avail, &f.roles[fr_idx]) {
+        // `allocatable` with the configured minimum depends only on `usable`: one
+        // answer per version of it, shared by every framework without an override.
+        let fr = &f.roles[fr_idx];
+        let ok = if fr.min_alloc.is_none() && matches!(avail, Cow::Borrowed(_)) {
+            match allocatable_seen {
+                Some((v, ok)) if v == cache_version => ok,
+                _ => {
+                    let ok = b.allocatable(&avail, fr);
+                    allocatable_seen = Some((cache_version, ok));
+                    ok
+                }
+            }
+        } else {
+            b.allocatable(&avail, fr)
+        };
+        if !ok {
             continue;
         }
 

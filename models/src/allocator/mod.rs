@@ -26,12 +26,13 @@
 //! reservations, filters, suppression, capabilities), so the baselines honour filters,
 //! suppression, reservations-to-role and the revocable capability exactly like `hdrf`.
 //!
-//! Determinism: agent order is shuffled with ChaCha8 streams derived from the seed
+//! Determinism: agent order is drawn (`order.rs`) from ChaCha8 streams derived from the seed
 //! given to [`by_name`] (`sim_core::rng::derive_seed`); every map is ordered; ties are
 //! broken by ids or names.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use sim_core::time::{SimDuration, SimTime};
 use thiserror::Error;
@@ -46,7 +47,10 @@ mod bestfit;
 mod book;
 mod fifo;
 mod hdrf;
+mod order;
 
+#[cfg(test)]
+mod filter_tests;
 #[cfg(test)]
 mod stable_tests;
 #[cfg(test)]
@@ -157,8 +161,9 @@ pub struct FrameworkInfo {
 pub struct Allocation {
     /// Who receives them.
     pub framework: FrameworkId,
-    /// The role they are offered under (`allocation_info.role`).
-    pub role: String,
+    /// The role they are offered under (`allocation_info.role`), shared with the
+    /// allocator's role table (cloning it copies no string).
+    pub role: Arc<str>,
     /// Where they are.
     pub agent: AgentId,
     /// What is offered.

@@ -497,7 +497,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "offer",
             framework: Some(self.framework_name(fw)),
-            role: Some(&a.role),
+            role: Some(&*a.role),
             agent: Some(&self.agents[agent].name),
             resources: Some(&a.resources),
             offer: Some(id.0),
@@ -506,7 +506,7 @@ impl<'s, 'l> World<'s, 'l> {
         if self.open_step.is_some() {
             self.offers_since_step.push(MadeOffer {
                 framework: self.framework_name(fw).to_string(),
-                role: a.role.clone(),
+                role: a.role.to_string(),
                 agent: self.agents[agent].name.clone(),
                 resources: a.resources.clone(),
             });
@@ -515,7 +515,7 @@ impl<'s, 'l> World<'s, 'l> {
             id,
             Offer {
                 framework: fw,
-                role: a.role,
+                role: a.role.to_string(),
                 agent,
                 resources: a.resources,
                 timeout,
