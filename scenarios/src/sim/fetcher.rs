@@ -417,7 +417,11 @@ impl World<'_, '_> {
     /// Tasks whose URIs are all in their sandboxes start running.
     fn fetched(&mut self, ctx: &mut Context<'_, Event>, ready: Vec<TaskId>) {
         for task in ready {
-            if self.tasks[task.0 as usize].state == TaskState::Staging {
+            if self
+                .tasks
+                .get(task)
+                .is_some_and(|t| t.state == TaskState::Staging)
+            {
                 self.task_running(ctx, task);
             }
         }

@@ -13,6 +13,7 @@ mod reservations;
 mod stateful;
 mod stats;
 mod task;
+mod tasks;
 pub mod tls;
 mod usage;
 mod world;
@@ -45,6 +46,9 @@ pub struct RunOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(SimTime)>,
     /// Verify after every event that no agent is over-allocated (slow; for tests).
     pub check_invariants: bool,
+    /// Keep finished tasks' records instead of releasing them (for checking that
+    /// releasing them changes no output).
+    pub keep_finished_tasks: bool,
 }
 
 /// The result of one run.
@@ -56,6 +60,11 @@ pub struct RunOutput {
     pub metrics: Vec<(String, String)>,
     /// Lines written to the event log.
     pub event_log_lines: u64,
+    /// Task records the master still held at the end (finished tasks' records are
+    /// released once their last status update arrived).
+    pub task_records_held: u64,
+    /// Tasks that had not ended at the end (pending, staging or running).
+    pub tasks_unfinished: u64,
 }
 
 /// A run could not complete.
@@ -219,6 +228,7 @@ fn drive(
         eventlog::EventLog::new(options.event_log),
     );
     world.check_invariants = options.check_invariants;
+    world.tasks.keep_released = options.keep_finished_tasks;
     let open_ended = feeder.as_ref().is_some_and(|(_, o)| *o);
     if !extra_names.is_empty() {
         world.stats = stats::Stats::new(scenario, extra_names);
@@ -289,10 +299,18 @@ fn drive(
     metrics.extend(world.net.as_ref().map(|n| n.metrics_file()));
     summary.fetcher = world.fetcher.as_ref().map(|f| f.summary());
     summary.tls = world.tls.as_mut().map(|t| t.summary(engine.now()));
+    let task_records_held = world.tasks.live() as u64;
+    let tasks_unfinished = world
+        .tasks
+        .iter()
+        .filter(|(_, t)| !t.state.is_terminal())
+        .count() as u64;
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,
         metrics,
         event_log_lines,
+        task_records_held,
+        tasks_unfinished,
     })
 }

@@ -700,7 +700,11 @@ impl World<'_, '_> {
         reason: TaskReason,
     ) {
         // A kill decided twice (a nested recomputation saw it too) happens once.
-        if !matches!(self.tasks[task.0 as usize].state, TaskState::Running) {
+        if self
+            .tasks
+            .get(task)
+            .is_none_or(|t| t.state != TaskState::Running)
+        {
             return;
         }
         let m = self.usage.as_mut().expect("model present");
