@@ -10,6 +10,8 @@
 //! Nothing here runs unless the scenario has a `[usage]` table or a framework has
 //! `[frameworks.usage]`.
 
+use std::collections::BTreeMap;
+
 use models::oversubscription::estimator::{self, ReportLoop, ResourceEstimator};
 use models::oversubscription::qos::{self, LoadAverage, QosContainer, QosController, QosInput};
 use models::oversubscription::AgentUsage;
@@ -167,7 +169,9 @@ struct AgentUse {
 pub(crate) struct UsageModel {
     cfg: UsageConfig,
     agents: Vec<Option<AgentUse>>,
-    tasks: Vec<Option<TaskUse>>,
+    /// The tasks running on tracked agents (an ended task's entry is removed, so a
+    /// long run keeps only the running ones).
+    tasks: BTreeMap<TaskId, TaskUse>,
     rng: SimRng,
     sums: [u64; 9],
     integrals: [u128; 9],
@@ -213,7 +217,7 @@ impl UsageModel {
         Some(UsageModel {
             cfg,
             agents: Vec::new(),
-            tasks: Vec::new(),
+            tasks: BTreeMap::new(),
             rng: streams.stream("agents/usage"),
             sums: [0; 9],
             integrals: [0; 9],
@@ -466,29 +470,29 @@ impl World<'_, '_> {
         if m.agents.get(agent).is_none_or(Option::is_none) {
             return false;
         }
-        if m.tasks.len() <= task.0 as usize {
-            m.tasks.resize_with(task.0 as usize + 1, || None);
-        }
         let demand = scale(cpus, m.profile_level(&usage.cpu, now, now));
         let mem = scale(mem_request, m.profile_level(&usage.mem, now, now)) as i64;
-        m.tasks[task.0 as usize] = Some(TaskUse {
-            agent,
-            framework_def: def,
-            cpus,
-            mem_request,
-            revocable,
-            latency_sensitive: usage.latency_sensitive,
-            shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
-            cap: cpu::quota(cpus, usage.cpus_limit, cfs),
-            demand,
-            mem,
-            rate: 0,
-            since: now,
-            work_left: work.map(|d| cpus as u128 * d.as_nanos() as u128),
-            finish: None,
-            started: now,
-            nominal: work,
-        });
+        m.tasks.insert(
+            task,
+            TaskUse {
+                agent,
+                framework_def: def,
+                cpus,
+                mem_request,
+                revocable,
+                latency_sensitive: usage.latency_sensitive,
+                shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
+                cap: cpu::quota(cpus, usage.cpus_limit, cfs),
+                demand,
+                mem,
+                rate: 0,
+                since: now,
+                work_left: work.map(|d| cpus as u128 * d.as_nanos() as u128),
+                finish: None,
+                started: now,
+                nominal: work,
+            },
+        );
         if revocable {
             m.revocable_launched += 1;
         }
@@ -506,19 +510,14 @@ impl World<'_, '_> {
         let Some(m) = self.usage.as_mut() else {
             return;
         };
-        let Some(agent) = m
-            .tasks
-            .get(task.0 as usize)
-            .and_then(|t| t.as_ref())
-            .map(|t| t.agent)
-        else {
+        let Some(agent) = m.tasks.get(&task).map(|t| t.agent) else {
             return;
         };
         let now = ctx.now();
         // Settle everyone's progress at the old rates before the task leaves.
         self.usage_settle(now, agent);
         let m = self.usage.as_mut().expect("checked above");
-        let tu = m.tasks[task.0 as usize].take().expect("tracked task");
+        let tu = m.tasks.remove(&task).expect("tracked task");
         if let Some(a) = m.agents[agent].as_mut() {
             a.tasks.retain(|t| *t != task);
         }
@@ -551,7 +550,7 @@ impl World<'_, '_> {
             return;
         };
         for id in &a.tasks {
-            let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+            let t = m.tasks.get_mut(&id).expect("tracked task");
             // Only tasks doing CPU work have progress to settle.
             if let Some(w) = t.work_left.as_mut() {
                 let dt = now.saturating_duration_since(t.since).as_nanos() as u128;
@@ -576,7 +575,7 @@ impl World<'_, '_> {
         let runnable: u64 = ids
             .iter()
             .map(|id| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(&id).expect("tracked task");
                 t.cap.map_or(t.demand, |c| c.min(t.demand))
             })
             .sum();
@@ -588,7 +587,7 @@ impl World<'_, '_> {
         if tick {
             for id in &ids {
                 let (def, started, cpus, mem_request) = {
-                    let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                    let t = m.tasks.get(&id).expect("tracked task");
                     (t.framework_def, t.started, t.cpus, t.mem_request)
                 };
                 let usage = scenario.frameworks[def].usage.as_ref();
@@ -596,7 +595,7 @@ impl World<'_, '_> {
                 let usage = usage.unwrap_or(&default);
                 let cl = m.profile_level(&usage.cpu, now, started);
                 let ml = m.profile_level(&usage.mem, now, started);
-                let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+                let t = m.tasks.get_mut(&id).expect("tracked task");
                 t.demand = scale(cpus, cl);
                 t.mem = scale(mem_request, ml) as i64;
             }
@@ -605,7 +604,7 @@ impl World<'_, '_> {
         let containers: Vec<MemContainer> = ids
             .iter()
             .map(|id| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(&id).expect("tracked task");
                 let usage = scenario.frameworks[t.framework_def].usage.as_ref();
                 MemContainer {
                     usage: t.mem,
@@ -630,7 +629,7 @@ impl World<'_, '_> {
             .iter()
             .zip(&alive)
             .map(|(id, &live)| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(&id).expect("tracked task");
                 CpuDemand {
                     shares: t.shares,
                     demand: if live { t.demand } else { 0 },
@@ -650,7 +649,7 @@ impl World<'_, '_> {
         };
         let mut timers = Vec::new();
         for ((id, rate), d) in ids.iter().zip(&rates).zip(&demands) {
-            let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+            let t = m.tasks.get_mut(&id).expect("tracked task");
             t.rate = *rate;
             c.used += rate;
             let req = t.cpus.max(0) as u64;
@@ -761,7 +760,7 @@ impl World<'_, '_> {
             .tasks
             .iter()
             .map(|id| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(&id).expect("tracked task");
                 QosContainer {
                     revocable: t.revocable,
                     latency_sensitive: t.latency_sensitive,
@@ -798,7 +797,7 @@ impl World<'_, '_> {
             ..AgentUsage::default()
         };
         for id in &a.tasks {
-            let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+            let t = m.tasks.get(&id).expect("tracked task");
             let req = t.cpus.max(0) as u64;
             if t.revocable {
                 usage.revocable_allocated += req;
