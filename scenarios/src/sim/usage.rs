@@ -550,7 +550,7 @@ impl World<'_, '_> {
             return;
         };
         for id in &a.tasks {
-            let t = m.tasks.get_mut(&id).expect("tracked task");
+            let t = m.tasks.get_mut(id).expect("tracked task");
             // Only tasks doing CPU work have progress to settle.
             if let Some(w) = t.work_left.as_mut() {
                 let dt = now.saturating_duration_since(t.since).as_nanos() as u128;
@@ -575,7 +575,7 @@ impl World<'_, '_> {
         let runnable: u64 = ids
             .iter()
             .map(|id| {
-                let t = m.tasks.get(&id).expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 t.cap.map_or(t.demand, |c| c.min(t.demand))
             })
             .sum();
@@ -587,7 +587,7 @@ impl World<'_, '_> {
         if tick {
             for id in &ids {
                 let (def, started, cpus, mem_request) = {
-                    let t = m.tasks.get(&id).expect("tracked task");
+                    let t = m.tasks.get(id).expect("tracked task");
                     (t.framework_def, t.started, t.cpus, t.mem_request)
                 };
                 let usage = scenario.frameworks[def].usage.as_ref();
@@ -595,7 +595,7 @@ impl World<'_, '_> {
                 let usage = usage.unwrap_or(&default);
                 let cl = m.profile_level(&usage.cpu, now, started);
                 let ml = m.profile_level(&usage.mem, now, started);
-                let t = m.tasks.get_mut(&id).expect("tracked task");
+                let t = m.tasks.get_mut(id).expect("tracked task");
                 t.demand = scale(cpus, cl);
                 t.mem = scale(mem_request, ml) as i64;
             }
@@ -604,7 +604,7 @@ impl World<'_, '_> {
         let containers: Vec<MemContainer> = ids
             .iter()
             .map(|id| {
-                let t = m.tasks.get(&id).expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 let usage = scenario.frameworks[t.framework_def].usage.as_ref();
                 MemContainer {
                     usage: t.mem,
@@ -629,7 +629,7 @@ impl World<'_, '_> {
             .iter()
             .zip(&alive)
             .map(|(id, &live)| {
-                let t = m.tasks.get(&id).expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 CpuDemand {
                     shares: t.shares,
                     demand: if live { t.demand } else { 0 },
@@ -649,7 +649,7 @@ impl World<'_, '_> {
         };
         let mut timers = Vec::new();
         for ((id, rate), d) in ids.iter().zip(&rates).zip(&demands) {
-            let t = m.tasks.get_mut(&id).expect("tracked task");
+            let t = m.tasks.get_mut(id).expect("tracked task");
             t.rate = *rate;
             c.used += rate;
             let req = t.cpus.max(0) as u64;
@@ -760,7 +760,7 @@ impl World<'_, '_> {
             .tasks
             .iter()
             .map(|id| {
-                let t = m.tasks.get(&id).expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 QosContainer {
                     revocable: t.revocable,
                     latency_sensitive: t.latency_sensitive,
@@ -797,7 +797,7 @@ impl World<'_, '_> {
             ..AgentUsage::default()
         };
         for id in &a.tasks {
-            let t = m.tasks.get(&id).expect("tracked task");
+            let t = m.tasks.get(id).expect("tracked task");
             let req = t.cpus.max(0) as u64;
             if t.revocable {
                 usage.revocable_allocated += req;
