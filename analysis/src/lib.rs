@@ -12,6 +12,7 @@
 //! ```
 
 pub mod output;
+pub mod samples;
 pub mod stats;
 pub mod table;
 pub mod timeseries;

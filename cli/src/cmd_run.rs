@@ -236,7 +236,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                 .as_mut()
                 .map(|f| f.writer.as_mut().expect("open") as &mut dyn Write),
             progress: Some(&mut progress),
-            check_invariants: false,
+            ..RunOptions::default()
         },
     )?;
     let wall_s = started.elapsed().as_secs_f64();
@@ -506,7 +506,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
                     .as_mut()
                     .map(|f| f.writer.as_mut().expect("open") as &mut dyn Write),
                 progress: Some(&mut progress),
-                check_invariants: false,
+                ..RunOptions::default()
             },
         },
     )?;

@@ -553,7 +553,11 @@ impl World<'_, '_> {
     fn fetched(&mut self, ctx: &mut Context<'_, Event>, ready: Vec<TaskId>) {
         self.fetch_log(ctx.now());
         for task in ready {
-            if self.tasks[task.0 as usize].state == TaskState::Staging {
+            if self
+                .tasks
+                .get(task)
+                .is_some_and(|t| t.state == TaskState::Staging)
+            {
                 self.task_running(ctx, task);
             }
         }

@@ -15,6 +15,7 @@ mod stateful;
 mod stats;
 mod task;
 pub mod task_group;
+mod tasks;
 pub mod tls;
 mod usage;
 mod world;
@@ -47,6 +48,9 @@ pub struct RunOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(SimTime)>,
     /// Verify after every event that no agent is over-allocated (slow; for tests).
     pub check_invariants: bool,
+    /// Keep finished tasks' records instead of releasing them (for checking that
+    /// releasing them changes no output).
+    pub keep_finished_tasks: bool,
 }
 
 /// The result of one run.
@@ -58,6 +62,11 @@ pub struct RunOutput {
     pub metrics: Vec<(String, String)>,
     /// Lines written to the event log.
     pub event_log_lines: u64,
+    /// Task records the master still held at the end (finished tasks' records are
+    /// released once their last status update arrived).
+    pub task_records_held: u64,
+    /// Tasks that had not ended at the end (pending, staging or running).
+    pub tasks_unfinished: u64,
 }
 
 /// A run could not complete.
@@ -222,6 +231,7 @@ fn drive(
         eventlog::EventLog::new(options.event_log),
     );
     world.check_invariants = options.check_invariants;
+    world.tasks.keep_released = options.keep_finished_tasks;
     let open_ended = feeder.as_ref().is_some_and(|(_, o)| *o);
     if !extra_names.is_empty() {
         world.stats = stats::Stats::new(scenario, extra_names);
@@ -296,10 +306,18 @@ fn drive(
     if let (Some(g), Some(u)) = (world.groups.as_ref(), world.usage.as_mut()) {
         summary.task_groups = Some(g.summary(scenario, u.group_modes(engine.now())));
     }
+    let task_records_held = world.tasks.live() as u64;
+    let tasks_unfinished = world
+        .tasks
+        .iter()
+        .filter(|(_, t)| !t.state.is_terminal())
+        .count() as u64;
     let event_log_lines = world.log.finish().map_err(RunError::EventLog)?;
     Ok(RunOutput {
         summary,
         metrics,
         event_log_lines,
+        task_records_held,
+        tasks_unfinished,
     })
 }

@@ -24,6 +24,27 @@ pub(crate) fn subtract(a: &Resources, b: &Resources) -> Resources {
 /// task opts into those explicitly), never shared volumes or indivisible disks. Non-scalar requests (ports) must be in the offer as
 /// written. `None` when the offer cannot hold the task.
 pub(crate) fn pick(offer: &Resources, request: &Resources, _role: &str) -> Option<Resources> {
+    // Most tasks a framework looks at do not fit what is left of an offer: say so
+    // without building anything (a replay scans up to 256 queued tasks per offer).
+    let usable = |want: &Resource, r: &Resource| {
+        r.name == want.name
+            && r.is_scalar()
+            && r.revocable == want.revocable
+            && !r.shared
+            && r.is_choppable()
+    };
+    for want in request.iter() {
+        if let Value::Scalar(needed) = want.value {
+            let have: i64 = offer
+                .iter()
+                .filter(|r| usable(want, r))
+                .map(Resource::scalar_milli)
+                .sum();
+            if have < needed {
+                return None;
+            }
+        }
+    }
     let mut picked = Resources::default();
     for want in request.iter() {
         let Value::Scalar(mut needed) = want.value else {
@@ -34,16 +55,7 @@ pub(crate) fn pick(offer: &Resources, request: &Resources, _role: &str) -> Optio
             picked.add_resource(want.clone());
             continue;
         };
-        let mut candidates: Vec<&Resource> = offer
-            .iter()
-            .filter(|r| {
-                r.name == want.name
-                    && r.is_scalar()
-                    && r.revocable == want.revocable
-                    && !r.shared
-                    && r.is_choppable()
-            })
-            .collect();
+        let mut candidates: Vec<&Resource> = offer.iter().filter(|r| usable(want, r)).collect();
         // Reserved before unreserved: a scheduler spends what only it can use first.
         candidates.sort_by_key(|r| r.is_unreserved());
         for entry in candidates {

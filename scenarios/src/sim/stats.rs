@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use analysis::stats::{jain_index, percentile_sorted, TimeWeighted};
+use analysis::samples::CompactSamples;
+use analysis::stats::{jain_index, TimeWeighted};
 use analysis::timeseries::TimeSeries;
 use models::resources::Resources;
 use sim_core::time::SimTime;
@@ -44,7 +45,8 @@ pub(crate) struct Stats {
     role_share_sum: Vec<f64>,
     agents_max: u64,
     agents_now: u64,
-    waits: Vec<u64>,
+    /// Every started task's wait, kept exactly in a few bytes each.
+    waits: CompactSamples,
     first_submit: Option<SimTime>,
     last_end: Option<SimTime>,
     samples: u64,
@@ -120,7 +122,7 @@ impl Stats {
             roles,
             agents_max: 0,
             agents_now: 0,
-            waits: Vec::new(),
+            waits: CompactSamples::new(),
             first_submit: None,
             last_end: None,
             samples: 0,
@@ -133,8 +135,8 @@ impl Stats {
     }
 
     fn shift(map: &mut BTreeMap<String, TimeWeighted>, now: SimTime, r: &Resources, sign: i64) {
-        for (name, milli) in res::scalars(r) {
-            if let Some(s) = map.get_mut(&name) {
+        for (name, milli) in r.quantities().iter() {
+            if let Some(s) = map.get_mut(name.as_str()) {
                 s.add(now.as_nanos(), sign * milli);
             }
         }
@@ -173,17 +175,26 @@ impl Stats {
         let f = &mut self.frameworks[fw];
         f.running += 1;
         f.running_max = f.running_max.max(f.running);
-        for (name, milli) in res::scalars(resources) {
-            *f.allocation.entry(name).or_insert(0) += milli;
-        }
+        Self::add_allocation(&mut f.allocation, resources, 1);
     }
 
     pub fn task_stopped(&mut self, now: SimTime, fw: usize, resources: &Resources) {
         Self::shift(&mut self.allocated, now, resources, -1);
         let f = &mut self.frameworks[fw];
         f.running -= 1;
-        for (name, milli) in res::scalars(resources) {
-            *f.allocation.entry(name).or_insert(0) -= milli;
+        Self::add_allocation(&mut f.allocation, resources, -1);
+    }
+
+    /// Adds `sign` times `r`'s scalars to a framework's allocation by name (without
+    /// building a `String` per name and task, as `entry` would).
+    fn add_allocation(allocation: &mut BTreeMap<String, i64>, r: &Resources, sign: i64) {
+        for (name, milli) in r.quantities().iter() {
+            match allocation.get_mut(name.as_str()) {
+                Some(v) => *v += sign * milli,
+                None => {
+                    allocation.insert(name.as_str().to_string(), sign * milli);
+                }
+            }
         }
     }
 
@@ -327,9 +338,10 @@ impl Stats {
                 },
             );
         }
-        let mut waits = self.waits.clone();
-        waits.sort_unstable();
-        let p = |q: f64| percentile_sorted(&waits, q).unwrap_or(0);
+        let [p50, p95, p99, max] = self
+            .waits
+            .percentiles(&[50.0, 95.0, 99.0, 100.0])
+            .map_or([0; 4], |v| [v[0], v[1], v[2], v[3]]);
         let share_mean = |f: &FrameworkStats| {
             if self.samples > 0 {
                 f.share_sum / self.samples as f64
@@ -407,11 +419,11 @@ impl Stats {
             utilization,
             fairness: round6(jain_index(&shares)),
             wait_ns: WaitSummary {
-                count: waits.len() as u64,
-                p50: p(50.0),
-                p95: p(95.0),
-                p99: p(99.0),
-                max: waits.last().copied().unwrap_or(0),
+                count: self.waits.len(),
+                p50,
+                p95,
+                p99,
+                max,
             },
             makespan_ns: match (self.first_submit, self.last_end) {
                 (Some(a), Some(b)) => b.saturating_duration_since(a).as_nanos(),

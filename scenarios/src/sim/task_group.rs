@@ -97,6 +97,10 @@ struct GroupRt {
     members: Vec<TaskId>,
     /// Member index in the definition's `tasks`, per member.
     member_def: Vec<usize>,
+    /// Each member's run time and the group's submission time, kept here so a group
+    /// dropped whole is resubmitted alike after its members' records were released.
+    durations: Vec<SimDuration>,
+    submitted: SimTime,
     /// The executor's resources as picked from the offer.
     executor: Resources,
     agent: Option<usize>,
@@ -269,6 +273,8 @@ impl World<'_, '_> {
             framework: fw,
             members: ids,
             member_def: members.iter().map(|(i, _)| *i).collect(),
+            durations: durations.to_vec(),
+            submitted,
             executor: Resources::default(),
             agent: None,
             role: String::new(),
@@ -489,10 +495,12 @@ impl World<'_, '_> {
             .group_def(self.tasks[task.0 as usize].framework)
             .is_some_and(|d| d.share_cgroups);
         for m in to_kill {
-            if matches!(
-                self.tasks[m.0 as usize].state,
-                TaskState::Staging | TaskState::Running
-            ) {
+            // A sibling whose end its framework already learnt has no record left.
+            if self
+                .tasks
+                .get(m)
+                .is_some_and(|t| matches!(t.state, TaskState::Staging | TaskState::Running))
+            {
                 self.groups.as_mut().expect("checked").killed_by_executor[mode(shared)] += 1;
                 self.end_task(ctx, m, TaskState::Killed, None);
             }
@@ -517,16 +525,11 @@ impl World<'_, '_> {
         if group.dropped < group.members.len() {
             return true;
         }
-        let fw = group.framework;
-        let members = std::mem::take(&mut group.members);
-        for m in &members {
-            g.of_task.remove(m);
+        let (fw, submitted) = (group.framework, group.submitted);
+        let durations = std::mem::take(&mut group.durations);
+        for m in std::mem::take(&mut group.members) {
+            g.of_task.remove(&m);
         }
-        let durations: Vec<SimDuration> = members
-            .iter()
-            .map(|m| self.tasks[m.0 as usize].duration.unwrap_or_default())
-            .collect();
-        let submitted = self.tasks[members[0].0 as usize].submitted;
         self.group_submit_one(now, fw, &durations, submitted);
         true
     }

@@ -10,6 +10,8 @@
 //! Nothing here runs unless the scenario has a `[usage]` table or a framework has
 //! `[frameworks.usage]`.
 
+use std::collections::BTreeMap;
+
 use models::oversubscription::estimator::{self, ReportLoop, ResourceEstimator};
 use models::oversubscription::qos::{self, LoadAverage, QosContainer, QosController, QosInput};
 use models::oversubscription::AgentUsage;
@@ -182,7 +184,9 @@ struct AgentUse {
 pub(crate) struct UsageModel {
     cfg: UsageConfig,
     agents: Vec<Option<AgentUse>>,
-    tasks: Vec<Option<TaskUse>>,
+    /// The tasks running on tracked agents (an ended task's entry is removed, so a
+    /// long run keeps only the running ones).
+    tasks: BTreeMap<TaskId, TaskUse>,
     rng: SimRng,
     sums: [u64; 13],
     integrals: [u128; 13],
@@ -239,7 +243,7 @@ impl UsageModel {
         Some(UsageModel {
             cfg,
             agents: Vec::new(),
-            tasks: Vec::new(),
+            tasks: BTreeMap::new(),
             rng: streams.stream("agents/usage"),
             sums: [0; 13],
             integrals: [0; 13],
@@ -429,7 +433,7 @@ struct MemLayout {
 }
 
 fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> MemLayout {
-    let task = |id: &TaskId| m.tasks[id.0 as usize].as_ref().expect("tracked task");
+    let task = |id: &TaskId| m.tasks.get(id).expect("tracked task");
     if ids.iter().all(|id| task(id).group.is_none()) {
         let containers = ids
             .iter()
@@ -456,7 +460,7 @@ fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> Me
     };
     let mut slot: Vec<(u32, usize)> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+        let t = m.tasks.get(id).expect("tracked task");
         let own = MemContainer {
             usage: t.mem,
             request: t.mem_request,
@@ -498,9 +502,9 @@ fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> Me
     // launch and afterwards only when it grows (a sibling that ends lowers only the
     // soft limit). Kept as the request: executors keep `oom_score_adj` 0.
     for &(gid, c) in &slot {
-        let shared = ids[l.owners[c][0]].0 as usize;
-        if m.tasks[shared]
-            .as_ref()
+        let shared = ids[l.owners[c][0]];
+        if m.tasks
+            .get(&shared)
             .and_then(|t| t.group)
             .is_some_and(|g| g.shared)
         {
@@ -522,7 +526,7 @@ fn cpu_rates(
     demands: &[CpuDemand],
 ) -> (Vec<u64>, Vec<bool>) {
     let held = |d: &CpuDemand, r: u64| d.cap.is_some_and(|cap| d.demand > cap && r >= cap);
-    let task = |id: &TaskId| m.tasks[id.0 as usize].as_ref().expect("tracked task");
+    let task = |id: &TaskId| m.tasks.get(id).expect("tracked task");
     if ids.iter().all(|id| task(id).group.is_none()) {
         let rates = cpu::allocate(capacity, demands);
         let throttled = demands
@@ -693,35 +697,35 @@ impl World<'_, '_> {
         if m.agents.get(agent).is_none_or(Option::is_none) {
             return false;
         }
-        if m.tasks.len() <= task.0 as usize {
-            m.tasks.resize_with(task.0 as usize + 1, || None);
-        }
         let demand = scale(cpus, m.profile_level(&usage.cpu, now, now));
         let mem = scale(mem_request, m.profile_level(&usage.mem, now, now)) as i64;
-        m.tasks[task.0 as usize] = Some(TaskUse {
-            agent,
-            framework_def: def,
-            cpus,
-            mem_request,
-            revocable,
-            latency_sensitive: usage.latency_sensitive,
-            shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
-            // Tasks sharing their executor's cgroups have no quota of their own.
-            cap: if group.is_some_and(|g| g.shared) {
-                None
-            } else {
-                cpu::quota(cpus, usage.cpus_limit, cfs)
+        m.tasks.insert(
+            task,
+            TaskUse {
+                agent,
+                framework_def: def,
+                cpus,
+                mem_request,
+                revocable,
+                latency_sensitive: usage.latency_sensitive,
+                shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
+                // Tasks sharing their executor's cgroups have no quota of their own.
+                cap: if group.is_some_and(|g| g.shared) {
+                    None
+                } else {
+                    cpu::quota(cpus, usage.cpus_limit, cfs)
+                },
+                demand,
+                mem,
+                rate: 0,
+                since: now,
+                work_left: work.map(|d| cpus as u128 * d.as_nanos() as u128),
+                finish: None,
+                started: now,
+                nominal: work,
+                group,
             },
-            demand,
-            mem,
-            rate: 0,
-            since: now,
-            work_left: work.map(|d| cpus as u128 * d.as_nanos() as u128),
-            finish: None,
-            started: now,
-            nominal: work,
-            group,
-        });
+        );
         if revocable {
             m.revocable_launched += 1;
         }
@@ -739,19 +743,14 @@ impl World<'_, '_> {
         let Some(m) = self.usage.as_mut() else {
             return;
         };
-        let Some(agent) = m
-            .tasks
-            .get(task.0 as usize)
-            .and_then(|t| t.as_ref())
-            .map(|t| t.agent)
-        else {
+        let Some(agent) = m.tasks.get(&task).map(|t| t.agent) else {
             return;
         };
         let now = ctx.now();
         // Settle everyone's progress at the old rates before the task leaves.
         self.usage_settle(now, agent);
         let m = self.usage.as_mut().expect("checked above");
-        let tu = m.tasks[task.0 as usize].take().expect("tracked task");
+        let tu = m.tasks.remove(&task).expect("tracked task");
         if let Some(a) = m.agents[agent].as_mut() {
             a.tasks.retain(|t| *t != task);
         }
@@ -773,8 +772,8 @@ impl World<'_, '_> {
         if let Some(g) = tu.group.filter(|g| g.shared) {
             let others = m.agents[agent].as_ref().is_some_and(|a| {
                 a.tasks.iter().any(|t| {
-                    m.tasks[t.0 as usize]
-                        .as_ref()
+                    m.tasks
+                        .get(t)
                         .and_then(|u| u.group)
                         .is_some_and(|u| u.id == g.id)
                 })
@@ -802,7 +801,7 @@ impl World<'_, '_> {
             return;
         };
         for id in &a.tasks {
-            let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+            let t = m.tasks.get_mut(id).expect("tracked task");
             // Only tasks doing CPU work have progress to settle.
             if let Some(w) = t.work_left.as_mut() {
                 let dt = now.saturating_duration_since(t.since).as_nanos() as u128;
@@ -827,7 +826,7 @@ impl World<'_, '_> {
         let runnable: u64 = ids
             .iter()
             .map(|id| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 t.cap.map_or(t.demand, |c| c.min(t.demand))
             })
             .sum();
@@ -839,7 +838,7 @@ impl World<'_, '_> {
         if tick {
             for id in &ids {
                 let (def, started, cpus, mem_request, group) = {
-                    let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                    let t = m.tasks.get(id).expect("tracked task");
                     (t.framework_def, t.started, t.cpus, t.mem_request, t.group)
                 };
                 let usage = usage_of(scenario, def, group);
@@ -847,7 +846,7 @@ impl World<'_, '_> {
                 let usage = usage.unwrap_or(&default);
                 let cl = m.profile_level(&usage.cpu, now, started);
                 let ml = m.profile_level(&usage.mem, now, started);
-                let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+                let t = m.tasks.get_mut(id).expect("tracked task");
                 t.demand = scale(cpus, cl);
                 t.mem = scale(mem_request, ml) as i64;
             }
@@ -879,7 +878,7 @@ impl World<'_, '_> {
             .iter()
             .zip(&alive)
             .map(|(id, &live)| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 CpuDemand {
                     shares: t.shares,
                     demand: if live { t.demand } else { 0 },
@@ -899,7 +898,7 @@ impl World<'_, '_> {
         };
         let mut timers = Vec::new();
         for (((id, rate), d), &held) in ids.iter().zip(&rates).zip(&demands).zip(&throttled) {
-            let t = m.tasks[id.0 as usize].as_mut().expect("tracked task");
+            let t = m.tasks.get_mut(id).expect("tracked task");
             t.rate = *rate;
             c.used += rate;
             let req = t.cpus.max(0) as u64;
@@ -962,14 +961,18 @@ impl World<'_, '_> {
         reason: TaskReason,
     ) {
         // A kill decided twice (a nested recomputation saw it too) happens once.
-        if !matches!(self.tasks[task.0 as usize].state, TaskState::Running) {
+        if self
+            .tasks
+            .get(task)
+            .is_none_or(|t| t.state != TaskState::Running)
+        {
             return;
         }
         let m = self.usage.as_mut().expect("model present");
         match reason {
             TaskReason::ContainerLimitationMemory => {
                 m.limit_kills += 1;
-                if let Some(g) = m.tasks[task.0 as usize].as_ref().and_then(|t| t.group) {
+                if let Some(g) = m.tasks.get(&task).and_then(|t| t.group) {
                     m.group_kills[usize::from(!g.shared)] += 1;
                 }
             }
@@ -1024,7 +1027,7 @@ impl World<'_, '_> {
             .tasks
             .iter()
             .map(|id| {
-                let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+                let t = m.tasks.get(id).expect("tracked task");
                 QosContainer {
                     revocable: t.revocable,
                     latency_sensitive: t.latency_sensitive,
@@ -1061,7 +1064,7 @@ impl World<'_, '_> {
             ..AgentUsage::default()
         };
         for id in &a.tasks {
-            let t = m.tasks[id.0 as usize].as_ref().expect("tracked task");
+            let t = m.tasks.get(id).expect("tracked task");
             let req = t.cpus.max(0) as u64;
             if t.revocable {
                 usage.revocable_allocated += req;

@@ -30,6 +30,7 @@ use super::reservations::{self, ReservationStats};
 use super::stateful::Instance;
 use super::stats::Stats;
 use super::task::{TaskReason, TaskState};
+use super::tasks::TaskTable;
 use super::tls::{
     ACCEPT_BYTES, DECLINE_BYTES, LAUNCH_BYTES, OFFER_BYTES, REGISTRATION_BYTES, STATUS_BYTES,
 };
@@ -91,6 +92,9 @@ pub(crate) struct TaskRt {
     pub started: Option<SimTime>,
     /// The state its work ends in (a replayed trace may say it failed or was killed).
     pub end_state: TaskState,
+    /// Status updates about it still on their way to the master or its framework; a
+    /// finished task's record is released once the last one arrives.
+    pub status_in_flight: u16,
 }
 
 impl TaskRt {
@@ -115,6 +119,7 @@ impl TaskRt {
             done_timer: None,
             started: None,
             end_state,
+            status_in_flight: 0,
         }
     }
 }
@@ -132,7 +137,7 @@ pub(crate) struct World<'s, 'l> {
     framework_by_name: BTreeMap<String, usize>,
     pub offers: BTreeMap<OfferId, Offer>,
     next_offer: u64,
-    pub tasks: Vec<TaskRt>,
+    pub tasks: TaskTable<TaskRt>,
     triggered_scheduled: bool,
     pub log: EventLog<'l>,
     pub stats: Stats,
@@ -222,7 +227,7 @@ impl<'s, 'l> World<'s, 'l> {
             framework_by_name,
             offers: BTreeMap::new(),
             next_offer: 1,
-            tasks: Vec::new(),
+            tasks: TaskTable::default(),
             triggered_scheduled: false,
             log,
             stats: Stats::new(scenario, &[]),
@@ -412,7 +417,9 @@ impl<'s, 'l> World<'s, 'l> {
         end_state: TaskState,
     ) {
         let now = ctx.now();
-        let t = &mut self.tasks[id.0 as usize];
+        let Some(t) = self.tasks.get_mut(id) else {
+            return; // ended in the simulation and released
+        };
         t.end_state = end_state;
         match (t.state, runtime) {
             (TaskState::Pending, Some(d)) => t.duration = Some(d),
@@ -420,7 +427,12 @@ impl<'s, 'l> World<'s, 'l> {
                 // Withdrawn before it ever ran in the trace: it leaves the queue.
                 t.state = TaskState::Killed;
                 let fw = t.framework;
+                let queued = self.frameworks[fw].pending.len();
                 self.frameworks[fw].pending.retain(|p| *p != id);
+                if self.frameworks[fw].pending.len() < queued {
+                    // Nothing else refers to a task that only waited in the queue.
+                    self.tasks.release(id);
+                }
                 self.stats.task_ended(now, fw, TaskState::Killed);
                 if let Some(f) = self.feeder.as_mut() {
                     f.summary.withdrawn_before_start += 1;
@@ -856,7 +868,9 @@ impl<'s, 'l> World<'s, 'l> {
     /// Drops a task whose offer is gone or too small, as Mesos's master does with
     /// `REASON_INVALID_OFFERS`; the framework learns it and retries.
     pub(super) fn drop_task(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
-        self.tasks[task.0 as usize].state = TaskState::Dropped;
+        let t = &mut self.tasks[task.0 as usize];
+        t.state = TaskState::Dropped;
+        t.status_in_flight += 1;
         self.log_task(
             ctx.now(),
             task,
@@ -935,7 +949,11 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     fn on_launch_at_agent(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
-        if self.tasks[task.0 as usize].state != TaskState::Staging {
+        if self
+            .tasks
+            .get(task)
+            .is_none_or(|t| t.state != TaskState::Staging)
+        {
             return; // lost with its agent or killed on the way
         }
         if self.fetch_begin(ctx, task) {
@@ -981,6 +999,7 @@ impl<'s, 'l> World<'s, 'l> {
         self.stats
             .task_started(now, fw, submitted, &self.tasks[task.0 as usize].resources);
         let executor = registered + self.executor_status(task);
+        self.tasks[task.0 as usize].status_in_flight += 1;
         let agent = self.tasks[task.0 as usize].agent.unwrap_or_default();
         let trip = self.recv_from(Peer::Agent(agent), STATUS_BYTES);
         self.control_status_sent(now + executor, task, TaskState::Running);
@@ -991,10 +1010,13 @@ impl<'s, 'l> World<'s, 'l> {
     }
 
     fn on_work_done(&mut self, ctx: &mut Context<'_, Event>, task: TaskId) {
-        let t = &mut self.tasks[task.0 as usize];
-        if t.state != TaskState::Running {
+        let Some(t) = self
+            .tasks
+            .get_mut(task)
+            .filter(|t| t.state == TaskState::Running)
+        else {
             return;
-        }
+        };
         t.done_timer = None;
         let end_state = t.end_state;
         if self.net.as_mut().is_some_and(|n| !n.work_done(task)) {
@@ -1059,6 +1081,7 @@ impl<'s, 'l> World<'s, 'l> {
         }
         self.stats.task_ended(now, fw, state);
         self.group_task_ended(ctx, task, state, reason);
+        self.tasks[task.0 as usize].status_in_flight += 1;
         match reason {
             // Removals are reported by the master itself, at once.
             Some(r) => {
@@ -1165,12 +1188,13 @@ impl<'s, 'l> World<'s, 'l> {
         for id in self.offer_ids(|o| o.framework == fw) {
             self.rescind(ctx, id, true);
         }
-        let running: Vec<TaskId> = (0..self.tasks.len() as u32)
-            .map(TaskId)
-            .filter(|t| {
-                let t = &self.tasks[t.0 as usize];
+        let running: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| {
                 t.framework == fw && matches!(t.state, TaskState::Staging | TaskState::Running)
             })
+            .map(|(id, _)| id)
             .collect();
         for task in running {
             self.end_task(
@@ -1183,7 +1207,9 @@ impl<'s, 'l> World<'s, 'l> {
         let rt = &mut self.frameworks[fw];
         rt.removed = true;
         rt.active = false;
-        rt.pending.clear();
+        for task in std::mem::take(&mut rt.pending) {
+            self.tasks.release(task); // queued only: nothing else refers to it
+        }
         self.allocator.remove_framework(now, FrameworkId(fw as u32));
         self.log.record(LogRecord {
             t_ns: now.as_nanos(),
@@ -1610,8 +1636,17 @@ impl World<'_, '_> {
             Event::StatusAtFramework(task, state) => {
                 self.control_status_arrived(now, task, state);
                 self.on_status_at_framework(now, task, state);
-                let fw = self.tasks[task.0 as usize].framework;
+                let t = &mut self.tasks[task.0 as usize];
+                t.status_in_flight -= 1;
+                let (fw, done) = (
+                    t.framework,
+                    t.state.is_terminal() && t.status_in_flight == 0,
+                );
                 self.wake_framework(ctx, fw);
+                if done {
+                    // The framework knows the end and nothing else refers to it.
+                    self.tasks.release(task);
+                }
             }
             Event::JobArrival(fw) => self.on_job_arrival(ctx, fw),
             Event::OfferTimeout(id) => {
@@ -1627,7 +1662,9 @@ impl World<'_, '_> {
             // Unwrapped by `master_cpu_admit` above; handled as the message it carries.
             Event::MasterCpuDone { event, .. } => self.dispatch(*event, ctx),
             Event::ServiceRequest(task) => {
-                let fw = self.tasks[task.0 as usize].framework;
+                let Some(fw) = self.tasks.get(task).map(|t| t.framework) else {
+                    return; // ended and released: its requests stopped with it
+                };
                 let transfers = &self.scenario.frameworks[self.frameworks[fw].def].transfers;
                 if let Some(net) = self.net.as_mut() {
                     net.on_service_request(ctx, task, transfers);
