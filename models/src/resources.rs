@@ -722,7 +722,49 @@ impl Resources {
 
     /// True when `other` ⊆ `self`: every entry of `other` is covered by the matching
     /// entry of `self` (scalars ≥, ranges and sets superset, atomic entries by count).
+    ///
+    /// Both entry lists are sorted by key, so one merge walk over them finds every
+    /// match (atomic entries equal to `r` are exactly the run of entries whose key
+    /// equals `r`'s, since an atomic entry's key includes its value).
     pub fn contains(&self, other: &Resources) -> bool {
+        let mine = &self.items;
+        let items = &other.items;
+        let (mut i, mut j) = (0, 0);
+        while i < items.len() {
+            let r = &items[i];
+            // One key comparison per step: skip `self`'s smaller keys, stop at `r`'s.
+            loop {
+                match mine.get(j).map(|e| e.key_cmp(r)) {
+                    Some(Ordering::Less) => j += 1,
+                    Some(Ordering::Equal) => break,
+                    _ => return false,
+                }
+            }
+            if r.is_atomic() {
+                let mut n = 1;
+                while i + n < items.len() && items[i + n] == *r {
+                    n += 1;
+                }
+                // `mine[j]` equals `r` (an atomic key covers every field).
+                let have = 1 + mine[j + 1..].iter().take_while(|e| *e == r).count();
+                if have < n {
+                    return false;
+                }
+                i += n;
+            } else {
+                if !mine[j].value_contains(r) {
+                    return false;
+                }
+                i += 1;
+            }
+        }
+        true
+    }
+
+    /// [`Resources::contains`] by one lookup per entry of `other` (the definition the
+    /// merge walk is tested against).
+    #[cfg(test)]
+    fn contains_by_lookup(&self, other: &Resources) -> bool {
         let mut i = 0;
         let items = &other.items;
         while i < items.len() {
@@ -2144,5 +2186,53 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].get(&ResourceName::Cpus), 10);
         assert_eq!(v[1].get(&ResourceName::Mem), 32000);
+    }
+
+    /// Entries the merge-walk `contains` is checked against: scalars, ranges and sets,
+    /// reserved, revocable, MOUNT disks and (shared) persistent volumes, with repeats.
+    const PIECES: [&str; 16] = [
+        "cpus:1",
+        "cpus:2.5",
+        "cpus(eng):1",
+        "cpus(dyn:a@ops):1",
+        "cpus{REV}:0.5",
+        "mem:512",
+        "mem(eng):64",
+        "gpus:1",
+        "ports:[31000-31005]",
+        "ports:[31003-31010]",
+        "ports(eng):[100-200]",
+        "disk:10",
+        "disk[MOUNT:/m]:10",
+        "disk(a)[id=v]:10",
+        "disk(eng)[PATH:/p,id=v1,principal=p,path=data,mode=RW]<SHARED>:64",
+        "color:{red,blue}",
+    ];
+
+    fn pieces() -> impl proptest::strategy::Strategy<Value = Resources> {
+        use proptest::prelude::*;
+        prop::collection::vec(0..PIECES.len(), 0..8).prop_map(|picks| {
+            let mut out = Resources::new();
+            for i in picks {
+                out.add_assign(&r(PIECES[i]));
+            }
+            out
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn merge_walk_contains_agrees_with_lookup(a in pieces(), b in pieces()) {
+            proptest::prop_assert_eq!(a.contains(&b), a.contains_by_lookup(&b));
+            // Also on pairs where containment holds or nearly holds.
+            let sum = a.plus(&b);
+            proptest::prop_assert_eq!(sum.contains(&b), sum.contains_by_lookup(&b));
+            proptest::prop_assert!(sum.contains(&b) && sum.contains(&a));
+            let diff = sum.minus(&a);
+            proptest::prop_assert_eq!(diff.contains(&b), diff.contains_by_lookup(&b));
+            proptest::prop_assert_eq!(b.contains(&sum), b.contains_by_lookup(&sum));
+        }
     }
 }
