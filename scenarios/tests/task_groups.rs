@@ -388,3 +388,26 @@ mem = { profile = "table", steps = [["0s", 0.5], ["2m", 1.8]] }
     assert!(runtime(1) >= 240.0, "{}", runtime(1));
     assert_eq!(s.bursting.unwrap().memory_limit_kills, 0);
 }
+
+/// Removing a framework while its groups wait in the queue releases every member's
+/// record, not only the leaders' (only a leader sits in the queue).
+#[test]
+fn removing_a_framework_releases_its_queued_groups_whole() {
+    let text = ALL_OR_NOTHING.replace("max_jobs = 1", "max_jobs = 4")
+        + r#"
+[[timeline]]
+at = "30s"
+action = "remove_framework"
+framework = "g"
+"#;
+    let out = scenarios::sim::run(
+        &support::inline(&text, "tg.toml", &[]),
+        scenarios::sim::RunOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Four jobs of two groups of three tasks: one group ran and was killed, the
+    // others waited (only one fits the agent at a time).
+    assert_eq!(out.summary.task_groups.as_ref().unwrap().submitted, 8);
+    assert_eq!(out.tasks_unfinished, 0);
+    assert_eq!(out.task_records_held, 0);
+}

@@ -507,6 +507,23 @@ impl World<'_, '_> {
         }
     }
 
+    /// `leader` left its queue for good (its framework was removed): the members of
+    /// its group, which wait only through their leader, to be released with it; their
+    /// group-map entries go too. Empty when `leader` leads no group.
+    pub(super) fn group_forget_queued(&mut self, leader: TaskId) -> Vec<TaskId> {
+        let Some(g) = self.groups.as_mut() else {
+            return Vec::new();
+        };
+        let Some(&gid) = g.of_task.get(&leader) else {
+            return Vec::new();
+        };
+        let members = std::mem::take(&mut g.groups[gid as usize].members);
+        for m in &members {
+            g.of_task.remove(m);
+        }
+        members
+    }
+
     /// A status update of a group's task reached its framework. Returns true when it
     /// belongs to a group (so the framework's usual retry does not apply): a group is
     /// retried whole once all its tasks were dropped.

@@ -1208,7 +1208,11 @@ impl<'s, 'l> World<'s, 'l> {
         rt.removed = true;
         rt.active = false;
         for task in std::mem::take(&mut rt.pending) {
-            self.tasks.release(task); // queued only: nothing else refers to it
+            // Queued only: nothing else refers to it, nor to its group's other members.
+            for member in self.group_forget_queued(task) {
+                self.tasks.release(member);
+            }
+            self.tasks.release(task);
         }
         self.allocator.remove_framework(now, FrameworkId(fw as u32));
         self.log.record(LogRecord {
