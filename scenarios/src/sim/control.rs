@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use analysis::stats::percentile_sorted;
+use super::tls::pct;
 use models::network::Node;
 use serde::{Deserialize, Serialize};
 use sim_core::time::{SimDuration, SimTime};
@@ -78,10 +78,6 @@ impl ControlStats {
     }
 
     pub fn summary(&mut self) -> ControlSummary {
-        let pct = |v: &mut Vec<u64>, p: f64| {
-            v.sort_unstable();
-            percentile_sorted(v, p).unwrap_or(0)
-        };
         ControlSummary {
             schedulers: match self.placement {
                 SchedulerPlacement::Outside => "outside",

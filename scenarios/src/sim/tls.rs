@@ -136,8 +136,8 @@ pub(crate) struct TlsSim {
     executors: BTreeMap<ExecutorTransport, ExecutorStats>,
 }
 
-/// Sorted percentile, 0 when empty.
-fn pct(v: &mut [u64], p: f64) -> u64 {
+/// Sorted percentile, 0 when empty (the control-message summary uses it too).
+pub(super) fn pct(v: &mut [u64], p: f64) -> u64 {
     v.sort_unstable();
     percentile_sorted(v, p).unwrap_or(0)
 }
