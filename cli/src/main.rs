@@ -3,6 +3,7 @@
 
 mod cmd_bench;
 mod cmd_run;
+mod cmd_sweep;
 mod cmd_trace;
 mod output;
 
@@ -32,6 +33,10 @@ enum Command {
     Replay(cmd_run::ReplayArgs),
     /// Inspect, convert or synthesise cluster traces (Google 2011/2019, Alibaba 2018, SWF).
     Trace(cmd_trace::TraceArgs),
+    /// Run a scenario over a grid of settings × policies × seeds, whole or one shard.
+    Sweep(cmd_sweep::SweepArgs),
+    /// Join the shards of a sweep into the files one machine would have written.
+    Merge(cmd_sweep::MergeArgs),
 }
 
 /// What every command returns: an error with its cause chain.
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd_bench::run(args),
         Command::Trace(args) => cmd_trace::run(args),
         Command::Replay(args) => cmd_run::replay(args),
+        Command::Sweep(args) => cmd_sweep::sweep(args),
+        Command::Merge(args) => cmd_sweep::merge(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

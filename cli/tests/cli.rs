@@ -418,3 +418,56 @@ fn replay_sorts_a_trace_whose_files_are_not_in_time_order() {
         "{replayed} records replayed, {due} due"
     );
 }
+
+#[test]
+fn sweep_shards_from_the_batch_index_merge_into_the_whole_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario_file(dir.path(), "small.toml", SMALL);
+    let sweep = scenario_file(
+        dir.path(),
+        "grid.toml",
+        "scenario = \"small.toml\"\npolicies = [\"hdrf\", \"bestfit\"]\nseeds = 2\n\
+         [[axis]]\nkey = \"master.allocation_interval\"\nvalues = [\"1s\", \"3s\"]\n",
+    );
+    let whole = mesosim(&["sweep", &sweep, "--out", "whole"], dir.path());
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    // A Kubernetes Indexed Job gives each pod its index; Slurm arrays may start at 1.
+    for (var, value, min, out) in [
+        ("JOB_COMPLETION_INDEX", "0", None, "s0"),
+        ("SLURM_ARRAY_TASK_ID", "2", Some("1"), "s1"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mesosim"));
+        command
+            .args(["sweep", &sweep, "--shards", "2", "--out", out])
+            .current_dir(dir.path())
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("SLURM_ARRAY_TASK_MIN")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env(var, value);
+        if let Some(min) = min {
+            command.env("SLURM_ARRAY_TASK_MIN", min);
+        }
+        let o = command.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let partial = mesosim(&["merge", "s1", "--out", "partial"], dir.path());
+    assert_eq!(partial.status.code(), Some(2));
+    assert!(
+        stderr(&partial).contains("missing shards: 0/2"),
+        "{}",
+        stderr(&partial)
+    );
+    assert!(
+        !dir.path().join("partial").exists(),
+        "no output from a failed merge"
+    );
+    let merged = mesosim(&["merge", "s1", "s0", "--out", "merged"], dir.path());
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    for file in ["sweep.json", "runs.csv", "points.csv"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("whole").join(file)).unwrap(),
+            std::fs::read(dir.path().join("merged").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use analysis::stats::mean_ci95;
 use analysis::table::Table;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
 use crate::sim::{self, RunError, RunOptions};
@@ -27,7 +27,7 @@ pub struct CompareOptions {
 }
 
 /// One figure of one policy over all seeds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
     /// Mean over seeds.
     pub mean: f64,
@@ -59,8 +59,8 @@ pub struct CompareResult {
     pub runs: Vec<Summary>,
 }
 
-/// The figures compared, as (name, extractor).
-fn figures(s: &Summary) -> Vec<(String, f64)> {
+/// The figures compared (and swept), as (name, value).
+pub(crate) fn figures(s: &Summary) -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for (name, u) in &s.utilization {
         out.push((format!("utilization.{name}.allocated"), u.allocated));

@@ -16,4 +16,5 @@ pub mod scenario;
 pub mod sim;
 pub mod spec;
 pub mod summary;
+pub mod sweep;
 pub mod usage;
