@@ -28,15 +28,19 @@ def produce_outputs(mesosim: str, work: Path) -> dict:
     """Runs mesosim and returns the environment the notebooks read their inputs from."""
     run_dir = work / "quickstart"
     compare_dir = work / "compare"
+    sweep_dir = work / "offer-filters"
     commands = [
         [mesosim, "run", "--out", str(run_dir), "--event-log", str(run_dir / "events.jsonl")],
         [mesosim, "compare", str(REPO / "scenarios" / "quickstart.toml"),
          "--policies", "hdrf,random,fifo,bestfit", "--seeds", "3", "--out", str(compare_dir)],
+        [mesosim, "sweep", str(REPO / "scenarios" / "sweeps" / "offer-filters.toml"),
+         "--out", str(sweep_dir)],
     ]
     for command in commands:
         print("$", " ".join(command), flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return {"MESOSIM_RUN_DIR": str(run_dir), "MESOSIM_COMPARE_DIR": str(compare_dir)}
+    return {"MESOSIM_RUN_DIR": str(run_dir), "MESOSIM_COMPARE_DIR": str(compare_dir),
+            "MESOSIM_SWEEP_DIR": str(sweep_dir)}
 
 
 def execute(path: Path, scratch: Path) -> bool:
