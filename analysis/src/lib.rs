@@ -12,6 +12,8 @@
 //! ```
 
 pub mod output;
+pub mod plot;
+pub mod report;
 pub mod samples;
 pub mod stats;
 pub mod table;

@@ -9,6 +9,7 @@ use analysis::output::{write_atomic, write_json_atomic};
 use analysis::table::Table;
 use clap::Args;
 use scenarios::compare::{compare as run_compare, CompareOptions};
+use scenarios::report::{frameworks, headline, secs};
 use scenarios::scenario::{Behaviour, Scenario};
 use scenarios::sim::{self, RunOptions};
 use scenarios::summary::Summary;
@@ -259,10 +260,6 @@ pub fn run(args: RunArgs) -> CmdResult {
     Ok(())
 }
 
-fn secs(ns: u64) -> String {
-    format!("{:.3}s", ns as f64 / 1e9)
-}
-
 /// The terminal summary of one run.
 fn render_summary(s: &Summary, info: &RunInfo) -> String {
     let mut out = format!(
@@ -276,63 +273,15 @@ fn render_summary(s: &Summary, info: &RunInfo) -> String {
         s.events
     );
     let mut t = Table::new(["figure", "value"]);
-    t.row(["agents".to_string(), s.cluster.agents.to_string()]);
-    t.row([
-        "tasks submitted / launched / finished".to_string(),
-        format!(
-            "{} / {} / {}",
-            s.tasks.submitted, s.tasks.launched, s.tasks.finished
-        ),
-    ]);
-    t.row([
-        "tasks failed / killed / lost".to_string(),
-        format!("{} / {} / {}", s.tasks.failed, s.tasks.killed, s.tasks.lost),
-    ]);
-    for (name, u) in &s.utilization {
-        t.row([
-            format!("{name} allocated (mean)"),
-            format!("{:.1}%", u.allocated * 100.0),
-        ]);
+    for row in headline(s) {
+        t.row(row);
     }
-    t.row([
-        "fairness (Jain, dominant shares)".to_string(),
-        format!("{:.3}", s.fairness),
-    ]);
-    t.row([
-        "wait p50 / p95 / p99".to_string(),
-        format!(
-            "{} / {} / {}",
-            secs(s.wait_ns.p50),
-            secs(s.wait_ns.p95),
-            secs(s.wait_ns.p99)
-        ),
-    ]);
-    t.row([
-        "allocation cycles / offers / declines".to_string(),
-        format!(
-            "{} / {} / {}",
-            s.allocator.cycles, s.allocator.offers, s.allocator.declines
-        ),
-    ]);
     out.push_str(&t.render());
     out.push('\n');
-    let mut f = Table::new([
-        "framework",
-        "role",
-        "launched",
-        "finished",
-        "running max",
-        "dominant share",
-    ]);
-    for fw in &s.frameworks {
-        f.row([
-            fw.name.clone(),
-            fw.role.clone(),
-            fw.tasks_launched.to_string(),
-            fw.tasks_finished.to_string(),
-            fw.tasks_running_max.to_string(),
-            format!("{:.3}", fw.dominant_share_mean),
-        ]);
+    let (header, rows) = frameworks(s);
+    let mut f = Table::new(header);
+    for row in rows {
+        f.row(row);
     }
     out.push_str(&f.render());
     out

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use analysis::output::{write_atomic, write_json_atomic, WriteError};
 
-/// Writes `summary.json`, `metrics/*.csv` and `run.json` into `dir`, each atomically.
+/// Writes `summary.json`, `metrics/*.csv`, `report.html` and `run.json` into `dir`,
+/// each atomically.
 pub fn write_run_outputs(
     dir: &Path,
     summary: &scenarios::summary::Summary,
@@ -14,6 +15,8 @@ pub fn write_run_outputs(
     for (name, csv) in metrics {
         write_atomic(&dir.join("metrics").join(name), csv.as_bytes())?;
     }
+    let report = scenarios::report::run_report(summary, metrics);
+    write_atomic(&dir.join("report.html"), report.to_html().as_bytes())?;
     write_json_atomic(&dir.join("run.json"), run_info)?;
     // The summary goes last: its presence means the directory is complete.
     write_json_atomic(&dir.join("summary.json"), summary)

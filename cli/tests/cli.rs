@@ -69,6 +69,7 @@ fn run_writes_outputs_and_is_deterministic() {
         "metrics/utilization.csv",
         "metrics/dominant_share.csv",
         "metrics/queue_length.csv",
+        "report.html",
     ] {
         let a = std::fs::read(dir.path().join("o1").join(file)).unwrap();
         let b = std::fs::read(dir.path().join("o2").join(file)).unwrap();

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod dist;
 pub mod duration;
 pub mod error;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spec;
