@@ -76,31 +76,8 @@ impl LineChart {
         let px = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * plot_w;
         let py = |y: f64| TOP + plot_h - (y - y_lo) / (y_hi - y_lo) * plot_h;
 
-        let mut svg = String::new();
-        let _ = write!(
-            svg,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
-             width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"sans-serif\" font-size=\"11\" \
-             role=\"img\" aria-label=\"{}\">",
-            escape(&self.title)
-        );
-        let _ = write!(
-            svg,
-            "<text x=\"{LEFT}\" y=\"16\" font-size=\"13\" font-weight=\"bold\">{}</text>",
-            escape(&self.title)
-        );
-        for &t in y_ticks.iter().filter(|t| **t >= y_lo && **t <= y_hi) {
-            let y = py(t);
-            let _ = write!(
-                svg,
-                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                LEFT + plot_w,
-                LEFT - 6.0,
-                y + 4.0,
-                tick_label(t, &y_ticks)
-            );
-        }
+        let mut svg = open_svg(WIDTH, HEIGHT, &self.title);
+        y_grid(&mut svg, &y_ticks, (y_lo, y_hi), LEFT + plot_w, py);
         for &t in x_ticks.iter().filter(|t| **t >= x_lo && **t <= x_hi) {
             let x = px(t);
             let _ = write!(
@@ -155,6 +132,134 @@ impl LineChart {
             );
         }
         svg.push_str("</svg>");
+        svg
+    }
+}
+
+/// The `<svg>` start tag and the title line.
+fn open_svg(width: f64, height: f64, title: &str) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" \
+         width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\" \
+         role=\"img\" aria-label=\"{0}\">\
+         <text x=\"{LEFT}\" y=\"16\" font-size=\"13\" font-weight=\"bold\">{0}</text>",
+        escape(title)
+    )
+}
+
+/// Horizontal grid lines with their labels at the ticks inside `[lo, hi]`.
+fn y_grid(
+    svg: &mut String,
+    ticks: &[f64],
+    (lo, hi): (f64, f64),
+    right: f64,
+    py: impl Fn(f64) -> f64,
+) {
+    for &t in ticks.iter().filter(|t| **t >= lo && **t <= hi) {
+        let y = py(t);
+        let _ = write!(
+            svg,
+            "<line x1=\"{LEFT}\" x2=\"{right:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LEFT - 6.0,
+            y + 4.0,
+            tick_label(t, ticks)
+        );
+    }
+}
+
+/// One bar: a mean, the half-width of its interval, and the samples behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    /// Label under the bar.
+    pub label: String,
+    /// Height.
+    pub value: f64,
+    /// Half-width of the whisker drawn around the top (0 for none).
+    pub whisker: f64,
+    /// Individual values drawn as dots over the bar (e.g. one per seed).
+    pub samples: Vec<f64>,
+}
+
+/// Bars side by side over a y axis from zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarChart {
+    /// Title above the plot.
+    pub title: String,
+    /// Label beside the y axis.
+    pub y_label: String,
+    /// The bars, left to right.
+    pub bars: Vec<Bar>,
+}
+
+const BAR_WIDTH: f64 = 380.0;
+const BAR_HEIGHT: f64 = 260.0;
+
+impl BarChart {
+    /// The chart as an `<svg>` element.
+    pub fn to_svg(&self) -> String {
+        let values = self.bars.iter().flat_map(|b| {
+            [b.value - b.whisker, b.value + b.whisker, b.value]
+                .into_iter()
+                .chain(b.samples.iter().copied())
+        });
+        let (lo, hi) = bounds(values.filter(|v| v.is_finite()).chain([0.0])).unwrap_or((0.0, 1.0));
+        let ticks = nice_ticks(lo, hi, 5);
+        let (y_lo, y_hi) = span(&ticks, lo, hi, true);
+        let right = BAR_WIDTH - 16.0;
+        let plot_w = right - LEFT;
+        let plot_h = BAR_HEIGHT - TOP - BOTTOM;
+        let py = |y: f64| TOP + plot_h - (y - y_lo) / (y_hi - y_lo) * plot_h;
+        let mut svg = open_svg(BAR_WIDTH, BAR_HEIGHT, &self.title);
+        y_grid(&mut svg, &ticks, (y_lo, y_hi), right, py);
+        let _ = write!(
+            svg,
+            "<text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+            TOP + plot_h / 2.0,
+            escape(&self.y_label)
+        );
+        let slot = plot_w / self.bars.len().max(1) as f64;
+        for (i, bar) in self.bars.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let centre = LEFT + slot * (i as f64 + 0.5);
+            let (top, base) = (py(bar.value.max(y_lo)), py(0f64.clamp(y_lo, y_hi)));
+            let _ = write!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.75\"><title>{}: {}</title></rect>\
+                 <text x=\"{centre:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                centre - slot * 0.3,
+                top.min(base),
+                slot * 0.6,
+                (base - top).abs(),
+                escape(&bar.label),
+                bar.value,
+                TOP + plot_h + 16.0,
+                escape(&bar.label)
+            );
+            if bar.whisker > 0.0 {
+                let (y1, y2) = (py(bar.value - bar.whisker), py(bar.value + bar.whisker));
+                let _ = write!(
+                    svg,
+                    "<path d=\"M{:.1} {y1:.1}H{:.1}M{centre:.1} {y1:.1}V{y2:.1}M{:.1} {y2:.1}H{:.1}\" stroke=\"#222\" fill=\"none\"/>",
+                    centre - 6.0,
+                    centre + 6.0,
+                    centre - 6.0,
+                    centre + 6.0
+                );
+            }
+            for v in bar.samples.iter().filter(|v| v.is_finite()) {
+                let _ = write!(
+                    svg,
+                    "<circle cx=\"{centre:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#222\"/>",
+                    py(*v)
+                );
+            }
+        }
+        let _ = write!(
+            svg,
+            "<line x1=\"{LEFT}\" x2=\"{right:.1}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#999\"/></svg>",
+            py(0f64.clamp(y_lo, y_hi))
+        );
         svg
     }
 }
@@ -351,5 +456,46 @@ mod tests {
         assert!(svg.contains("a &lt;b&gt; &amp; c"));
         assert!(!svg.contains("<b>"));
         assert_eq!(svg, chart.to_svg(), "same bytes every time");
+    }
+
+    #[test]
+    fn bars_stand_on_zero_with_their_whiskers_and_samples() {
+        let chart = BarChart {
+            title: "wait".into(),
+            y_label: "s".into(),
+            bars: vec![
+                Bar {
+                    label: "hdrf".into(),
+                    value: 2.0,
+                    whisker: 1.0,
+                    samples: vec![1.0, 3.0],
+                },
+                Bar {
+                    label: "fifo".into(),
+                    value: 4.0,
+                    whisker: 0.0,
+                    samples: Vec::new(),
+                },
+            ],
+        };
+        let svg = chart.to_svg();
+        // y runs 0..4 over the plot's 260 - 28 - 44 = 188 px, so 1 unit is 47 px and
+        // zero sits at 28 + 188 = 216: the first bar (2) rises to 122, the second (4)
+        // to 28; the first's whisker spans 1..3, i.e. y 169 to 75.
+        assert!(
+            svg.contains("y=\"122.0\" width=\"90.0\" height=\"94.0\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("y=\"28.0\" width=\"90.0\" height=\"188.0\""),
+            "{svg}"
+        );
+        assert!(svg.contains("V75.0"), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert_eq!(
+            svg.matches("<path").count(),
+            1,
+            "no whisker for a zero interval"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::plot::{escape, LineChart, Series};
+use crate::plot::{escape, BarChart, LineChart, Series};
 
 /// One piece of a report, in reading order.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,8 @@ pub enum Block {
     },
     /// A line chart.
     Chart(LineChart),
+    /// A bar chart; consecutive ones sit side by side when the page is wide enough.
+    BarChart(BarChart),
 }
 
 /// A report page.
@@ -39,7 +41,7 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:800px;margin:2em auto
 h1{font-size:1.5em;margin-bottom:0}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}\
 .sub{color:#666;margin-top:.3em}table{border-collapse:collapse;margin:.5em 0}\
 td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-svg{display:block;margin:.5em 0;max-width:100%;height:auto}";
+svg{display:block;margin:.5em 0;max-width:100%;height:auto}.bar{display:inline-block;vertical-align:top}";
 
 impl Report {
     /// The page as HTML.
@@ -85,6 +87,11 @@ impl Report {
                 Block::Chart(chart) => {
                     html.push_str(&chart.to_svg());
                     html.push('\n');
+                }
+                Block::BarChart(chart) => {
+                    html.push_str("<span class=\"bar\">");
+                    html.push_str(&chart.to_svg());
+                    html.push_str("</span>\n");
                 }
             }
         }

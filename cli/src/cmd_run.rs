@@ -338,6 +338,8 @@ pub fn compare(args: CompareArgs) -> CmdResult {
     )?;
     write_atomic(&out.join("compare.csv"), result.to_csv().as_bytes())?;
     write_json_atomic(&out.join("compare.json"), &result)?;
+    let report = scenarios::report::compare_report(&result);
+    write_atomic(&out.join("compare.html"), report.to_html().as_bytes())?;
     println!(
         "scenario {}: {} policies x {} seeds (mean ± 95% CI over seeds)\n",
         scenario.name,

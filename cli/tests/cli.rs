@@ -223,7 +223,7 @@ fn compare_writes_identical_files_at_any_thread_count() {
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(String::from_utf8_lossy(&o.stdout).contains("wait_ns.p95"));
     }
-    for file in ["compare.csv", "compare.json"] {
+    for file in ["compare.csv", "compare.json", "compare.html"] {
         assert_eq!(
             std::fs::read(dir.path().join("c1").join(file)).unwrap(),
             std::fs::read(dir.path().join("c2").join(file)).unwrap(),

@@ -175,27 +175,38 @@ pub fn compare(
 impl CompareResult {
     /// Side-by-side table: one row per figure, one column per policy.
     pub fn render_table(&self) -> String {
+        let (header, rows) = self.table_rows();
+        let mut table = Table::new(header);
+        for row in rows {
+            table.row(row);
+        }
+        table.render()
+    }
+
+    /// The side-by-side table's header (`figure`, then the policies) and rows, each
+    /// cell `mean ± ci95`.
+    pub fn table_rows(&self) -> (Vec<String>, Vec<Vec<String>>) {
         let mut header = vec!["figure".to_string()];
         header.extend(self.policies.iter().map(|p| p.policy.clone()));
-        let mut table = Table::new(header);
         let names: Vec<&String> = self
             .policies
             .first()
             .map(|p| p.metrics.keys().collect())
             .unwrap_or_default();
-        for name in names {
-            let mut row = vec![name.clone()];
-            for p in &self.policies {
-                row.push(
+        let rows = names
+            .into_iter()
+            .map(|name| {
+                let mut row = vec![name.clone()];
+                row.extend(self.policies.iter().map(|p| {
                     p.metrics
                         .get(name)
                         .map(|a| format_aggregate(name, a))
-                        .unwrap_or_default(),
-                );
-            }
-            table.row(row);
-        }
-        table.render()
+                        .unwrap_or_default()
+                }));
+                row
+            })
+            .collect();
+        (header, rows)
     }
 
     /// `compare.csv`: policy, figure, mean, ci95, n.

@@ -1,11 +1,13 @@
 //! What a run's summary says, as rows for the terminal table and as `report.html`: the
 //! headline figures, the frameworks and roles, one chart per `metrics/*.csv` and every
-//! feature section of `summary.json` flattened into a table.
+//! feature section of `summary.json` flattened into a table; and `compare.html`, one bar
+//! chart per compared figure.
 
-use analysis::plot::LineChart;
+use analysis::plot::{Bar, BarChart, LineChart};
 use analysis::report::{series_from_csv, Block, Report};
 use serde_json::Value;
 
+use crate::compare::CompareResult;
 use crate::summary::Summary;
 
 /// Seconds with millisecond precision, as the tables print durations.
@@ -213,5 +215,61 @@ fn flatten(path: &str, value: &Value, rows: &mut Vec<(String, String)>) {
             .for_each(|(i, v)| flatten(&join(&i.to_string()), v, rows)),
         Value::String(text) => rows.push((path.to_string(), text.clone())),
         other => rows.push((path.to_string(), other.to_string())),
+    }
+}
+
+/// `compare.html`: the side-by-side table, then one bar chart per figure with the mean
+/// over seeds, its 95% interval and each seed's value (durations in seconds).
+pub fn compare_report(result: &CompareResult) -> Report {
+    let (header, rows) = result.table_rows();
+    let mut blocks = vec![
+        Block::Heading("Mean ± 95% interval over seeds".into()),
+        Block::Table { header, rows },
+        Block::Heading("Per figure".into()),
+    ];
+    let names: Vec<&String> = result
+        .policies
+        .first()
+        .map(|p| p.metrics.keys().collect())
+        .unwrap_or_default();
+    for name in names {
+        let seconds = name.ends_with("_ns") || name.contains("_ns.");
+        let scale = if seconds { 1e-9 } else { 1.0 };
+        let bars = result
+            .policies
+            .iter()
+            .filter_map(|p| {
+                p.metrics.get(name).map(|a| Bar {
+                    label: p.policy.clone(),
+                    value: a.mean * scale,
+                    whisker: a.ci95 * scale,
+                    samples: a.values.iter().map(|v| v * scale).collect(),
+                })
+            })
+            .collect();
+        blocks.push(Block::BarChart(BarChart {
+            title: name.clone(),
+            y_label: if seconds { "seconds" } else { "" }.into(),
+            bars,
+        }));
+    }
+    Report {
+        title: format!("mesosim compare: {}", result.scenario),
+        subtitle: format!(
+            "policies {}; seeds {}",
+            result
+                .policies
+                .iter()
+                .map(|p| p.policy.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            result
+                .seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        blocks,
     }
 }

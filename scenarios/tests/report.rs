@@ -43,3 +43,23 @@ fn a_feature_section_appears_with_its_figures() {
     assert!(html.contains("<h2>Feature: oversubscription</h2>"));
     assert!(html.contains("<td>revocable_tasks_launched</td>"));
 }
+
+#[test]
+fn the_compare_report_draws_one_bar_chart_per_figure_with_every_policy() {
+    use scenarios::compare::{compare, CompareOptions};
+    use scenarios::report::compare_report;
+    let scenario = library("quickstart.toml", &["duration=\"2m\""]);
+    let options = CompareOptions {
+        policies: vec!["hdrf".into(), "bestfit".into()],
+        seeds: 2,
+        threads: 1,
+    };
+    let result = compare(&scenario, &options).unwrap();
+    let html = compare_report(&result).to_html();
+    let figures = result.policies[0].metrics.len();
+    assert_eq!(html.matches("<span class=\"bar\">").count(), figures);
+    // Every bar chart has a bar per policy and a dot per seed.
+    assert_eq!(html.matches("<rect").count(), figures * 2);
+    assert_eq!(html.matches("<circle").count(), figures * 2 * 2);
+    assert!(html.contains("<th>hdrf</th><th>bestfit</th>"));
+}
