@@ -307,6 +307,15 @@ fn drive(
     let mut metrics = world.stats.metrics_files();
     metrics.extend(world.reservations.as_ref().map(|r| r.metrics_file()));
     if let Some(u) = world.usage.as_mut() {
+        if world.feeder.as_ref().is_some_and(|f| f.usage.is_some()) {
+            // A usage-driven replay measures what tasks used, not what they asked for.
+            let (cpus, mem) = u.used_fractions(engine.now());
+            for (name, used) in [("cpus", cpus), ("mem", mem)] {
+                if let Some(x) = summary.utilization.get_mut(name) {
+                    x.used = used;
+                }
+            }
+        }
         (summary.oversubscription, summary.bursting) = u.summaries(engine.now());
         summary.tasks.revoked = u.revoked();
         metrics.extend(u.metrics_file());

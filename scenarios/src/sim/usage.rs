@@ -134,6 +134,9 @@ struct TaskUse {
     traced: bool,
 }
 
+/// How many sums [`Contribution`] has.
+const FIELDS: usize = 15;
+
 /// What one agent adds to the cluster-wide sums that are integrated over time.
 #[derive(Default, Clone, Copy)]
 struct Contribution {
@@ -152,10 +155,13 @@ struct Contribution {
     throttled_nested: u64,
     above_shared: u64,
     above_nested: u64,
+    /// Memory used by the surviving tasks and the agent's memory, milli-MB.
+    mem_used: u64,
+    mem_capacity: u64,
 }
 
 impl Contribution {
-    fn fields(&self) -> [u64; 13] {
+    fn fields(&self) -> [u64; FIELDS] {
         [
             self.used,
             self.allocated,
@@ -170,6 +176,8 @@ impl Contribution {
             self.throttled_nested,
             self.above_shared,
             self.above_nested,
+            self.mem_used,
+            self.mem_capacity,
         ]
     }
 }
@@ -195,8 +203,8 @@ pub(crate) struct UsageModel {
     /// long run keeps only the running ones).
     tasks: BTreeMap<TaskId, TaskUse>,
     rng: SimRng,
-    sums: [u64; 13],
-    integrals: [u128; 13],
+    sums: [u64; FIELDS],
+    integrals: [u128; FIELDS],
     last: SimTime,
     offered_samples: (u128, u64),
     offered_total: (u128, u64),
@@ -252,8 +260,8 @@ impl UsageModel {
             agents: Vec::new(),
             tasks: BTreeMap::new(),
             rng: streams.stream("agents/usage"),
-            sums: [0; 13],
-            integrals: [0; 13],
+            sums: [0; FIELDS],
+            integrals: [0; FIELDS],
             last: SimTime::ZERO,
             offered_samples: (0, 0),
             offered_total: (0, 0),
@@ -408,6 +416,21 @@ impl UsageModel {
     pub fn report_all(&mut self) {
         self.report_oversubscription = true;
         self.report_bursting = true;
+    }
+
+    /// Time-weighted CPU and memory used by tasks as fractions of the tracked agents'
+    /// capacity, up to `end` (`utilization.{cpus,mem}.used` of a usage-driven replay).
+    pub fn used_fractions(&mut self, end: SimTime) -> (f64, f64) {
+        self.advance(end);
+        let i = &self.integrals;
+        let ratio = |a: u128, b: u128| {
+            if b == 0 {
+                0.0
+            } else {
+                round6(a as f64 / b as f64)
+            }
+        };
+        (ratio(i[0], i[8]), ratio(i[13], i[14]))
     }
 
     /// Revocable tasks QoS killed (`tasks.revoked`).
@@ -648,10 +671,15 @@ impl World<'_, '_> {
             qos: q,
             contribution: Contribution::default(),
         });
+        let mem_capacity = total
+            .non_revocable()
+            .scalar_milli(&ResourceName::new("mem"))
+            .max(0) as u64;
         m.set_contribution(
             agent,
             Contribution {
                 capacity,
+                mem_capacity,
                 ..Contribution::default()
             },
         );
@@ -954,6 +982,13 @@ impl World<'_, '_> {
         let (rates, throttled) = cpu_rates(m, capacity, &ids, &demands);
         let mut c = Contribution {
             capacity,
+            mem_capacity: memory.max(0) as u64,
+            mem_used: ids
+                .iter()
+                .zip(&alive)
+                .filter(|(_, &live)| live)
+                .map(|(id, _)| m.tasks.get(id).expect("tracked task").mem.max(0) as u64)
+                .sum(),
             revocable_total: m.agents[agent]
                 .as_ref()
                 .expect("checked above")
