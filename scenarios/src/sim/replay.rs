@@ -2,7 +2,10 @@
 //! allocator and agents as a scenario. Machines become agents, task submissions go to
 //! one framework per priority band, and each task runs for the time it ran in the
 //! trace (from its SCHEDULE to its FINISH/FAIL/KILL/EVICT/LOST), measured from when the
-//! simulated policy started it.
+//! simulated policy started it. With `--usage trace` ([`ReplayConfig::usage`]) the
+//! usage model runs too and each task's CPU and memory follow the trace's usage
+//! samples ([`super::replay_usage`] documents the mapping); otherwise samples are read
+//! and ignored.
 //!
 //! Records are pulled one at a time as simulated time reaches them, so a replay holds
 //! the cluster's live state, never the whole trace.

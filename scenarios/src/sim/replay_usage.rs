@@ -123,11 +123,9 @@ impl ReplayUsageConfig {
         let err = |_span: std::ops::Range<usize>, field: &str, message: String| {
             fail(Some(field), message)
         };
-        let mut agents = crate::usage::build_config(&err, &spec.usage.unwrap_or_default())?;
-        let interval_set = overrides
-            .iter()
-            .any(|o| o.trim_start().starts_with("usage.interval"));
-        if !interval_set {
+        let usage = spec.usage.unwrap_or_default();
+        let mut agents = crate::usage::build_config(&err, &usage)?;
+        if usage.interval.is_none() {
             agents.interval = REPLAY_USAGE_INTERVAL;
         }
         let task = spec.task.unwrap_or_default();
