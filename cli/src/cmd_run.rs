@@ -351,6 +351,37 @@ pub fn compare(args: CompareArgs) -> CmdResult {
     Ok(())
 }
 
+/// The `--usage trace` lines of a replay's terminal summary.
+fn render_replay_usage(
+    s: &Summary,
+    u: &scenarios::sim::replay_usage::ReplayUsageSummary,
+) -> String {
+    let mut out = format!(
+        "usage samples: {} ({} applied to running tasks, {} kept for queued ones, {} without a live task, {} of machines or containers); tasks started with a sample / at their request: {} / {}\n",
+        u.samples,
+        u.applied,
+        u.remembered,
+        u.skipped_no_task,
+        u.skipped_not_task,
+        u.tasks_started_with_sample,
+        u.tasks_started_at_request
+    );
+    if let Some(o) = &s.oversubscription {
+        out.push_str(&format!(
+            "cpus used / allocated (of capacity): {:.1}% / {:.1}%\n",
+            o.used_utilization * 100.0,
+            o.allocated_utilization * 100.0
+        ));
+    }
+    if let Some(b) = &s.bursting {
+        out.push_str(&format!(
+            "cpu throttled: {:.1} task-s; cpu above requests: {:.1} cpu-s; memory-limit kills: {}; OOM kills: {}\n",
+            b.throttled_task_seconds, b.cpu_seconds_above_request, b.memory_limit_kills, b.oom_kills
+        ));
+    }
+    out
+}
+
 /// `mesosim replay`.
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -381,6 +412,16 @@ pub struct ReplayArgs {
     /// Skip bad rows instead of stopping at the first one.
     #[arg(long)]
     lenient: bool,
+    /// `trace`: run the usage model on the agents, each task's CPU and memory
+    /// following the trace's usage samples (throttling, memory kills, used vs
+    /// allocated); by default the samples are ignored.
+    #[arg(long, value_parser = ["trace"])]
+    usage: Option<String>,
+    /// With `--usage trace`: a `[usage]` value, e.g. `--set usage.cgroups_enable_cfs=true`
+    /// or `--set usage.estimator="usage"`, or a limit of every task as a multiple of its
+    /// request, `--set task.mem_limit=2` / `task.cpus_limit="inf"` (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE", requires = "usage")]
+    set: Vec<String>,
     /// Output directory [default: out/replay-<format>-<seed>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -410,6 +451,11 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         .map_err(|e| format!("--duration: {e}"))?;
     let refuse =
         scenarios::duration::parse_duration(&args.refuse).map_err(|e| format!("--refuse: {e}"))?;
+    let usage = args
+        .usage
+        .as_ref()
+        .map(|_| scenarios::sim::replay_usage::ReplayUsageConfig::from_overrides(&args.set))
+        .transpose()?;
     let reader = traces::open(
         args.format,
         &args.paths,
@@ -448,6 +494,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
                 machine_cpus_milli: (args.machine_cpus * 1000.0).round() as u64,
                 machine_mem_mb: args.machine_mem_mb,
                 refuse,
+                usage,
             },
             duration,
             run: RunOptions {
@@ -477,6 +524,9 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
                 "trace: {} records, {} machines added, {} task submissions ({} skipped without a request); trace ends: {} finish, {} evict, {} fail, {} kill, {} lost",
                 r.records, r.machines_added, r.task_submissions, r.task_submissions_skipped, r.trace_finishes, r.trace_evictions, r.trace_failures, r.trace_kills, r.trace_lost
             );
+            if let Some(u) = &r.usage {
+                print!("{}", render_replay_usage(&output.summary, u));
+            }
         }
         println!("outputs: {}", out.display());
     }

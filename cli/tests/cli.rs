@@ -472,3 +472,80 @@ fn sweep_shards_from_the_batch_index_merge_into_the_whole_sweep() {
         );
     }
 }
+
+/// `replay --usage trace` on a hand-written Google 2011 trace: one 4-CPU machine, a
+/// task asking for 1 CPU whose samples say it uses 2 for its traced 100 s (held at
+/// its 1-CPU quota with CFS on: 100 throttled task-seconds, 1 of 4 CPUs used over
+/// 200 s), and one whose memory goes from 256 MB to 5,120 MB at 50 s (above its
+/// 512 MB request, its limit: killed). `--set` needs `--usage`; a bad value names
+/// the override and the field.
+#[test]
+fn replay_with_trace_usage_reports_throttling_and_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("machine_events", "600000000,1,0,p,1.0,1.0\n"),
+        (
+            "task_events",
+            "600000000,,1,0,,0,u,0,2,0.25,0.125,0,0\n600000000,,2,0,,0,u,0,2,0.25,0.125,0,0\n\
+             600000000,,1,0,1,1,u,0,2,0.25,0.125,0,0\n600000000,,2,0,1,1,u,0,2,0.25,0.125,0,0\n\
+             700000000,,1,0,1,4,u,0,2,0.25,0.125,0,0\n700000000,,2,0,1,4,u,0,2,0.25,0.125,0,0\n",
+        ),
+        (
+            "task_usage",
+            "600000000,900000000,1,0,1,0.5,0.0625,,,,,,,,,,,,\n\
+             600000000,650000000,2,0,1,0,0.0625,,,,,,,,,,,,\n\
+             650000000,700000000,2,0,1,,1.25,,,,,,,,,,,,\n",
+        ),
+    ];
+    for (table, text) in files {
+        std::fs::create_dir(dir.path().join(table)).unwrap();
+        std::fs::write(dir.path().join(table).join("part-00000-of-00500.csv"), text).unwrap();
+    }
+    let base = [
+        "replay",
+        "--format",
+        "google2011",
+        "machine_events",
+        "task_events",
+        "task_usage",
+        "--machine-cpus",
+        "4",
+        "--machine-mem-mb",
+        "4096",
+        "--duration",
+        "200s",
+        "--out",
+        "out",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        mesosim(&args, dir.path())
+    };
+    let o = with(&["--usage", "trace", "--set", "usage.cgroups_enable_cfs=true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "usage samples: 3 (1 applied to running tasks, 2 kept for queued ones, 0 without a live task, 0 of machines or containers)",
+        "cpus used / allocated (of capacity): 12.5% /",
+        "cpu throttled: 100.0 task-s; cpu above requests: 0.0 cpu-s; memory-limit kills: 1; OOM kills: 0",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["utilization"]["cpus"]["used"], 0.125);
+    assert_eq!(v["bursting"]["throttled_task_seconds"], 100.0);
+    let o = with(&["--usage", "trace", "--set", "task.mem_limit=0.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o)
+            .contains("--set task.mem_limit=0.5: field `task.mem_limit`: expected a multiple"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with(&["--set", "usage.cgroups_enable_cfs=true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--usage"), "{}", stderr(&o));
+}

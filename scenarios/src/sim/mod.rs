@@ -9,6 +9,7 @@ pub mod fetcher;
 mod ids;
 pub mod network;
 pub mod replay;
+pub mod replay_usage;
 mod res;
 mod reservations;
 mod stateful;
@@ -121,6 +122,16 @@ pub fn replay(
 ) -> Result<RunOutput, RunError> {
     use crate::scenario::{Behaviour, Capabilities, FrameworkDef, MasterConfig};
     use sim_core::time::SimDuration;
+    // With `--usage trace` tasks keep their traced runtimes; their demand follows the
+    // samples (`replay_usage`).
+    let task_usage = options
+        .config
+        .usage
+        .as_ref()
+        .map(|_| crate::usage::TaskUsage {
+            fixed_duration: true,
+            ..Default::default()
+        });
     let frameworks = replay::BAND_ROLES
         .iter()
         .map(|(_, role)| FrameworkDef {
@@ -139,7 +150,7 @@ pub fn replay(
             // every filter each time (see `ReplayConfig::refuse`).
             suppress_when_idle: false,
             behaviour: Behaviour::Trace,
-            usage: None,
+            usage: task_usage.clone(),
             transfers: Default::default(),
             uris: Vec::new(),
             task_group: None,
@@ -173,7 +184,7 @@ pub fn replay(
         frameworks,
         timeline: Vec::new(),
         sha256: String::new(),
-        usage: None,
+        usage: options.config.usage.as_ref().map(|u| u.agents.clone()),
         network: None,
         fetcher: None,
         tls: None,
@@ -237,6 +248,11 @@ fn drive(
         world.stats = stats::Stats::new(scenario, extra_names);
     }
     world.feeder = feeder.map(|(f, _)| f);
+    if world.feeder.as_ref().is_some_and(|f| f.usage.is_some()) {
+        if let Some(u) = world.usage.as_mut() {
+            u.report_all();
+        }
+    }
     world.start(&mut engine);
     let mut end = SimTime::ZERO + scenario.duration;
     let mut progress = options.progress;
@@ -291,6 +307,15 @@ fn drive(
     let mut metrics = world.stats.metrics_files();
     metrics.extend(world.reservations.as_ref().map(|r| r.metrics_file()));
     if let Some(u) = world.usage.as_mut() {
+        if world.feeder.as_ref().is_some_and(|f| f.usage.is_some()) {
+            // A usage-driven replay measures what tasks used, not what they asked for.
+            let (cpus, mem) = u.used_fractions(engine.now());
+            for (name, used) in [("cpus", cpus), ("mem", mem)] {
+                if let Some(x) = summary.utilization.get_mut(name) {
+                    x.used = used;
+                }
+            }
+        }
         (summary.oversubscription, summary.bursting) = u.summaries(engine.now());
         summary.tasks.revoked = u.revoked();
         metrics.extend(u.metrics_file());

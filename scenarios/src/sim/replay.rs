@@ -2,7 +2,10 @@
 //! allocator and agents as a scenario. Machines become agents, task submissions go to
 //! one framework per priority band, and each task runs for the time it ran in the
 //! trace (from its SCHEDULE to its FINISH/FAIL/KILL/EVICT/LOST), measured from when the
-//! simulated policy started it.
+//! simulated policy started it. With `--usage trace` ([`ReplayConfig::usage`]) the
+//! usage model runs too and each task's CPU and memory follow the trace's usage
+//! samples ([`super::replay_usage`] documents the mapping); otherwise samples are read
+//! and ignored.
 //!
 //! Records are pulled one at a time as simulated time reaches them, so a replay holds
 //! the cluster's live state, never the whole trace.
@@ -28,6 +31,9 @@ pub struct ReplayConfig {
     /// only covers resources that were refused, while the 5 s default makes every
     /// agent's free resources travel to every framework every few seconds.
     pub refuse: SimDuration,
+    /// `--usage trace`: run the usage model with each task's demand from the trace's
+    /// usage samples ([`super::replay_usage`]); `None` ignores the samples.
+    pub usage: Option<super::replay_usage::ReplayUsageConfig>,
 }
 
 impl Default for ReplayConfig {
@@ -37,6 +43,7 @@ impl Default for ReplayConfig {
             machine_cpus_milli: 32_000,
             machine_mem_mb: 131_072,
             refuse: SimDuration::from_secs(3600),
+            usage: None,
         }
     }
 }
@@ -87,6 +94,9 @@ pub struct ReplaySummary {
     pub trace_lost: u64,
     /// Tasks the trace ended before the simulated policy ever started them.
     pub withdrawn_before_start: u64,
+    /// What became of the trace's usage samples, with `--usage trace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<super::replay_usage::ReplayUsageSummary>,
 }
 
 /// Pulls records from a trace as simulated time reaches them.
@@ -101,6 +111,8 @@ pub(crate) struct Feeder {
     pub summary: ReplaySummary,
     pub error: Option<TraceError>,
     pub exhausted: bool,
+    /// Trace-driven usage, with `--usage trace`.
+    pub usage: Option<super::replay_usage::TraceUsage>,
     /// Time of the last record read.
     pub last_time: SimTime,
 }
@@ -123,13 +135,22 @@ impl Feeder {
         records: Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>>>,
         config: ReplayConfig,
     ) -> Self {
+        let usage = config
+            .usage
+            .clone()
+            .map(super::replay_usage::TraceUsage::new);
+        let summary = ReplaySummary {
+            usage: usage.as_ref().map(|_| Default::default()),
+            ..ReplaySummary::default()
+        };
         Feeder {
             records,
             peeked: None,
+            usage,
             config,
             tasks: BTreeMap::new(),
             scheduled_at: BTreeMap::new(),
-            summary: ReplaySummary::default(),
+            summary,
             error: None,
             exhausted: false,
             last_time: SimTime::ZERO,
@@ -174,12 +195,8 @@ impl Feeder {
     /// Converts trace resources into Mesos resources on the reference machine; `None`
     /// when neither CPU nor memory is known.
     pub fn to_mesos(&self, r: &traces::Resources) -> Option<Resources> {
-        let cpus = r
-            .cpus
-            .and_then(|a| self.milli(a, self.config.machine_cpus_milli, false));
-        let mem = r
-            .mem
-            .and_then(|a| self.milli(a, self.config.machine_mem_mb * 1000, true));
+        let cpus = r.cpus.and_then(|a| self.milli(a, false));
+        let mem = r.mem.and_then(|a| self.milli(a, true));
         let mut entries = Vec::new();
         if let Some(c) = cpus.filter(|c| *c > 0) {
             entries.push(Resource::scalar(ResourceName::new("cpus"), c));
@@ -190,19 +207,30 @@ impl Feeder {
         (!entries.is_empty()).then(|| Resources::from_vec(entries))
     }
 
-    /// An amount in Mesos milli-units; `reference_milli` is 1.0 of a normalised amount.
-    fn milli(&self, a: Amount, reference_milli: u64, is_mem: bool) -> Option<i64> {
-        let v = match a {
-            Amount::Normalized(f) => {
-                (u128::from(f.0) * u128::from(reference_milli) / 1_000_000_000) as i64
-            }
-            Amount::MilliCpus(m) if !is_mem => m as i64,
-            // KiB → MB in thousandths: 1 MB = 1024 KiB.
-            Amount::Kib(k) if is_mem => (u128::from(k) * 1000 / 1024) as i64,
-            _ => return None,
+    /// A CPU (milli-CPUs) or memory (milli-MB) amount in Mesos milli-units, normalised
+    /// ones scaled by the reference machine; `None` for a unit that does not fit.
+    pub(super) fn milli(&self, a: Amount, is_mem: bool) -> Option<i64> {
+        let reference_milli = if is_mem {
+            self.config.machine_mem_mb * 1000
+        } else {
+            self.config.machine_cpus_milli
         };
-        Some(v)
+        amount_milli(a, reference_milli, is_mem)
     }
+}
+
+/// An amount in Mesos milli-units; `reference_milli` is 1.0 of a normalised amount.
+pub(super) fn amount_milli(a: Amount, reference_milli: u64, is_mem: bool) -> Option<i64> {
+    let v = match a {
+        Amount::Normalized(f) => {
+            (u128::from(f.0) * u128::from(reference_milli) / 1_000_000_000) as i64
+        }
+        Amount::MilliCpus(m) if !is_mem => m as i64,
+        // KiB → MB in thousandths: 1 MB = 1024 KiB.
+        Amount::Kib(k) if is_mem => (u128::from(k) * 1000 / 1024) as i64,
+        _ => return None,
+    };
+    Some(v)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use models::usage::cpu::{self, CpuDemand};
 use models::usage::memory::{self, MemContainer, MemKill};
 use models::usage::nested;
 use models::usage::profile::{scale, UsageProfile};
+use models::usage::Limit;
 use serde::{Deserialize, Serialize};
 use sim_core::engine::Context;
 use sim_core::rng::{RngStreams, SimRng};
@@ -125,7 +126,16 @@ struct TaskUse {
     nominal: Option<SimDuration>,
     /// Its task group and how the group is isolated, if it belongs to one.
     group: Option<GroupLink>,
+    /// Its own memory limit (its group member's or framework's `mem_limit`, or a
+    /// replayed task's limit from `--set task.mem_limit`).
+    mem_limit: Option<Limit>,
+    /// A replayed task whose demand follows the trace's usage samples
+    /// ([`super::replay_usage`]): ticks leave its demand and memory alone.
+    traced: bool,
 }
+
+/// How many sums [`Contribution`] has.
+const FIELDS: usize = 15;
 
 /// What one agent adds to the cluster-wide sums that are integrated over time.
 #[derive(Default, Clone, Copy)]
@@ -145,10 +155,13 @@ struct Contribution {
     throttled_nested: u64,
     above_shared: u64,
     above_nested: u64,
+    /// Memory used by the surviving tasks and the agent's memory, milli-MB.
+    mem_used: u64,
+    mem_capacity: u64,
 }
 
 impl Contribution {
-    fn fields(&self) -> [u64; 13] {
+    fn fields(&self) -> [u64; FIELDS] {
         [
             self.used,
             self.allocated,
@@ -163,6 +176,8 @@ impl Contribution {
             self.throttled_nested,
             self.above_shared,
             self.above_nested,
+            self.mem_used,
+            self.mem_capacity,
         ]
     }
 }
@@ -188,8 +203,8 @@ pub(crate) struct UsageModel {
     /// long run keeps only the running ones).
     tasks: BTreeMap<TaskId, TaskUse>,
     rng: SimRng,
-    sums: [u64; 13],
-    integrals: [u128; 13],
+    sums: [u64; FIELDS],
+    integrals: [u128; FIELDS],
     last: SimTime,
     offered_samples: (u128, u64),
     offered_total: (u128, u64),
@@ -245,8 +260,8 @@ impl UsageModel {
             agents: Vec::new(),
             tasks: BTreeMap::new(),
             rng: streams.stream("agents/usage"),
-            sums: [0; 13],
-            integrals: [0; 13],
+            sums: [0; FIELDS],
+            integrals: [0; FIELDS],
             last: SimTime::ZERO,
             offered_samples: (0, 0),
             offered_total: (0, 0),
@@ -396,6 +411,28 @@ impl UsageModel {
         Some(("oversubscription.csv".to_string(), csv))
     }
 
+    /// Reports the `oversubscription` and `bursting` sections whatever the scenario
+    /// configures (a replay with `--usage trace` always measures both).
+    pub fn report_all(&mut self) {
+        self.report_oversubscription = true;
+        self.report_bursting = true;
+    }
+
+    /// Time-weighted CPU and memory used by tasks as fractions of the tracked agents'
+    /// capacity, up to `end` (`utilization.{cpus,mem}.used` of a usage-driven replay).
+    pub fn used_fractions(&mut self, end: SimTime) -> (f64, f64) {
+        self.advance(end);
+        let i = &self.integrals;
+        let ratio = |a: u128, b: u128| {
+            if b == 0 {
+                0.0
+            } else {
+                round6(a as f64 / b as f64)
+            }
+        };
+        (ratio(i[0], i[8]), ratio(i[13], i[14]))
+    }
+
     /// Revocable tasks QoS killed (`tasks.revoked`).
     pub fn revoked(&self) -> u64 {
         self.qos_kills
@@ -432,7 +469,7 @@ struct MemLayout {
     executor: Vec<Option<u32>>,
 }
 
-fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> MemLayout {
+fn mem_containers(m: &mut UsageModel, ids: &[TaskId]) -> MemLayout {
     let task = |id: &TaskId| m.tasks.get(id).expect("tracked task");
     if ids.iter().all(|id| task(id).group.is_none()) {
         let containers = ids
@@ -442,7 +479,7 @@ fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> Me
                 MemContainer {
                     usage: t.mem,
                     request: t.mem_request,
-                    limit: usage_of(scenario, t.framework_def, None).and_then(|u| u.mem_limit),
+                    limit: t.mem_limit,
                     revocable: t.revocable,
                 }
             })
@@ -464,7 +501,7 @@ fn mem_containers(m: &mut UsageModel, scenario: &Scenario, ids: &[TaskId]) -> Me
         let own = MemContainer {
             usage: t.mem,
             request: t.mem_request,
-            limit: usage_of(scenario, t.framework_def, t.group).and_then(|u| u.mem_limit),
+            limit: t.mem_limit,
             revocable: t.revocable,
         };
         let Some(g) = t.group else {
@@ -634,10 +671,15 @@ impl World<'_, '_> {
             qos: q,
             contribution: Contribution::default(),
         });
+        let mem_capacity = total
+            .non_revocable()
+            .scalar_milli(&ResourceName::new("mem"))
+            .max(0) as u64;
         m.set_contribution(
             agent,
             Contribution {
                 capacity,
+                mem_capacity,
                 ..Contribution::default()
             },
         );
@@ -693,12 +735,32 @@ impl World<'_, '_> {
         let work = (batch && !usage.fixed_duration && cpus > 0)
             .then_some(t.duration)
             .flatten();
-        let m = self.usage.as_mut().expect("checked above");
-        if m.agents.get(agent).is_none_or(Option::is_none) {
+        if self
+            .usage
+            .as_ref()
+            .is_some_and(|m| m.agents.get(agent).is_none_or(Option::is_none))
+        {
             return false;
         }
-        let demand = scale(cpus, m.profile_level(&usage.cpu, now, now));
-        let mem = scale(mem_request, m.profile_level(&usage.mem, now, now)) as i64;
+        // Tasks sharing their executor's cgroups have no quota of their own.
+        let mut cap = if group.is_some_and(|g| g.shared) {
+            None
+        } else {
+            cpu::quota(cpus, usage.cpus_limit, cfs)
+        };
+        let mut mem_limit = usage.mem_limit;
+        let traced = self.replay_usage_start(task, cpus, mem_request, cfs);
+        let m = self.usage.as_mut().expect("checked above");
+        let (demand, mem) = match &traced {
+            Some(s) => {
+                (cap, mem_limit) = (s.cap, s.mem_limit);
+                (s.demand, s.mem)
+            }
+            None => (
+                scale(cpus, m.profile_level(&usage.cpu, now, now)),
+                scale(mem_request, m.profile_level(&usage.mem, now, now)) as i64,
+            ),
+        };
         m.tasks.insert(
             task,
             TaskUse {
@@ -709,12 +771,7 @@ impl World<'_, '_> {
                 revocable,
                 latency_sensitive: usage.latency_sensitive,
                 shares: cpu::shares(cpus, revocable, low.unwrap_or(true)),
-                // Tasks sharing their executor's cgroups have no quota of their own.
-                cap: if group.is_some_and(|g| g.shared) {
-                    None
-                } else {
-                    cpu::quota(cpus, usage.cpus_limit, cfs)
-                },
+                cap,
                 demand,
                 mem,
                 rate: 0,
@@ -724,6 +781,8 @@ impl World<'_, '_> {
                 started: now,
                 nominal: work,
                 group,
+                mem_limit,
+                traced: traced.is_some(),
             },
         );
         if revocable {
@@ -736,6 +795,37 @@ impl World<'_, '_> {
             .push(task);
         self.usage_recompute(ctx, agent, false);
         work.is_some()
+    }
+
+    /// Trace replay: a running task's demand and memory follow a new usage sample (a
+    /// `None` keeps that dimension). Returns its agent, to be recomputed once all of
+    /// the instant's samples are in ([`World::usage_refresh`]); `None` when the model
+    /// does not track the task.
+    pub(super) fn usage_set_traced(
+        &mut self,
+        task: TaskId,
+        demand: Option<u64>,
+        mem: Option<i64>,
+    ) -> Option<usize> {
+        let t = self.usage.as_mut()?.tasks.get_mut(&task)?;
+        if let Some(d) = demand {
+            t.demand = d;
+        }
+        if let Some(m) = mem {
+            t.mem = m;
+        }
+        Some(t.agent)
+    }
+
+    /// Recomputes an agent whose tasks' usage changed from outside the model.
+    pub(super) fn usage_refresh(&mut self, ctx: &mut Context<'_, Event>, agent: usize) {
+        let tracked = self
+            .usage
+            .as_ref()
+            .is_some_and(|m| m.agents.get(agent).is_some_and(Option::is_some));
+        if tracked && !self.agents[agent].removed {
+            self.usage_recompute(ctx, agent, false);
+        }
     }
 
     /// A task left its agent (any state): the others get its CPU.
@@ -839,6 +929,9 @@ impl World<'_, '_> {
             for id in &ids {
                 let (def, started, cpus, mem_request, group) = {
                     let t = m.tasks.get(id).expect("tracked task");
+                    if t.traced {
+                        continue; // follows the trace's samples instead
+                    }
                     (t.framework_def, t.started, t.cpus, t.mem_request, t.group)
                 };
                 let usage = usage_of(scenario, def, group);
@@ -853,7 +946,7 @@ impl World<'_, '_> {
         }
         // Memory: limit kills and host OOM, per container (a task's own, or its
         // group's executor container).
-        let mem = mem_containers(m, scenario, &ids);
+        let mem = mem_containers(m, &ids);
         let mut out = Outcome {
             kills: Vec::new(),
             destroyed: Vec::new(),
@@ -889,6 +982,13 @@ impl World<'_, '_> {
         let (rates, throttled) = cpu_rates(m, capacity, &ids, &demands);
         let mut c = Contribution {
             capacity,
+            mem_capacity: memory.max(0) as u64,
+            mem_used: ids
+                .iter()
+                .zip(&alive)
+                .filter(|(_, &live)| live)
+                .map(|(id, _)| m.tasks.get(id).expect("tracked task").mem.max(0) as u64)
+                .sum(),
             revocable_total: m.agents[agent]
                 .as_ref()
                 .expect("checked above")

@@ -306,6 +306,7 @@ impl<'s, 'l> World<'s, 'l> {
         while let Some(record) = self.feeder.as_mut().and_then(|f| f.take_due(now)) {
             self.apply_record(ctx, record);
         }
+        self.replay_usage_flush(ctx);
         let next = self.feeder.as_mut().and_then(Feeder::next_time);
         match next {
             Some(t) => {
@@ -396,13 +397,14 @@ impl<'s, 'l> World<'s, 'l> {
                             return;
                         };
                         self.end_traced_task(ctx, id, runtime, end_state);
+                        self.replay_usage_forget(id);
                     }
                     _ => {}
                 }
             }
+            WorkloadRecord::Usage(u) => self.replay_usage_sample(u),
             WorkloadRecord::MachineAttribute(_)
             | WorkloadRecord::Job(_)
-            | WorkloadRecord::Usage(_)
             | WorkloadRecord::Constraint(_) => {}
         }
     }
