@@ -27,9 +27,27 @@
 //!   UPDATE rates of 0.025 and 0.02 per machine-day (machine_events head).
 //! - Chosen, not measured: the time-0 snapshot holds 11 running tasks per machine
 //!   (the real snapshot has 140 k tasks on 12.5 k machines), half of production
-//!   jobs are services that outlive the trace, scheduling waits are log-normal
-//!   around 1.5 s, removed machines come back after about 30 minutes, 1,000 users
-//!   with Zipf(1.2) activity, and a ±20 % daily cycle of arrivals.
+//!   jobs are services, scheduling waits are log-normal around 1.5 s, removed
+//!   machines come back after about 30 minutes, 1,000 users with Zipf(1.2)
+//!   activity, and a ±20 % daily cycle of arrivals.
+//!
+//! Services and steady state. Reiss et al. describe the month as near steady state:
+//! requested CPU and memory roughly flat, the long-running production jobs mostly
+//! present from the start. So the snapshot's services outlive the trace (there are
+//! about 1.6 per machine, a bounded number), while a service arriving during the
+//! trace is stopped, all its tasks KILLed, after a log-normal lifetime with a median
+//! of one day and σ = 1, capped at seven days (chosen, not measured). Its mean,
+//! E[min(L, 7 d)] = e^0.5 Φ(ln 7 − 1) + 7 (1 − Φ(ln 7)) = 1.55 days, sets the
+//! steady state by Little's law: 1.85 job arrivals per machine-day, 7.3 % of them
+//! services of 36.9 tasks on average, bring 5.0 service tasks per machine-day, so
+//! about 7.7 are alive; with the snapshot's lasting services and the batch (0.44
+//! alive per machine) that is 0.29 normalised CPU requested per machine, close to
+//! the snapshot's 0.33 at time 0. From day 7 on as much service load leaves per day
+//! as arrives, in expectation. (Before, every service ran past the end of the trace
+//! and each day added 0.15 CPU per machine, for good: the cell over-filled within a
+//! week.) Lifetimes come from their own ChaCha8 stream, so every other draw is what
+//! it was when services never ended: the records of a seed are the earlier ones plus
+//! the task and job KILLs of the services stopped since.
 //!
 //! Floats are used only to draw, and every output is fixed-point; the stream is
 //! identical for a seed on a given platform (ChaCha8, ordered containers only).
@@ -85,6 +103,13 @@ const ENDS: [(LifecycleEvent, u32); 4] = [
 /// Job arrivals per second per machine (0.268 / 12,500).
 const ARRIVALS_PER_MACHINE_SEC: f64 = 0.268 / 12_500.0;
 
+/// Median lifetime in days of a service arriving during the trace.
+const SERVICE_LIFETIME_MEDIAN_DAYS: f64 = 1.0;
+/// σ of the log-normal service lifetime.
+const SERVICE_LIFETIME_SIGMA: f64 = 1.0;
+/// No service arriving during the trace runs longer than this (days).
+const SERVICE_LIFETIME_CAP_DAYS: f64 = 7.0;
+
 /// A log-normal distribution by its median and σ (constants, so always valid).
 fn lognormal(median: f64, sigma: f64) -> LogNormal<f64> {
     LogNormal::new(median.ln(), sigma).expect("constant log-normal parameters are valid")
@@ -119,6 +144,9 @@ struct JobSpec {
     class: u8,
     request: Resources,
     service: bool,
+    /// When a service that arrived during the trace is stopped (its tasks KILLed);
+    /// `None` for batch jobs and for the snapshot's services, which outlive the trace.
+    stop: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -152,6 +180,9 @@ enum Pending {
 /// The synthetic workload stream; see [`synth`].
 pub struct SynthWorkload {
     rng: ChaCha8Rng,
+    /// Service lifetimes, on their own stream so that drawing them leaves every
+    /// other draw of a seed as it was before services ended.
+    lifetimes: ChaCha8Rng,
     machines: u32,
     end: u64,
     queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
@@ -176,8 +207,11 @@ pub struct SynthWorkload {
 /// `seed`. At 12,500 machines it produces about 25 M tasks per 30 days.
 pub fn synth(machines: u32, days: u32, seed: u64) -> SynthWorkload {
     let rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut lifetimes = ChaCha8Rng::seed_from_u64(seed);
+    lifetimes.set_stream(1);
     SynthWorkload {
         rng,
+        lifetimes,
         machines: machines.max(1),
         end: u64::from(days).saturating_mul(DAY),
         queue: BinaryHeap::new(),
@@ -263,6 +297,7 @@ impl SynthWorkload {
                 disk: Some(Amount::Normalized(fraction(disk))),
             },
             service,
+            stop: None,
         };
         self.next_job += 1;
         let id = self.next_spec;
@@ -312,10 +347,31 @@ impl SynthWorkload {
         MachineId(u64::from(self.rng.random_range(0..self.machines)) + 1)
     }
 
+    /// Draws how long a service arriving during the trace runs before it is stopped
+    /// (log-normal, median one day, σ = 1, at most seven days).
+    fn service_lifetime(&mut self) -> u64 {
+        let days: f64 = lognormal(SERVICE_LIFETIME_MEDIAN_DAYS, SERVICE_LIFETIME_SIGMA)
+            .sample(&mut self.lifetimes);
+        (days.min(SERVICE_LIFETIME_CAP_DAYS) * DAY as f64) as u64
+    }
+
     /// Draws how task `index` of `spec` runs from `start` (when it is scheduled).
     fn plan_run(&mut self, spec: usize, index: u64, attempt: u8, start: u64, machine: MachineId) {
-        if self.specs.get(&spec).is_some_and(|(s, _)| s.service) {
-            // A service runs past the end of the trace: no end event.
+        if let Some((s, _)) = self.specs.get(&spec).filter(|(s, _)| s.service) {
+            // A service runs until its job is stopped: all its tasks are killed then.
+            // A snapshot service is never stopped within the trace.
+            if let Some(stop) = s.stop {
+                self.push(
+                    stop.max(start + SEC),
+                    Pending::TaskEnd {
+                        spec,
+                        index,
+                        attempt,
+                        machine,
+                        kind: LifecycleEvent::Kill,
+                    },
+                );
+            }
             return;
         }
         let run = self.secs(self.runtime, 30.0 * 86_400.0).max(SEC);
@@ -477,6 +533,12 @@ impl SynthWorkload {
         match ev {
             Pending::JobArrival => {
                 let (spec, tasks) = self.new_job(false);
+                if self.specs.get(&spec).is_some_and(|(s, _)| s.service) {
+                    let stop = time + self.service_lifetime();
+                    if let Some((s, _)) = self.specs.get_mut(&spec) {
+                        s.stop = Some(stop);
+                    }
+                }
                 if let Some(r) = self.job_event(spec, time, LifecycleEvent::Submit, false) {
                     self.out.push_back(r);
                 }

@@ -68,6 +68,9 @@ pub struct RunOutput {
     pub task_records_held: u64,
     /// Tasks that had not ended at the end (pending, staging or running).
     pub tasks_unfinished: u64,
+    /// Trace tasks a replay still mapped to a simulated task at the end (0 for a
+    /// scenario): those whose end the trace may still tell.
+    pub trace_tasks_held: u64,
 }
 
 /// A run could not complete.
@@ -344,5 +347,6 @@ fn drive(
         event_log_lines,
         task_records_held,
         tasks_unfinished,
+        trace_tasks_held: world.feeder.as_ref().map_or(0, |f| f.tracked() as u64),
     })
 }

@@ -8,7 +8,10 @@
 //! and ignored.
 //!
 //! Records are pulled one at a time as simulated time reaches them, so a replay holds
-//! the cluster's live state, never the whole trace.
+//! the cluster's live state, never the whole trace. The map from trace tasks to
+//! simulated ones holds only tasks whose end the trace may still tell: an entry goes
+//! when the trace ends the task, when the simulated task ends on its own (its agent
+//! removed, its framework gone), and all of them when the trace runs out.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,9 @@ use models::resources::{Resource, ResourceName, Resources};
 use serde::{Deserialize, Serialize};
 use sim_core::time::{SimDuration, SimTime};
 use traces::{Amount, PriorityBand, TraceError, WorkloadRecord};
+
+use super::ids::TaskId;
+use super::world::World;
 
 /// How trace records map onto the simulated cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,9 +111,11 @@ pub(crate) struct Feeder {
     peeked: Option<WorkloadRecord>,
     pub config: ReplayConfig,
     /// Trace task (job, index) → the simulated task of its current submission.
-    pub tasks: BTreeMap<(u64, u64), super::ids::TaskId>,
-    /// Trace task → when the trace scheduled it (ns).
-    pub scheduled_at: BTreeMap<(u64, u64), u64>,
+    pub tasks: BTreeMap<(u64, u64), TaskId>,
+    /// The reverse of `tasks`.
+    by_task: BTreeMap<TaskId, (u64, u64)>,
+    /// Trace task → when the trace scheduled it (ns), for tasks in `tasks` only.
+    scheduled_at: BTreeMap<(u64, u64), u64>,
     pub summary: ReplaySummary,
     pub error: Option<TraceError>,
     pub exhausted: bool,
@@ -149,6 +157,7 @@ impl Feeder {
             usage,
             config,
             tasks: BTreeMap::new(),
+            by_task: BTreeMap::new(),
             scheduled_at: BTreeMap::new(),
             summary,
             error: None,
@@ -173,6 +182,47 @@ impl Feeder {
             }
             None => self.exhausted = true,
         }
+        if self.exhausted {
+            // No record will end a task any more: the tasks still mapped run on
+            // as they are.
+            self.tasks = BTreeMap::new();
+            self.by_task = BTreeMap::new();
+            self.scheduled_at = BTreeMap::new();
+        }
+    }
+
+    /// The trace submitted `key` as simulated task `id` (a resubmission replaces the
+    /// task it had before).
+    pub fn track(&mut self, key: (u64, u64), id: TaskId) {
+        if let Some(old) = self.tasks.insert(key, id) {
+            self.by_task.remove(&old);
+        }
+        self.by_task.insert(id, key);
+    }
+
+    /// The trace scheduled `key` at `at_ns` (remembered only while it is tracked:
+    /// otherwise its runtime could never be used).
+    pub fn scheduled(&mut self, key: (u64, u64), at_ns: u64) {
+        if self.tasks.contains_key(&key) {
+            self.scheduled_at.insert(key, at_ns);
+        }
+    }
+
+    /// The trace ended `key` at `at_ns`: the simulated task it had, if still tracked,
+    /// and how long the trace ran it (if the trace scheduled it).
+    pub fn ended(&mut self, key: (u64, u64), at_ns: u64) -> Option<(TaskId, Option<SimDuration>)> {
+        let id = self.tasks.remove(&key)?;
+        self.by_task.remove(&id);
+        let runtime = self
+            .scheduled_at
+            .remove(&key)
+            .map(|s| SimDuration::from_nanos(at_ns.saturating_sub(s)));
+        Some((id, runtime))
+    }
+
+    /// Trace tasks mapped to a simulated task.
+    pub fn tracked(&self) -> usize {
+        self.tasks.len()
     }
 
     /// The next record due at or before `now`. Records that come out of time order
@@ -231,6 +281,59 @@ pub(super) fn amount_milli(a: Amount, reference_milli: u64, is_mem: bool) -> Opt
         _ => return None,
     };
     Some(v)
+}
+
+impl World<'_, '_> {
+    /// The tasks of an ACCEPT that may still be launched. A task the trace withdrew
+    /// while the ACCEPT was on its way was marked killed and counted then
+    /// (`end_traced_task`): it is neither launched nor dropped and retried, and with
+    /// no status update on its way nothing refers to its record any more.
+    pub(super) fn replay_left_out_withdrawn(&mut self, mut launches: Vec<TaskId>) -> Vec<TaskId> {
+        if self.feeder.is_none() {
+            return launches;
+        }
+        launches.retain(|&id| {
+            let Some(t) = self.tasks.get(id) else {
+                return false;
+            };
+            if !t.state.is_terminal() {
+                return true;
+            }
+            if t.status_in_flight == 0 {
+                self.tasks.release(id);
+            }
+            false
+        });
+        launches
+    }
+
+    /// A simulated task ended on its own or as the trace said: the trace task no
+    /// longer maps to it (no record of the trace can change it any more).
+    pub(super) fn replay_task_ended(&mut self, id: TaskId) {
+        if let Some(f) = self.feeder.as_mut() {
+            if let Some(key) = f.by_task.remove(&id) {
+                f.tasks.remove(&key);
+                f.scheduled_at.remove(&key);
+            }
+            if let Some(usage) = f.usage.as_mut() {
+                usage.forget(id);
+            }
+        }
+    }
+
+    /// A framework resubmitted dropped task `old` as `new`: the trace task, if it
+    /// still maps to `old`, is now `new` (and ends when the trace says).
+    pub(super) fn replay_task_resubmitted(&mut self, old: TaskId, new: TaskId) {
+        if let Some(f) = self.feeder.as_mut() {
+            if let Some(key) = f.by_task.remove(&old) {
+                f.tasks.insert(key, new);
+                f.by_task.insert(new, key);
+            }
+            if let Some(usage) = f.usage.as_mut() {
+                usage.moved(old, new);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -226,6 +226,18 @@ impl TraceUsage {
             dirty: BTreeSet::new(),
         }
     }
+
+    /// Task `task` ended in the simulator: no start will take its sample.
+    pub fn forget(&mut self, task: TaskId) {
+        self.latest.remove(&task);
+    }
+
+    /// Task `old` was dropped and resubmitted as `new`: the sample waits for `new`.
+    pub fn moved(&mut self, old: TaskId, new: TaskId) {
+        if let Some(d) = self.latest.remove(&old) {
+            self.latest.insert(new, d);
+        }
+    }
 }
 
 fn cpus_name() -> ResourceName {

@@ -374,12 +374,10 @@ impl<'s, 'l> World<'s, 'l> {
                         let role = role_of(t.priority.map(|p| p.band));
                         let fw = self.framework_by_name[&format!("trace-{role}")];
                         let id = self.submit_task(now, fw, request, None);
-                        self.feeder.as_mut().expect("feeder").tasks.insert(key, id);
+                        self.feeder.as_mut().expect("feeder").track(key, id);
                         self.wake_framework(ctx, fw);
                     }
-                    L::Schedule => {
-                        feeder.scheduled_at.insert(key, t.time.0);
-                    }
+                    L::Schedule => feeder.scheduled(key, t.time.0),
                     L::Finish | L::Fail | L::Kill | L::Evict | L::Lost => {
                         let (end_state, counter) = match t.kind {
                             L::Finish => (TaskState::Finished, &mut feeder.summary.trace_finishes),
@@ -389,11 +387,7 @@ impl<'s, 'l> World<'s, 'l> {
                             _ => (TaskState::Lost, &mut feeder.summary.trace_lost),
                         };
                         *counter += 1;
-                        let runtime = feeder
-                            .scheduled_at
-                            .remove(&key)
-                            .map(|s| SimDuration::from_nanos(t.time.0.saturating_sub(s)));
-                        let Some(id) = feeder.tasks.remove(&key) else {
+                        let Some((id, runtime)) = feeder.ended(key, t.time.0) else {
                             return;
                         };
                         self.end_traced_task(ctx, id, runtime, end_state);
@@ -426,7 +420,8 @@ impl<'s, 'l> World<'s, 'l> {
         match (t.state, runtime) {
             (TaskState::Pending, Some(d)) => t.duration = Some(d),
             (TaskState::Pending, None) => {
-                // Withdrawn before it ever ran in the trace: it leaves the queue.
+                // Withdrawn before it ever ran in the trace: it leaves the queue (or,
+                // picked for an ACCEPT on its way, is left out of it on arrival).
                 t.state = TaskState::Killed;
                 let fw = t.framework;
                 let queued = self.frameworks[fw].pending.len();
@@ -895,6 +890,7 @@ impl<'s, 'l> World<'s, 'l> {
         operations: Vec<Operation>,
     ) {
         let now = ctx.now();
+        let launches = self.replay_left_out_withdrawn(launches);
         let Some(offer) = self.offers.remove(&id) else {
             // The offer was rescinded while the framework thought: Mesos drops the tasks.
             for task in launches {
@@ -1049,6 +1045,7 @@ impl<'s, 'l> World<'s, 'l> {
         reason: Option<TaskReason>,
     ) {
         let now = ctx.now();
+        self.replay_task_ended(task);
         let t = &mut self.tasks[task.0 as usize];
         let was_running = t.state == TaskState::Running;
         t.state = state;
@@ -1150,6 +1147,7 @@ impl<'s, 'l> World<'s, 'l> {
                 fw, request, role, duration, submitted, end_state,
             ));
             self.frameworks[fw].pending.push_back(id);
+            self.replay_task_resubmitted(task, id);
         }
     }
 
