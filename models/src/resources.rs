@@ -909,6 +909,46 @@ impl Resources {
         q
     }
 
+    /// [`Resources::quantities`] split three ways in one pass: all scalars,
+    /// unreserved non-revocable scalars, reserved scalars (identical shared copies
+    /// count once). Well-known names are summed straight into their slots.
+    pub fn split_quantities(&self) -> [ResourceQuantities; 3] {
+        let mut out = [
+            ResourceQuantities::new(),
+            ResourceQuantities::new(),
+            ResourceQuantities::new(),
+        ];
+        let items = &self.items;
+        for (i, r) in items.iter().enumerate() {
+            let Value::Scalar(v) = r.value else { continue };
+            if r.shared && i > 0 && items[i - 1] == *r {
+                continue;
+            }
+            let part = if r.is_reserved() {
+                2
+            } else if !r.revocable {
+                1
+            } else {
+                0
+            };
+            match known_slot(&r.name) {
+                Some(k) => {
+                    out[0].known[k] = (out[0].known[k] + v).max(0);
+                    if part != 0 {
+                        out[part].known[k] = (out[part].known[k] + v).max(0);
+                    }
+                }
+                None => {
+                    out[0].add_custom_milli(&r.name, v);
+                    if part != 0 {
+                        out[part].add_custom_milli(&r.name, v);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// True when the summed quantities cover `q` (each name ≥; ranges and sets count
     /// elements). This is the `min_allocatable_resources` test (§2.7).
     pub fn contains_quantities(&self, q: &ResourceQuantities) -> bool {

@@ -104,16 +104,7 @@ fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (mut hits, mut hidden_seen) = (0, 0);
     for round in 0..300 {
-        let mut agent = AgentState {
-            info: AgentInfo::default(),
-            allocations: Vec::new(),
-            available: Resources::new(),
-            has_gpus: false,
-            version: 0,
-            filters: Vec::new(),
-            shadowed: BTreeMap::new(),
-            shadow_of: BTreeMap::new(),
-        };
+        let mut agent = AgentState::new(AgentInfo::default());
         let base = random_resources(&mut rng);
         let mut live: Vec<(FrameworkId, usize, FilterId)> = Vec::new();
         for step in 0..40u64 {
