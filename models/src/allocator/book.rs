@@ -843,9 +843,11 @@ impl Book {
                 true
             }
         };
-        match source {
+        let resync = match source {
             Source::TakenWhole if !a.total_shared && !res.has_shared() => {
+                // Still empty, as `take_available` left (and synced) it.
                 a.version += 1;
+                false
             }
             Source::FromAvailable if !a.total_shared && !res.has_shared() => {
                 if a.available == *res {
@@ -854,10 +856,16 @@ impl Book {
                     a.available.sub_assign(res);
                 }
                 a.version += 1;
+                true
             }
-            _ => a.refresh_available(),
+            _ => {
+                a.refresh_available();
+                true
+            }
+        };
+        if resync {
+            self.sync_available(agent);
         }
-        self.sync_available(agent);
         let q = self.account(role, res, 1);
         self.attach_sorters(agent, fw, role, res, &q, new_entry);
     }
