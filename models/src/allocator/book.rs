@@ -402,15 +402,6 @@ pub(crate) struct Book {
     pub offered_reserved: ResourceQuantities,
 }
 
-/// Quantities of `res` split three ways in one pass: all scalars, unreserved
-/// non-revocable scalars, reserved scalars. Identical shared copies count once.
-pub(crate) fn split_quantities(
-    res: &Resources,
-) -> (ResourceQuantities, ResourceQuantities, ResourceQuantities) {
-    let [all, unres, reserved] = res.split_quantities();
-    (all, unres, reserved)
-}
-
 /// Removes what `caps` may not receive (Mesos `stripIncapableResources`).
 pub(crate) fn strip_needed(res: &Resources, caps: &FrameworkCapabilities) -> bool {
     // One pass over the entries (a framework with every capability needs none).
@@ -949,34 +940,34 @@ impl Book {
     fn account(&mut self, role: RoleIdx, res: &Resources, sign: i64) -> ResourceQuantities {
         // One pass over `res`, then whole-vector updates: subtracting the sums clamps
         // at zero exactly like subtracting entry by entry (all amounts are positive).
-        let (all, unres, reserved) = split_quantities(res);
-        let chain = std::mem::take(&mut self.roles[role].chain);
+        let [all, unres, reserved] = res.split_quantities();
+        let some_reserved = !reserved.is_empty();
         if sign > 0 {
             self.offered.add_assign(&all);
-            if !reserved.is_empty() {
+            if some_reserved {
                 self.offered_reserved.add_assign(&reserved);
             }
         } else {
             self.offered.sub_assign(&all);
-            if !reserved.is_empty() {
+            if some_reserved {
                 self.offered_reserved.sub_assign(&reserved);
             }
         }
-        for &idx in &chain {
+        for k in 0..self.roles[role].chain.len() {
+            let idx = self.roles[role].chain[k];
             let rs = &mut self.roles[idx];
             if sign > 0 {
                 rs.offered_unreserved.add_assign(&unres);
-                if !reserved.is_empty() {
+                if some_reserved {
                     rs.offered_reserved.add_assign(&reserved);
                 }
             } else {
                 rs.offered_unreserved.sub_assign(&unres);
-                if !reserved.is_empty() {
+                if some_reserved {
                     rs.offered_reserved.sub_assign(&reserved);
                 }
             }
         }
-        self.roles[role].chain = chain;
         all
     }
 
@@ -1260,7 +1251,7 @@ impl Book {
         h.sub_assign(&self.reserved_total.minus(&self.offered_reserved));
         for a in self.agents.iter().flatten() {
             if a.available.has_revocable() {
-                let (all, _, _) = split_quantities(&a.available.revocable());
+                let [all, _, _] = a.available.revocable().split_quantities();
                 h.sub_assign(&all);
             }
         }

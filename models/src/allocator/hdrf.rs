@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use sim_core::time::SimTime;
 
-use super::book::{split_quantities, strip, strip_needed, Book, Policy, RoleIdx, Source};
+use super::book::{strip, strip_needed, Book, Policy, RoleIdx, Source};
 use super::order::shuffle_agents;
 use super::{AgentId, Allocation, Candidates, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
@@ -295,7 +295,7 @@ fn run_role(
             };
             cache_version = u64::MAX;
             if !cy.consumed.is_empty() {
-                let (_, unres, _) = split_quantities(&offering);
+                let [_, unres, _] = offering.split_quantities();
                 cy.consume(b, role, &unres);
             }
             emit(b, cy, out, agent, fw, role, offering, stage, source);
