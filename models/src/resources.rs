@@ -530,9 +530,29 @@ impl Resource {
         }
     }
 
+    /// True for the common entry: unreserved, no disk info, neither revocable nor
+    /// shared. Two plain entries' keys differ only by name and value type.
+    #[inline]
+    fn is_plain(&self) -> bool {
+        self.reservations.is_empty() && self.disk.is_none() && !self.revocable && !self.shared
+    }
+
     /// Compares everything but the value (the value too for atomic entries): equal
-    /// keys are the entries Mesos adds together.
+    /// keys are the entries Mesos adds together. Plain entries (see
+    /// [`Resource::is_plain`]) skip the fields that are equal for both.
+    #[inline]
     fn key_cmp(&self, other: &Resource) -> Ordering {
+        if self.is_plain() && other.is_plain() {
+            return self
+                .name
+                .cmp(&other.name)
+                .then_with(|| self.value.type_rank().cmp(&other.value.type_rank()));
+        }
+        self.key_cmp_full(other)
+    }
+
+    /// [`Resource::key_cmp`] field by field.
+    fn key_cmp_full(&self, other: &Resource) -> Ordering {
         self.name
             .cmp(&other.name)
             .then_with(|| self.value.type_rank().cmp(&other.value.type_rank()))
@@ -2272,6 +2292,15 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn plain_key_comparison_agrees_with_the_full_one(a in pieces(), b in pieces()) {
+            for x in a.iter().chain(b.iter()) {
+                for y in a.iter().chain(b.iter()) {
+                    proptest::prop_assert_eq!(x.key_cmp(y), x.key_cmp_full(y));
+                }
+            }
+        }
 
         #[test]
         fn merge_walk_contains_agrees_with_lookup(a in pieces(), b in pieces()) {

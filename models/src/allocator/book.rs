@@ -1027,6 +1027,18 @@ impl Book {
 
     /// True when an offer filter of (framework, role) on the agent contains `offer`.
     pub fn is_filtered(a: &AgentState, fw: FrameworkId, role: RoleIdx, offer: &Resources) -> bool {
+        Book::is_filtered_by(a, fw, role, offer, &mut None)
+    }
+
+    /// [`Book::is_filtered`] with a slot for `known_quantities(offer)`: filled on
+    /// first need, reused by the caller for the next candidate of the same offer.
+    pub fn is_filtered_by(
+        a: &AgentState,
+        fw: FrameworkId,
+        role: RoleIdx,
+        offer: &Resources,
+        want: &mut Option<[i64; 5]>,
+    ) -> bool {
         if a.filters.is_empty() {
             return false;
         }
@@ -1040,7 +1052,7 @@ impl Book {
         if mine.peek().is_none() {
             return false;
         }
-        let want = known_quantities(offer);
+        let want = *want.get_or_insert_with(|| known_quantities(offer));
         mine.any(|f| {
             f.quantities.iter().zip(&want).all(|(have, w)| have >= w) && f.resources.contains(offer)
         })

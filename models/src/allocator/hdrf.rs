@@ -211,6 +211,9 @@ fn run_role(
     let mut whole = false;
     // (cache_version, allocatable(usable)) for frameworks without their own minimum.
     let mut allocatable_seen: Option<(u64, bool)> = None;
+    // `known_quantities(usable)` for the filter checks, as of `want_version`.
+    let mut want: Option<[i64; 5]> = None;
+    let mut want_version = u64::MAX;
     let mut local = true;
     loop {
         let r = &mut b.roles[role];
@@ -284,7 +287,17 @@ fn run_role(
         let fast = stage == Stage::Two && !limited && cy.required_headroom.is_empty();
         if fast {
             // No quota anywhere near: the whole available set, as is.
-            if Book::is_filtered(a, fw, role, &avail) {
+            let filtered = match avail {
+                Cow::Borrowed(_) => {
+                    if want_version != cache_version {
+                        want = None;
+                        want_version = cache_version;
+                    }
+                    Book::is_filtered_by(a, fw, role, &avail, &mut want)
+                }
+                Cow::Owned(_) => Book::is_filtered(a, fw, role, &avail),
+            };
+            if filtered {
                 continue;
             }
             // The cache is stale after this allocation anyway: move it out.
