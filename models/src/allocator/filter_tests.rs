@@ -1,7 +1,5 @@
 //! Offer filters: the quantity pre-check (`book::known_quantities`) and hidden filters (`AgentState::shadowed`) never change an answer: containment implies the quantity comparison, and `Book::is_filtered` agrees with a plain scan of `contains` over every live filter under random installs and removals.
 
-use std::collections::BTreeMap;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -147,6 +147,39 @@ impl Policy for Hdrf {
     }
 }
 
+/// Answers that depend only on the resources offered (a role's usable set): whether
+/// they are allocatable with the configured minimum, and their filter quantities.
+/// One visit shares a memo among the roles that may use the agent's whole available
+/// set, so each answer is computed once per version of it, not once per role.
+struct Memo {
+    /// The agent version (`AgentState::version`) the answers hold for.
+    version: u64,
+    allocatable: Option<bool>,
+    want: Option<[i64; 5]>,
+}
+
+impl Memo {
+    fn new() -> Memo {
+        Memo {
+            version: u64::MAX,
+            allocatable: None,
+            want: None,
+        }
+    }
+
+    /// Forgets the answers unless they hold for `version`.
+    fn at(&mut self, version: u64) -> &mut Memo {
+        if self.version != version {
+            *self = Memo {
+                version,
+                allocatable: None,
+                want: None,
+            };
+        }
+        self
+    }
+}
+
 /// Visits one agent; returns true when every candidate it rejected was rejected for
 /// a reason that depends only on the agent and that candidate (see `Book::stable`).
 fn run_agent(
@@ -160,6 +193,7 @@ fn run_agent(
     b.role_sorter.begin_pass();
     let mut roles = PassWalker::new(epoch);
     let mut local = true;
+    let mut memo = Memo::new();
     while let Some(rc) = roles.next(&mut *b.role_sorter, &mut b.visited_roles) {
         let role = b.role_of_client[rc.0 as usize];
         if stage == Stage::One {
@@ -182,7 +216,7 @@ fn run_agent(
         if !a.available.any_allocatable_to(&b.roles[role].name) {
             continue;
         }
-        local &= run_role(b, cy, agent, role, stage, out);
+        local &= run_role(b, cy, agent, role, stage, &mut memo, out);
         if b.agent(agent).is_some_and(|a| a.available.is_empty()) {
             return local;
         }
@@ -198,6 +232,7 @@ fn run_role(
     agent: AgentId,
     role: RoleIdx,
     stage: Stage,
+    whole_memo: &mut Memo,
     out: &mut Vec<Allocation>,
 ) -> bool {
     let epoch = b.next_epoch();
@@ -209,11 +244,9 @@ fn run_role(
     // reservation, no shared volume offered earlier in the cycle): then `cache` is
     // not built and an offer of everything moves `available` out instead.
     let mut whole = false;
-    // (cache_version, allocatable(usable)) for frameworks without their own minimum.
-    let mut allocatable_seen: Option<(u64, bool)> = None;
-    // `known_quantities(usable)` for the filter checks, as of `want_version`.
-    let mut want: Option<[i64; 5]> = None;
-    let mut want_version = u64::MAX;
+    // Answers about `usable` when it is `cache` (when `whole`, `whole_memo` holds
+    // them: `usable` is then the agent's available set whatever the role).
+    let mut part_memo = Memo::new();
     let mut local = true;
     loop {
         let r = &mut b.roles[role];
@@ -264,17 +297,19 @@ fn run_role(
             Cow::Borrowed(usable)
         };
         // `allocatable` with the configured minimum depends only on `usable`: one
-        // answer per version of it, shared by every framework without an override.
+        // answer per version of it, shared by every framework without an override
+        // (and, through `whole_memo`, by every role of the visit using it all).
         let fr = &f.roles[fr_idx];
         let ok = if fr.min_alloc.is_none() && matches!(avail, Cow::Borrowed(_)) {
-            match allocatable_seen {
-                Some((v, ok)) if v == cache_version => ok,
-                _ => {
-                    let ok = b.allocatable(&avail, fr);
-                    allocatable_seen = Some((cache_version, ok));
-                    ok
-                }
-            }
+            let memo = if whole {
+                &mut *whole_memo
+            } else {
+                &mut part_memo
+            };
+            *memo
+                .at(cache_version)
+                .allocatable
+                .get_or_insert_with(|| b.allocatable(&avail, fr))
         } else {
             b.allocatable(&avail, fr)
         };
@@ -289,11 +324,12 @@ fn run_role(
             // No quota anywhere near: the whole available set, as is.
             let filtered = match avail {
                 Cow::Borrowed(_) => {
-                    if want_version != cache_version {
-                        want = None;
-                        want_version = cache_version;
-                    }
-                    Book::is_filtered_by(a, fw, role, &avail, &mut want)
+                    let memo = if whole {
+                        &mut *whole_memo
+                    } else {
+                        &mut part_memo
+                    };
+                    Book::is_filtered_by(a, fw, role, &avail, &mut memo.at(cache_version).want)
                 }
                 Cow::Owned(_) => Book::is_filtered(a, fw, role, &avail),
             };
