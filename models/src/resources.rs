@@ -80,7 +80,8 @@ pub fn from_milli(m: i64) -> f64 {
 // ---------------------------------------------------------------------------------
 
 /// A resource name. Well-known names are enum variants, so comparing them is an
-/// integer comparison; custom names share their string through an `Arc`.
+/// integer comparison; custom names share their string through an `Arc` (of a
+/// `String`: a thin pointer keeps the name, and so every entry, small).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceName {
     /// `cpus` (cores).
@@ -94,7 +95,7 @@ pub enum ResourceName {
     /// `ports` (ranges).
     Ports,
     /// Any other name.
-    Custom(Arc<str>),
+    Custom(Arc<String>),
 }
 
 impl ResourceName {
@@ -106,7 +107,7 @@ impl ResourceName {
             "disk" => ResourceName::Disk,
             "gpus" => ResourceName::Gpus,
             "ports" => ResourceName::Ports,
-            other => ResourceName::Custom(Arc::from(other)),
+            other => ResourceName::Custom(Arc::new(other.to_string())),
         }
     }
 
@@ -335,7 +336,7 @@ impl ReservationInfo {
 /// A reservation stack: empty means unreserved (role `*`); the last element is the
 /// current owner.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct ReservationStack(Option<Arc<[ReservationInfo]>>);
+pub struct ReservationStack(Option<Arc<Vec<ReservationInfo>>>);
 
 impl ReservationStack {
     /// The empty (unreserved) stack.
@@ -346,13 +347,13 @@ impl ReservationStack {
         if stack.is_empty() {
             ReservationStack(None)
         } else {
-            ReservationStack(Some(stack.into()))
+            ReservationStack(Some(Arc::new(stack)))
         }
     }
 
     /// The reservations, bottom first.
     pub fn as_slice(&self) -> &[ReservationInfo] {
-        self.0.as_deref().unwrap_or(&[])
+        self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// True when unreserved.
@@ -529,9 +530,29 @@ impl Resource {
         }
     }
 
+    /// True for the common entry: unreserved, no disk info, neither revocable nor
+    /// shared. Two plain entries' keys differ only by name and value type.
+    #[inline]
+    fn is_plain(&self) -> bool {
+        self.reservations.is_empty() && self.disk.is_none() && !self.revocable && !self.shared
+    }
+
     /// Compares everything but the value (the value too for atomic entries): equal
-    /// keys are the entries Mesos adds together.
+    /// keys are the entries Mesos adds together. Plain entries (see
+    /// [`Resource::is_plain`]) skip the fields that are equal for both.
+    #[inline]
     fn key_cmp(&self, other: &Resource) -> Ordering {
+        if self.is_plain() && other.is_plain() {
+            return self
+                .name
+                .cmp(&other.name)
+                .then_with(|| self.value.type_rank().cmp(&other.value.type_rank()));
+        }
+        self.key_cmp_full(other)
+    }
+
+    /// [`Resource::key_cmp`] field by field.
+    fn key_cmp_full(&self, other: &Resource) -> Ordering {
         self.name
             .cmp(&other.name)
             .then_with(|| self.value.type_rank().cmp(&other.value.type_rank()))
@@ -907,6 +928,46 @@ impl Resources {
             }
         }
         q
+    }
+
+    /// [`Resources::quantities`] split three ways in one pass: all scalars,
+    /// unreserved non-revocable scalars, reserved scalars (identical shared copies
+    /// count once). Well-known names are summed straight into their slots.
+    pub fn split_quantities(&self) -> [ResourceQuantities; 3] {
+        let mut out = [
+            ResourceQuantities::new(),
+            ResourceQuantities::new(),
+            ResourceQuantities::new(),
+        ];
+        let items = &self.items;
+        for (i, r) in items.iter().enumerate() {
+            let Value::Scalar(v) = r.value else { continue };
+            if r.shared && i > 0 && items[i - 1] == *r {
+                continue;
+            }
+            let part = if r.is_reserved() {
+                2
+            } else if !r.revocable {
+                1
+            } else {
+                0
+            };
+            match known_slot(&r.name) {
+                Some(k) => {
+                    out[0].known[k] = (out[0].known[k] + v).max(0);
+                    if part != 0 {
+                        out[part].known[k] = (out[part].known[k] + v).max(0);
+                    }
+                }
+                None => {
+                    out[0].add_custom_milli(&r.name, v);
+                    if part != 0 {
+                        out[part].add_custom_milli(&r.name, v);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// True when the summed quantities cover `q` (each name ≥; ranges and sets count
@@ -2025,6 +2086,15 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_fits_in_a_cache_line() {
+        // The allocator copies and scans these entries on every offer: names and
+        // reservation stacks are thin pointers so that an entry stays within 64 bytes.
+        assert!(std::mem::size_of::<Resource>() <= 64);
+        assert_eq!(std::mem::size_of::<ResourceName>(), 16);
+        assert_eq!(std::mem::size_of::<ReservationStack>(), 8);
+    }
+
+    #[test]
     fn parses_mesos_notation_and_prints_canonically() {
         let x = r("cpus(eng):2;mem:1024;ports:[31000-32000];disk(eng):100");
         assert_eq!(
@@ -2222,6 +2292,15 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn plain_key_comparison_agrees_with_the_full_one(a in pieces(), b in pieces()) {
+            for x in a.iter().chain(b.iter()) {
+                for y in a.iter().chain(b.iter()) {
+                    proptest::prop_assert_eq!(x.key_cmp(y), x.key_cmp_full(y));
+                }
+            }
+        }
 
         #[test]
         fn merge_walk_contains_agrees_with_lookup(a in pieces(), b in pieces()) {

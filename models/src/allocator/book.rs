@@ -23,12 +23,12 @@ use sim_core::rng::derive_seed;
 use sim_core::time::{SimDuration, SimTime};
 
 use super::{
-    AgentId, AgentInfo, Allocation, Allocator, AllocatorConfig, AllocatorMetrics, Candidates,
-    FilterId, FrameworkCapabilities, FrameworkId, FrameworkInfo, InstalledFilter, Quota,
-    QuotaMetrics,
+    AgentCapabilities, AgentId, AgentInfo, Allocation, Allocator, AllocatorConfig,
+    AllocatorMetrics, Candidates, FilterId, FrameworkCapabilities, FrameworkId, FrameworkInfo,
+    InstalledFilter, Quota, QuotaMetrics,
 };
 use crate::operations::{apply, Conversion, Rejection};
-use crate::resources::{ResourceName, ResourceQuantities, Resources, Value};
+use crate::resources::{ResourceName, ResourceQuantities, Resources};
 use crate::sorter::{new_sorter, ClientId, Sorter};
 
 /// Index of an interned role.
@@ -71,19 +71,27 @@ pub(crate) struct AgentAlloc {
     pub resources: Resources,
 }
 
+/// An agent's allocator state. The fields a visit reads for every candidate come
+/// first and the struct is cache-line aligned (`repr(C)` keeps the order), so a visit
+/// to an agent in a shuffled cycle touches one line of it before the entry lists.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct AgentState {
-    pub info: AgentInfo,
-    /// Sorted by (framework, role).
-    pub allocations: Vec<AgentAlloc>,
     pub available: Resources,
-    pub has_gpus: bool,
     /// Bumped whenever `available` changes (cache key for policies).
     pub version: u64,
     /// Offer filters on this agent, sorted by (framework, role, id): the allocation
     /// loop looks them up while the agent's state is hot. Only the *visible* ones:
     /// see `shadowed`.
     pub filters: Vec<AgentFilter>,
+    pub has_gpus: bool,
+    /// `info.total.has_shared()` (kept by [`AgentState::set_total`]).
+    pub total_shared: bool,
+    /// `info.capabilities` (they never change while the agent is registered).
+    pub capabilities: AgentCapabilities,
+    /// Sorted by (framework, role).
+    pub allocations: Vec<AgentAlloc>,
+    pub info: AgentInfo,
     /// Filters hidden behind another filter of the same (framework, role) whose
     /// resources contain theirs, keyed by (that shadower's id, own id). While the
     /// shadower lives, a hidden filter never decides anything (whatever it contains,
@@ -144,6 +152,30 @@ fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
 }
 
 impl AgentState {
+    /// A freshly registered agent (its `available` is still to be computed).
+    pub(crate) fn new(info: AgentInfo) -> AgentState {
+        AgentState {
+            available: Resources::new(),
+            version: 0,
+            filters: Vec::new(),
+            has_gpus: info.total.scalar_milli(&ResourceName::Gpus) > 0,
+            total_shared: info.total.has_shared(),
+            capabilities: info.capabilities,
+            allocations: Vec::new(),
+            info,
+            shadowed: BTreeMap::new(),
+            shadow_of: BTreeMap::new(),
+        }
+    }
+
+    /// Replaces the total and the flags derived from it (`available` is left to
+    /// the caller).
+    fn set_total(&mut self, total: Resources) {
+        self.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
+        self.total_shared = total.has_shared();
+        self.info.total = total;
+    }
+
     /// The range of `filters` of (framework, role).
     fn filter_range(&self, fw: FrameworkId, role: RoleIdx) -> std::ops::Range<usize> {
         let from = self
@@ -224,8 +256,7 @@ impl AgentState {
     fn refresh_available(&mut self) {
         // `total − Σ allocations`, subtracting one allocation at a time: Mesos
         // subtraction clamps at zero per entry, so this equals subtracting the sum.
-        let shared = self.info.total.has_shared()
-            || self.allocations.iter().any(|e| e.resources.has_shared());
+        let shared = self.total_shared || self.allocations.iter().any(|e| e.resources.has_shared());
         if shared {
             // Shared resources stay offerable while in use.
             let mut a = self.info.total.non_shared();
@@ -371,35 +402,17 @@ pub(crate) struct Book {
     pub offered_reserved: ResourceQuantities,
 }
 
-/// Quantities of `res` split three ways in one pass: all scalars, unreserved
-/// non-revocable scalars, reserved scalars. Identical shared copies count once.
-pub(crate) fn split_quantities(
-    res: &Resources,
-) -> (ResourceQuantities, ResourceQuantities, ResourceQuantities) {
-    let mut all = ResourceQuantities::new();
-    let mut unres = ResourceQuantities::new();
-    let mut reserved = ResourceQuantities::new();
-    let items = res.as_slice();
-    for (i, r) in items.iter().enumerate() {
-        let Value::Scalar(v) = r.value else { continue };
-        if r.shared && i > 0 && items[i - 1] == *r {
-            continue;
-        }
-        all.add_milli(&r.name, v);
-        if r.is_reserved() {
-            reserved.add_milli(&r.name, v);
-        } else if !r.revocable {
-            unres.add_milli(&r.name, v);
-        }
-    }
-    (all, unres, reserved)
-}
-
 /// Removes what `caps` may not receive (Mesos `stripIncapableResources`).
 pub(crate) fn strip_needed(res: &Resources, caps: &FrameworkCapabilities) -> bool {
-    (!caps.shared_resources && res.has_shared())
-        || (!caps.revocable_resources && res.has_revocable())
-        || (!caps.reservation_refinement && res.iter().any(|r| r.reservations.is_refined()))
+    // One pass over the entries (a framework with every capability needs none).
+    if caps.shared_resources && caps.revocable_resources && caps.reservation_refinement {
+        return false;
+    }
+    res.iter().any(|r| {
+        (!caps.shared_resources && r.shared)
+            || (!caps.revocable_resources && r.revocable)
+            || (!caps.reservation_refinement && r.reservations.is_refined())
+    })
 }
 
 /// Strips in place what `caps` may not receive.
@@ -821,21 +834,29 @@ impl Book {
                 true
             }
         };
-        match source {
-            Source::TakenWhole if !res.has_shared() && !a.info.total.has_shared() => {
+        let resync = match source {
+            Source::TakenWhole if !a.total_shared && !res.has_shared() => {
+                // Still empty, as `take_available` left (and synced) it.
                 a.version += 1;
+                false
             }
-            Source::FromAvailable if !res.has_shared() && !a.info.total.has_shared() => {
+            Source::FromAvailable if !a.total_shared && !res.has_shared() => {
                 if a.available == *res {
                     a.available.clear();
                 } else {
                     a.available.sub_assign(res);
                 }
                 a.version += 1;
+                true
             }
-            _ => a.refresh_available(),
+            _ => {
+                a.refresh_available();
+                true
+            }
+        };
+        if resync {
+            self.sync_available(agent);
         }
-        self.sync_available(agent);
         let q = self.account(role, res, 1);
         self.attach_sorters(agent, fw, role, res, &q, new_entry);
     }
@@ -919,34 +940,34 @@ impl Book {
     fn account(&mut self, role: RoleIdx, res: &Resources, sign: i64) -> ResourceQuantities {
         // One pass over `res`, then whole-vector updates: subtracting the sums clamps
         // at zero exactly like subtracting entry by entry (all amounts are positive).
-        let (all, unres, reserved) = split_quantities(res);
-        let chain = std::mem::take(&mut self.roles[role].chain);
+        let [all, unres, reserved] = res.split_quantities();
+        let some_reserved = !reserved.is_empty();
         if sign > 0 {
             self.offered.add_assign(&all);
-            if !reserved.is_empty() {
+            if some_reserved {
                 self.offered_reserved.add_assign(&reserved);
             }
         } else {
             self.offered.sub_assign(&all);
-            if !reserved.is_empty() {
+            if some_reserved {
                 self.offered_reserved.sub_assign(&reserved);
             }
         }
-        for &idx in &chain {
+        for k in 0..self.roles[role].chain.len() {
+            let idx = self.roles[role].chain[k];
             let rs = &mut self.roles[idx];
             if sign > 0 {
                 rs.offered_unreserved.add_assign(&unres);
-                if !reserved.is_empty() {
+                if some_reserved {
                     rs.offered_reserved.add_assign(&reserved);
                 }
             } else {
                 rs.offered_unreserved.sub_assign(&unres);
-                if !reserved.is_empty() {
+                if some_reserved {
                     rs.offered_reserved.sub_assign(&reserved);
                 }
             }
         }
-        self.roles[role].chain = chain;
         all
     }
 
@@ -1000,12 +1021,24 @@ impl Book {
     pub fn agent_excluded(&self, f: &FrameworkState, role: RoleIdx, agent: &AgentState) -> bool {
         let caps = f.caps();
         (self.config.filter_gpu_resources && !caps.gpu_resources && agent.has_gpus)
-            || (caps.multi_role && !agent.info.capabilities.multi_role)
-            || (self.roles[role].hierarchical && !agent.info.capabilities.hierarchical_role)
+            || (caps.multi_role && !agent.capabilities.multi_role)
+            || (self.roles[role].hierarchical && !agent.capabilities.hierarchical_role)
     }
 
     /// True when an offer filter of (framework, role) on the agent contains `offer`.
     pub fn is_filtered(a: &AgentState, fw: FrameworkId, role: RoleIdx, offer: &Resources) -> bool {
+        Book::is_filtered_by(a, fw, role, offer, &mut None)
+    }
+
+    /// [`Book::is_filtered`] with a slot for `known_quantities(offer)`: filled on
+    /// first need, reused by the caller for the next candidate of the same offer.
+    pub fn is_filtered_by(
+        a: &AgentState,
+        fw: FrameworkId,
+        role: RoleIdx,
+        offer: &Resources,
+        want: &mut Option<[i64; 5]>,
+    ) -> bool {
         if a.filters.is_empty() {
             return false;
         }
@@ -1019,7 +1052,7 @@ impl Book {
         if mine.peek().is_none() {
             return false;
         }
-        let want = known_quantities(offer);
+        let want = *want.get_or_insert_with(|| known_quantities(offer));
         mine.any(|f| {
             f.quantities.iter().zip(&want).all(|(have, w)| have >= w) && f.resources.contains(offer)
         })
@@ -1230,7 +1263,7 @@ impl Book {
         h.sub_assign(&self.reserved_total.minus(&self.offered_reserved));
         for a in self.agents.iter().flatten() {
             if a.available.has_revocable() {
-                let (all, _, _) = split_quantities(&a.available.revocable());
+                let [all, _, _] = a.available.revocable().split_quantities();
                 h.sub_assign(&all);
             }
         }
@@ -1291,8 +1324,7 @@ impl Book {
         self.add_total(&old, -1);
         self.add_total(&total, 1);
         let a = self.agent_mut(agent).expect("checked by the caller");
-        a.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
-        a.info.total = total;
+        a.set_total(total);
         a.refresh_available();
         self.sync_available(agent);
     }
@@ -1443,16 +1475,7 @@ impl<P: Policy> Allocator for Driver<P> {
             b.agents.resize_with(i + 1, || None);
         }
         let total = info.total.clone();
-        let mut state = AgentState {
-            has_gpus: total.scalar_milli(&ResourceName::Gpus) > 0,
-            info,
-            allocations: Vec::new(),
-            available: Resources::new(),
-            version: 0,
-            filters: Vec::new(),
-            shadowed: BTreeMap::new(),
-            shadow_of: BTreeMap::new(),
-        };
+        let mut state = AgentState::new(info);
         state.refresh_available();
         b.agents[i] = Some(state);
         b.sync_available(id);
@@ -1498,8 +1521,7 @@ impl<P: Policy> Allocator for Driver<P> {
             b.add_total(&old, -1);
             b.add_total(&total, 1);
             let a = b.agent_mut(id).expect("present");
-            a.has_gpus = total.scalar_milli(&ResourceName::Gpus) > 0;
-            a.info.total = total;
+            a.set_total(total);
             a.refresh_available();
             b.sync_available(id);
         }

@@ -1,7 +1,5 @@
 //! Offer filters: the quantity pre-check (`book::known_quantities`) and hidden filters (`AgentState::shadowed`) never change an answer: containment implies the quantity comparison, and `Book::is_filtered` agrees with a plain scan of `contains` over every live filter under random installs and removals.
 
-use std::collections::BTreeMap;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -104,16 +102,7 @@ fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (mut hits, mut hidden_seen) = (0, 0);
     for round in 0..300 {
-        let mut agent = AgentState {
-            info: AgentInfo::default(),
-            allocations: Vec::new(),
-            available: Resources::new(),
-            has_gpus: false,
-            version: 0,
-            filters: Vec::new(),
-            shadowed: BTreeMap::new(),
-            shadow_of: BTreeMap::new(),
-        };
+        let mut agent = AgentState::new(AgentInfo::default());
         let base = random_resources(&mut rng);
         let mut live: Vec<(FrameworkId, usize, FilterId)> = Vec::new();
         for step in 0..40u64 {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use sim_core::time::SimTime;
 
-use super::book::{split_quantities, strip, strip_needed, Book, Policy, RoleIdx, Source};
+use super::book::{strip, strip_needed, Book, Policy, RoleIdx, Source};
 use super::order::shuffle_agents;
 use super::{AgentId, Allocation, Candidates, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
@@ -147,6 +147,39 @@ impl Policy for Hdrf {
     }
 }
 
+/// Answers that depend only on the resources offered (a role's usable set): whether
+/// they are allocatable with the configured minimum, and their filter quantities.
+/// One visit shares a memo among the roles that may use the agent's whole available
+/// set, so each answer is computed once per version of it, not once per role.
+struct Memo {
+    /// The agent version (`AgentState::version`) the answers hold for.
+    version: u64,
+    allocatable: Option<bool>,
+    want: Option<[i64; 5]>,
+}
+
+impl Memo {
+    fn new() -> Memo {
+        Memo {
+            version: u64::MAX,
+            allocatable: None,
+            want: None,
+        }
+    }
+
+    /// Forgets the answers unless they hold for `version`.
+    fn at(&mut self, version: u64) -> &mut Memo {
+        if self.version != version {
+            *self = Memo {
+                version,
+                allocatable: None,
+                want: None,
+            };
+        }
+        self
+    }
+}
+
 /// Visits one agent; returns true when every candidate it rejected was rejected for
 /// a reason that depends only on the agent and that candidate (see `Book::stable`).
 fn run_agent(
@@ -160,6 +193,7 @@ fn run_agent(
     b.role_sorter.begin_pass();
     let mut roles = PassWalker::new(epoch);
     let mut local = true;
+    let mut memo = Memo::new();
     while let Some(rc) = roles.next(&mut *b.role_sorter, &mut b.visited_roles) {
         let role = b.role_of_client[rc.0 as usize];
         if stage == Stage::One {
@@ -182,7 +216,7 @@ fn run_agent(
         if !a.available.any_allocatable_to(&b.roles[role].name) {
             continue;
         }
-        local &= run_role(b, cy, agent, role, stage, out);
+        local &= run_role(b, cy, agent, role, stage, &mut memo, out);
         if b.agent(agent).is_some_and(|a| a.available.is_empty()) {
             return local;
         }
@@ -198,6 +232,7 @@ fn run_role(
     agent: AgentId,
     role: RoleIdx,
     stage: Stage,
+    whole_memo: &mut Memo,
     out: &mut Vec<Allocation>,
 ) -> bool {
     let epoch = b.next_epoch();
@@ -209,8 +244,9 @@ fn run_role(
     // reservation, no shared volume offered earlier in the cycle): then `cache` is
     // not built and an offer of everything moves `available` out instead.
     let mut whole = false;
-    // (cache_version, allocatable(usable)) for frameworks without their own minimum.
-    let mut allocatable_seen: Option<(u64, bool)> = None;
+    // Answers about `usable` when it is `cache` (when `whole`, `whole_memo` holds
+    // them: `usable` is then the agent's available set whatever the role).
+    let mut part_memo = Memo::new();
     let mut local = true;
     loop {
         let r = &mut b.roles[role];
@@ -261,17 +297,19 @@ fn run_role(
             Cow::Borrowed(usable)
         };
         // `allocatable` with the configured minimum depends only on `usable`: one
-        // answer per version of it, shared by every framework without an override.
+        // answer per version of it, shared by every framework without an override
+        // (and, through `whole_memo`, by every role of the visit using it all).
         let fr = &f.roles[fr_idx];
         let ok = if fr.min_alloc.is_none() && matches!(avail, Cow::Borrowed(_)) {
-            match allocatable_seen {
-                Some((v, ok)) if v == cache_version => ok,
-                _ => {
-                    let ok = b.allocatable(&avail, fr);
-                    allocatable_seen = Some((cache_version, ok));
-                    ok
-                }
-            }
+            let memo = if whole {
+                &mut *whole_memo
+            } else {
+                &mut part_memo
+            };
+            *memo
+                .at(cache_version)
+                .allocatable
+                .get_or_insert_with(|| b.allocatable(&avail, fr))
         } else {
             b.allocatable(&avail, fr)
         };
@@ -284,7 +322,18 @@ fn run_role(
         let fast = stage == Stage::Two && !limited && cy.required_headroom.is_empty();
         if fast {
             // No quota anywhere near: the whole available set, as is.
-            if Book::is_filtered(a, fw, role, &avail) {
+            let filtered = match avail {
+                Cow::Borrowed(_) => {
+                    let memo = if whole {
+                        &mut *whole_memo
+                    } else {
+                        &mut part_memo
+                    };
+                    Book::is_filtered_by(a, fw, role, &avail, &mut memo.at(cache_version).want)
+                }
+                Cow::Owned(_) => Book::is_filtered(a, fw, role, &avail),
+            };
+            if filtered {
                 continue;
             }
             // The cache is stale after this allocation anyway: move it out.
@@ -295,7 +344,7 @@ fn run_role(
             };
             cache_version = u64::MAX;
             if !cy.consumed.is_empty() {
-                let (_, unres, _) = split_quantities(&offering);
+                let [_, unres, _] = offering.split_quantities();
                 cy.consume(b, role, &unres);
             }
             emit(b, cy, out, agent, fw, role, offering, stage, source);
