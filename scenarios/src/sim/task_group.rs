@@ -264,7 +264,7 @@ impl World<'_, '_> {
             ids.push(id);
         }
         // Only the leader waits in the queue; the others launch with it.
-        self.frameworks[fw].pending.push_back(ids[0]);
+        self.frameworks[fw].pending.push_back_unknown(ids[0]);
         let g = self.groups.as_mut().expect("groups present");
         for id in &ids {
             g.of_task.insert(*id, gid);

@@ -6,7 +6,7 @@
 //! agent) and asks the allocator every question Mesos's master asks it, at the same
 //! moments: the allocator is the production code, this file is the world around it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use models::allocator::{
     AgentId, AgentInfo, Allocation, Allocator, Candidates, FrameworkCapabilities, FrameworkId,
@@ -24,6 +24,7 @@ use super::eventlog::{EventLog, LogRecord};
 use super::events::Event;
 use super::ids::{OfferId, TaskId};
 use super::network::NetSim;
+use super::pending::{Need, TaskQueue};
 use super::replay::{role_of, Feeder};
 use super::res;
 use super::reservations::{self, ReservationStats};
@@ -61,7 +62,7 @@ pub(crate) struct FrameworkRt {
     pub active: bool,
     /// Suppressed by its own idle logic (scripted suppression is the allocator's).
     pub self_suppressed: bool,
-    pub pending: VecDeque<TaskId>,
+    pub pending: TaskQueue,
     pub rng: SimRng,
     pub jobs_submitted: u64,
     /// A stateful framework's instances (empty for other behaviours).
@@ -206,7 +207,7 @@ impl<'s, 'l> World<'s, 'l> {
                 removed: false,
                 active: false,
                 self_suppressed: false,
-                pending: VecDeque::new(),
+                pending: TaskQueue::default(),
                 rng: streams.stream(&format!("framework/{}/workload", f.name)),
                 jobs_submitted: 0,
                 stateful: Vec::new(),
@@ -427,9 +428,7 @@ impl<'s, 'l> World<'s, 'l> {
                 // Withdrawn before it ever ran in the trace: it leaves the queue.
                 t.state = TaskState::Killed;
                 let fw = t.framework;
-                let queued = self.frameworks[fw].pending.len();
-                self.frameworks[fw].pending.retain(|p| *p != id);
-                if self.frameworks[fw].pending.len() < queued {
+                if self.frameworks[fw].pending.remove(id) {
                     // Nothing else refers to a task that only waited in the queue.
                     self.tasks.release(id);
                 }
@@ -716,6 +715,7 @@ impl<'s, 'l> World<'s, 'l> {
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32);
         let role = self.scenario.frameworks[self.frameworks[fw].def].roles[0].clone();
+        self.frameworks[fw].pending.push_back(id, &request);
         self.tasks.push(TaskRt::pending(
             fw,
             request,
@@ -724,7 +724,6 @@ impl<'s, 'l> World<'s, 'l> {
             now,
             TaskState::Finished,
         ));
-        self.frameworks[fw].pending.push_back(id);
         self.stats.task_submitted(fw, now);
         id
     }
@@ -798,42 +797,48 @@ impl<'s, 'l> World<'s, 'l> {
         let role = offer.role.clone();
         let cap = def.max_tasks_per_offer.unwrap_or(u64::MAX);
         let mut launches = Vec::new();
-        let mut kept = VecDeque::new();
-        let mut scanned = 0;
-        while let Some(task) = self.frameworks[fw].pending.pop_front() {
-            if launches.len() as u64 >= cap || scanned >= MAX_TASKS_SCANNED_PER_OFFER {
-                kept.push_back(task);
+        // Queue positions of the tasks launched; the others keep their place.
+        let mut taken = Vec::new();
+        let mut usable = Need::usable_in(&remaining);
+        let scan = self.frameworks[fw]
+            .pending
+            .len()
+            .min(MAX_TASKS_SCANNED_PER_OFFER);
+        for position in 0..scan {
+            if launches.len() as u64 >= cap {
                 break;
             }
-            scanned += 1;
+            let queued = self.frameworks[fw].pending.get(position).expect("in range");
+            if !queued.need.may_fit(usable) {
+                continue; // `res::pick` would refuse it
+            }
+            let task = queued.id;
             if let Some(group) = self.group_pick(task, &mut remaining, &role) {
-                match group {
-                    Some(members) => launches.extend(members),
-                    None => kept.push_back(task),
+                if let Some(members) = group {
+                    launches.extend(members);
+                    taken.push(position);
+                    usable = Need::usable_in(&remaining);
                 }
                 continue;
             }
-            match res::pick(&remaining, &self.tasks[task.0 as usize].request, &role) {
-                Some(picked) => {
-                    remaining = res::subtract(&remaining, &picked);
-                    let t = &mut self.tasks[task.0 as usize];
-                    t.resources = picked;
-                    t.role = role.clone();
-                    launches.push(task);
-                }
-                None => kept.push_back(task),
+            if let Some(picked) = res::pick(&remaining, &self.tasks[task.0 as usize].request, &role)
+            {
+                remaining = res::subtract(&remaining, &picked);
+                usable = Need::usable_in(&remaining);
+                let t = &mut self.tasks[task.0 as usize];
+                t.resources = picked;
+                t.role = role.clone();
+                launches.push(task);
+                taken.push(position);
             }
         }
-        // Tasks that did not fit keep their place ahead of the unscanned rest.
         let bytes = match launches.len() as u64 {
             0 => DECLINE_BYTES,
             n => ACCEPT_BYTES + n * LAUNCH_BYTES,
         };
         let latency = self.recv_from(Peer::Framework(fw), bytes);
         let rt = &mut self.frameworks[fw];
-        while let Some(t) = kept.pop_back() {
-            rt.pending.push_front(t);
-        }
+        rt.pending.remove_positions(&taken);
         let refuse = def.refuse;
         // Scheduling each task takes the scheduler time too: the ACCEPT leaves later.
         let task_think = SimDuration::from_nanos(
@@ -1144,10 +1149,10 @@ impl<'s, 'l> World<'s, 'l> {
             let (request, duration, submitted) = (t.request.clone(), t.duration, t.submitted);
             let id = TaskId(self.tasks.len() as u32);
             let (role, end_state) = (t.role.clone(), t.end_state);
+            self.frameworks[fw].pending.push_back(id, &request);
             self.tasks.push(TaskRt::pending(
                 fw, request, role, duration, submitted, end_state,
             ));
-            self.frameworks[fw].pending.push_back(id);
         }
     }
 
@@ -1207,7 +1212,7 @@ impl<'s, 'l> World<'s, 'l> {
         let rt = &mut self.frameworks[fw];
         rt.removed = true;
         rt.active = false;
-        for task in std::mem::take(&mut rt.pending) {
+        for task in rt.pending.take_all() {
             // Queued only: nothing else refers to it, nor to its group's other members.
             for member in self.group_forget_queued(task) {
                 self.tasks.release(member);
