@@ -52,12 +52,24 @@ pub const BAND_ROLES: [(PriorityBand, &str); 5] = [
 
 /// The role of a task with this priority band (`batch` when the trace gives none).
 pub fn role_of(band: Option<PriorityBand>) -> &'static str {
+    BAND_ROLES[framework_of(band)].1
+}
+
+/// The replay framework a task with this priority band goes to (`trace-batch` when
+/// the trace gives none): `replay` registers one framework per entry of
+/// [`BAND_ROLES`], in that order, so this is also the framework's index.
+pub(crate) fn framework_of(band: Option<PriorityBand>) -> usize {
     let band = band.unwrap_or(PriorityBand::BestEffort);
-    BAND_ROLES
-        .iter()
-        .find(|(b, _)| *b == band)
-        .map(|(_, r)| *r)
-        .unwrap_or("batch")
+    BAND_ROLES.iter().position(|(b, _)| *b == band).unwrap_or(2)
+}
+
+/// What a replay remembers of a trace task between its records.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TraceTask {
+    /// The simulated task of its current submission (none if it was skipped).
+    pub id: Option<super::ids::TaskId>,
+    /// When the trace last scheduled it (ns).
+    pub scheduled_at: Option<u64>,
 }
 
 /// What the trace itself did, next to what the simulated policy did (`summary.replay`).
@@ -94,10 +106,9 @@ pub(crate) struct Feeder {
     records: Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>>>,
     peeked: Option<WorkloadRecord>,
     pub config: ReplayConfig,
-    /// Trace task (job, index) → the simulated task of its current submission.
-    pub tasks: BTreeMap<(u64, u64), super::ids::TaskId>,
-    /// Trace task → when the trace scheduled it (ns).
-    pub scheduled_at: BTreeMap<(u64, u64), u64>,
+    /// Trace task (job, index) → its current submission and when the trace scheduled
+    /// it, until the trace ends it (one map: two cost a replay two lookups per record).
+    pub tasks: BTreeMap<(u64, u64), TraceTask>,
     pub summary: ReplaySummary,
     pub error: Option<TraceError>,
     pub exhausted: bool,
@@ -128,7 +139,6 @@ impl Feeder {
             peeked: None,
             config,
             tasks: BTreeMap::new(),
-            scheduled_at: BTreeMap::new(),
             summary: ReplaySummary::default(),
             error: None,
             exhausted: false,
@@ -180,14 +190,14 @@ impl Feeder {
         let mem = r
             .mem
             .and_then(|a| self.milli(a, self.config.machine_mem_mb * 1000, true));
-        let mut entries = Vec::new();
+        let mut r = Resources::new();
         if let Some(c) = cpus.filter(|c| *c > 0) {
-            entries.push(Resource::scalar(ResourceName::new("cpus"), c));
+            r.add_resource(Resource::scalar(ResourceName::Cpus, c));
         }
         if let Some(m) = mem.filter(|m| *m > 0) {
-            entries.push(Resource::scalar(ResourceName::new("mem"), m));
+            r.add_resource(Resource::scalar(ResourceName::Mem, m));
         }
-        (!entries.is_empty()).then(|| Resources::from_vec(entries))
+        (!r.is_empty()).then_some(r)
     }
 
     /// An amount in Mesos milli-units; `reference_milli` is 1.0 of a normalised amount.
@@ -241,5 +251,9 @@ mod tests {
         assert_eq!(role_of(Some(PriorityBand::Production)), "prod");
         assert_eq!(role_of(Some(PriorityBand::Free)), "free");
         assert_eq!(role_of(None), "batch");
+        for (i, (band, role)) in BAND_ROLES.iter().enumerate() {
+            assert_eq!(framework_of(Some(*band)), i);
+            assert_eq!(role_of(Some(*band)), *role);
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! moments: the allocator is the production code, this file is the world around it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use models::allocator::{
     AgentId, AgentInfo, Allocation, Allocator, Candidates, FrameworkCapabilities, FrameworkId,
@@ -25,7 +26,7 @@ use super::events::Event;
 use super::ids::{OfferId, TaskId};
 use super::network::NetSim;
 use super::pending::{Need, TaskQueue};
-use super::replay::{role_of, Feeder};
+use super::replay::{framework_of, role_of, Feeder};
 use super::res;
 use super::reservations::{self, ReservationStats};
 use super::stateful::Instance;
@@ -67,11 +68,14 @@ pub(crate) struct FrameworkRt {
     pub jobs_submitted: u64,
     /// A stateful framework's instances (empty for other behaviours).
     pub stateful: Vec<Instance>,
+    /// Its first role, which its queued tasks carry (shared, not copied per task).
+    pub role: Arc<str>,
 }
 
 pub(crate) struct Offer {
     pub framework: usize,
-    pub role: String,
+    /// Shared with the allocator's role table (an offer copies no string).
+    pub role: Arc<str>,
     pub agent: usize,
     pub resources: Resources,
     pub timeout: Option<TimerId>,
@@ -83,7 +87,8 @@ pub(crate) struct TaskRt {
     pub request: Resources,
     /// The concrete resources it holds once launched.
     pub resources: Resources,
-    pub role: String,
+    /// Its framework's role while queued, the offer's role once launched.
+    pub role: Arc<str>,
     pub agent: Option<usize>,
     pub duration: Option<SimDuration>,
     pub submitted: SimTime,
@@ -103,7 +108,7 @@ impl TaskRt {
     pub fn pending(
         framework: usize,
         request: Resources,
-        role: String,
+        role: Arc<str>,
         duration: Option<SimDuration>,
         submitted: SimTime,
         end_state: TaskState,
@@ -211,6 +216,10 @@ impl<'s, 'l> World<'s, 'l> {
                 rng: streams.stream(&format!("framework/{}/workload", f.name)),
                 jobs_submitted: 0,
                 stateful: Vec::new(),
+                role: f
+                    .roles
+                    .first()
+                    .map_or_else(|| Arc::from(""), |r| Arc::from(r.as_str())),
             })
             .collect();
         let framework_by_name = scenario
@@ -371,14 +380,18 @@ impl<'s, 'l> World<'s, 'l> {
                             return;
                         };
                         feeder.summary.task_submissions += 1;
-                        let role = role_of(t.priority.map(|p| p.band));
-                        let fw = self.framework_by_name[&format!("trace-{role}")];
+                        let fw = framework_of(t.priority.map(|p| p.band));
+                        debug_assert_eq!(
+                            self.framework_name(fw),
+                            format!("trace-{}", role_of(t.priority.map(|p| p.band)))
+                        );
                         let id = self.submit_task(now, fw, request, None);
-                        self.feeder.as_mut().expect("feeder").tasks.insert(key, id);
+                        let feeder = self.feeder.as_mut().expect("feeder");
+                        feeder.tasks.entry(key).or_default().id = Some(id);
                         self.wake_framework(ctx, fw);
                     }
                     L::Schedule => {
-                        feeder.scheduled_at.insert(key, t.time.0);
+                        feeder.tasks.entry(key).or_default().scheduled_at = Some(t.time.0);
                     }
                     L::Finish | L::Fail | L::Kill | L::Evict | L::Lost => {
                         let (end_state, counter) = match t.kind {
@@ -389,11 +402,11 @@ impl<'s, 'l> World<'s, 'l> {
                             _ => (TaskState::Lost, &mut feeder.summary.trace_lost),
                         };
                         *counter += 1;
-                        let runtime = feeder
+                        let known = feeder.tasks.remove(&key).unwrap_or_default();
+                        let runtime = known
                             .scheduled_at
-                            .remove(&key)
                             .map(|s| SimDuration::from_nanos(t.time.0.saturating_sub(s)));
-                        let Some(id) = feeder.tasks.remove(&key) else {
+                        let Some(id) = known.id else {
                             return;
                         };
                         self.end_traced_task(ctx, id, runtime, end_state);
@@ -526,7 +539,7 @@ impl<'s, 'l> World<'s, 'l> {
             id,
             Offer {
                 framework: fw,
-                role: a.role.to_string(),
+                role: a.role,
                 agent,
                 resources: a.resources,
                 timeout,
@@ -551,7 +564,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: ctx.now().as_nanos(),
             kind: "rescind",
             framework: Some(self.framework_name(offer.framework)),
-            role: Some(&offer.role),
+            role: Some(&*offer.role),
             agent: Some(&self.agents[offer.agent].name),
             resources: Some(&offer.resources),
             offer: Some(id.0),
@@ -584,7 +597,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "decline",
             framework: Some(self.framework_name(offer.framework)),
-            role: Some(&offer.role),
+            role: Some(&*offer.role),
             agent: Some(&self.agents[offer.agent].name),
             resources: Some(resources),
             offer: Some(id.0),
@@ -714,7 +727,7 @@ impl<'s, 'l> World<'s, 'l> {
         duration: Option<SimDuration>,
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32);
-        let role = self.scenario.frameworks[self.frameworks[fw].def].roles[0].clone();
+        let role = self.frameworks[fw].role.clone();
         self.frameworks[fw].pending.push_back(id, &request);
         self.tasks.push(TaskRt::pending(
             fw,
@@ -793,18 +806,25 @@ impl<'s, 'l> World<'s, 'l> {
         if matches!(def.behaviour, Behaviour::Stateful { .. }) {
             return self.stateful_offer_decision(ctx, id);
         }
-        let mut remaining = offer.resources.clone();
         let role = offer.role.clone();
         let cap = def.max_tasks_per_offer.unwrap_or(u64::MAX);
         let mut launches = Vec::new();
         // Queue positions of the tasks launched; the others keep their place.
         let mut taken = Vec::new();
-        let mut usable = Need::usable_in(&remaining);
-        let scan = self.frameworks[fw]
-            .pending
-            .len()
-            .min(MAX_TASKS_SCANNED_PER_OFFER);
-        for position in 0..scan {
+        let mut usable = Need::usable_in(&offer.resources);
+        let pending = &self.frameworks[fw].pending;
+        let scan = pending.len().min(MAX_TASKS_SCANNED_PER_OFFER);
+        // Most offers fit none of the tasks looked at: those are declined without
+        // copying the offer.
+        let first = (0..scan)
+            .find(|p| pending.get(*p).is_some_and(|q| q.need.may_fit(usable)))
+            .unwrap_or(scan);
+        let mut remaining = if first < scan {
+            offer.resources.clone()
+        } else {
+            Resources::default()
+        };
+        for position in first..scan {
             if launches.len() as u64 >= cap {
                 break;
             }
@@ -823,7 +843,7 @@ impl<'s, 'l> World<'s, 'l> {
             }
             if let Some(picked) = res::pick(&remaining, &self.tasks[task.0 as usize].request, &role)
             {
-                remaining = res::subtract(&remaining, &picked);
+                remaining.sub_assign(&picked);
                 usable = Need::usable_in(&remaining);
                 let t = &mut self.tasks[task.0 as usize];
                 t.resources = picked;
@@ -912,7 +932,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "accept",
             framework: Some(self.framework_name(offer.framework)),
-            role: Some(&offer.role),
+            role: Some(&*offer.role),
             agent: Some(&self.agents[offer.agent].name),
             resources: Some(&offer.resources),
             offer: Some(id.0),
@@ -927,7 +947,7 @@ impl<'s, 'l> World<'s, 'l> {
                 self.drop_task(ctx, task);
                 continue;
             }
-            remaining = res::subtract(&remaining, &t.resources);
+            remaining.sub_assign(&t.resources);
             let t = &mut self.tasks[task.0 as usize];
             t.state = TaskState::Staging;
             t.agent = Some(offer.agent);
@@ -938,7 +958,7 @@ impl<'s, 'l> World<'s, 'l> {
                 t_ns: now.as_nanos(),
                 kind: "launch",
                 framework: Some(self.framework_name(offer.framework)),
-                role: Some(&t.role),
+                role: Some(&*t.role),
                 agent: Some(&self.agents[offer.agent].name),
                 resources: Some(&t.resources),
                 task: Some(task.0),
@@ -1115,7 +1135,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "task_state",
             framework: Some(&self.scenario.frameworks[self.frameworks[t.framework].def].name),
-            role: Some(&t.role),
+            role: Some(&*t.role),
             agent: t.agent.map(|a| self.agents[a].name.as_str()),
             task: Some(task.0),
             state: Some(state.mesos_name()),
@@ -1409,7 +1429,9 @@ impl<'s, 'l> World<'s, 'l> {
                 let fw = fw_of(self, framework)?;
                 let a = agent_of(self, agent)?;
                 let ids = self.offer_ids(|o| {
-                    o.framework == fw && o.agent == a && role.as_ref().is_none_or(|r| &o.role == r)
+                    o.framework == fw
+                        && o.agent == a
+                        && role.as_ref().is_none_or(|r| *o.role == **r)
                 });
                 if ids.is_empty() {
                     return Err(format!(
@@ -1614,8 +1636,7 @@ impl World<'_, '_> {
                     if let Some(t) = o.timeout {
                         ctx.cancel(t);
                     }
-                    let all = o.resources.clone();
-                    self.decline_resources(ctx, &o, offer, &all, refuse);
+                    self.decline_resources(ctx, &o, offer, &o.resources, refuse);
                 }
             }
             Event::SuppressArrives {
