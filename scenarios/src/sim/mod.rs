@@ -8,6 +8,7 @@ mod events;
 pub mod fetcher;
 mod ids;
 pub mod network;
+mod pending;
 pub mod replay;
 pub mod replay_usage;
 mod res;

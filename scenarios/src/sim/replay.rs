@@ -65,12 +65,15 @@ pub const BAND_ROLES: [(PriorityBand, &str); 5] = [
 
 /// The role of a task with this priority band (`batch` when the trace gives none).
 pub fn role_of(band: Option<PriorityBand>) -> &'static str {
+    BAND_ROLES[framework_of(band)].1
+}
+
+/// The replay framework a task with this priority band goes to (`trace-batch` when
+/// the trace gives none): `replay` registers one framework per entry of
+/// [`BAND_ROLES`], in that order, so this is also the framework's index.
+pub(crate) fn framework_of(band: Option<PriorityBand>) -> usize {
     let band = band.unwrap_or(PriorityBand::BestEffort);
-    BAND_ROLES
-        .iter()
-        .find(|(b, _)| *b == band)
-        .map(|(_, r)| *r)
-        .unwrap_or("batch")
+    BAND_ROLES.iter().position(|(b, _)| *b == band).unwrap_or(2)
 }
 
 /// What the trace itself did, next to what the simulated policy did (`summary.replay`).
@@ -247,14 +250,14 @@ impl Feeder {
     pub fn to_mesos(&self, r: &traces::Resources) -> Option<Resources> {
         let cpus = r.cpus.and_then(|a| self.milli(a, false));
         let mem = r.mem.and_then(|a| self.milli(a, true));
-        let mut entries = Vec::new();
+        let mut r = Resources::new();
         if let Some(c) = cpus.filter(|c| *c > 0) {
-            entries.push(Resource::scalar(ResourceName::new("cpus"), c));
+            r.add_resource(Resource::scalar(ResourceName::Cpus, c));
         }
         if let Some(m) = mem.filter(|m| *m > 0) {
-            entries.push(Resource::scalar(ResourceName::new("mem"), m));
+            r.add_resource(Resource::scalar(ResourceName::Mem, m));
         }
-        (!entries.is_empty()).then(|| Resources::from_vec(entries))
+        (!r.is_empty()).then_some(r)
     }
 
     /// A CPU (milli-CPUs) or memory (milli-MB) amount in Mesos milli-units, normalised
@@ -372,5 +375,9 @@ mod tests {
         assert_eq!(role_of(Some(PriorityBand::Production)), "prod");
         assert_eq!(role_of(Some(PriorityBand::Free)), "free");
         assert_eq!(role_of(None), "batch");
+        for (i, (band, role)) in BAND_ROLES.iter().enumerate() {
+            assert_eq!(framework_of(Some(*band)), i);
+            assert_eq!(role_of(Some(*band)), *role);
+        }
     }
 }

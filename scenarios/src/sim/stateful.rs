@@ -315,7 +315,7 @@ impl World<'_, '_> {
             self.log_operation(
                 now,
                 Some(offer.framework),
-                Some(&offer.role),
+                Some(&*offer.role),
                 offer.agent,
                 op,
                 &outcome,

@@ -245,7 +245,7 @@ impl World<'_, '_> {
             .map(|(i, t)| (i, t.resources.clone()))
             .collect();
         let gid = self.groups.as_ref().expect("groups present").groups.len() as u32;
-        let role = self.scenario.frameworks[self.frameworks[fw].def].roles[0].clone();
+        let role = self.frameworks[fw].role.clone();
         let fresh = submitted == now;
         let mut ids = Vec::with_capacity(members.len());
         for ((_, request), d) in members.iter().zip(durations) {
@@ -264,7 +264,7 @@ impl World<'_, '_> {
             ids.push(id);
         }
         // Only the leader waits in the queue; the others launch with it.
-        self.frameworks[fw].pending.push_back(ids[0]);
+        self.frameworks[fw].pending.push_back_unknown(ids[0]);
         let g = self.groups.as_mut().expect("groups present");
         for id in &ids {
             g.of_task.insert(*id, gid);
@@ -324,7 +324,7 @@ impl World<'_, '_> {
         for (m, p) in members.iter().zip(picked) {
             let t = &mut self.tasks[m.0 as usize];
             t.resources = p;
-            t.role = role.to_string();
+            t.role = role.into();
         }
         let group = &mut self.groups.as_mut().expect("checked").groups[gid as usize];
         group.executor = exec;

@@ -6,7 +6,8 @@
 //! agent) and asks the allocator every question Mesos's master asks it, at the same
 //! moments: the allocator is the production code, this file is the world around it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use models::allocator::{
     AgentId, AgentInfo, Allocation, Allocator, Candidates, FrameworkCapabilities, FrameworkId,
@@ -24,7 +25,8 @@ use super::eventlog::{EventLog, LogRecord};
 use super::events::Event;
 use super::ids::{OfferId, TaskId};
 use super::network::NetSim;
-use super::replay::{role_of, Feeder};
+use super::pending::{Need, TaskQueue};
+use super::replay::{framework_of, role_of, Feeder};
 use super::res;
 use super::reservations::{self, ReservationStats};
 use super::stateful::Instance;
@@ -61,16 +63,19 @@ pub(crate) struct FrameworkRt {
     pub active: bool,
     /// Suppressed by its own idle logic (scripted suppression is the allocator's).
     pub self_suppressed: bool,
-    pub pending: VecDeque<TaskId>,
+    pub pending: TaskQueue,
     pub rng: SimRng,
     pub jobs_submitted: u64,
     /// A stateful framework's instances (empty for other behaviours).
     pub stateful: Vec<Instance>,
+    /// Its first role, which its queued tasks carry (shared, not copied per task).
+    pub role: Arc<str>,
 }
 
 pub(crate) struct Offer {
     pub framework: usize,
-    pub role: String,
+    /// Shared with the allocator's role table (an offer copies no string).
+    pub role: Arc<str>,
     pub agent: usize,
     pub resources: Resources,
     pub timeout: Option<TimerId>,
@@ -82,7 +87,8 @@ pub(crate) struct TaskRt {
     pub request: Resources,
     /// The concrete resources it holds once launched.
     pub resources: Resources,
-    pub role: String,
+    /// Its framework's role while queued, the offer's role once launched.
+    pub role: Arc<str>,
     pub agent: Option<usize>,
     pub duration: Option<SimDuration>,
     pub submitted: SimTime,
@@ -102,7 +108,7 @@ impl TaskRt {
     pub fn pending(
         framework: usize,
         request: Resources,
-        role: String,
+        role: Arc<str>,
         duration: Option<SimDuration>,
         submitted: SimTime,
         end_state: TaskState,
@@ -206,10 +212,14 @@ impl<'s, 'l> World<'s, 'l> {
                 removed: false,
                 active: false,
                 self_suppressed: false,
-                pending: VecDeque::new(),
+                pending: TaskQueue::default(),
                 rng: streams.stream(&format!("framework/{}/workload", f.name)),
                 jobs_submitted: 0,
                 stateful: Vec::new(),
+                role: f
+                    .roles
+                    .first()
+                    .map_or_else(|| Arc::from(""), |r| Arc::from(r.as_str())),
             })
             .collect();
         let framework_by_name = scenario
@@ -371,8 +381,11 @@ impl<'s, 'l> World<'s, 'l> {
                             return;
                         };
                         feeder.summary.task_submissions += 1;
-                        let role = role_of(t.priority.map(|p| p.band));
-                        let fw = self.framework_by_name[&format!("trace-{role}")];
+                        let fw = framework_of(t.priority.map(|p| p.band));
+                        debug_assert_eq!(
+                            self.framework_name(fw),
+                            format!("trace-{}", role_of(t.priority.map(|p| p.band)))
+                        );
                         let id = self.submit_task(now, fw, request, None);
                         self.feeder.as_mut().expect("feeder").track(key, id);
                         self.wake_framework(ctx, fw);
@@ -424,9 +437,7 @@ impl<'s, 'l> World<'s, 'l> {
                 // picked for an ACCEPT on its way, is left out of it on arrival).
                 t.state = TaskState::Killed;
                 let fw = t.framework;
-                let queued = self.frameworks[fw].pending.len();
-                self.frameworks[fw].pending.retain(|p| *p != id);
-                if self.frameworks[fw].pending.len() < queued {
+                if self.frameworks[fw].pending.remove(id) {
                     // Nothing else refers to a task that only waited in the queue.
                     self.tasks.release(id);
                 }
@@ -524,7 +535,7 @@ impl<'s, 'l> World<'s, 'l> {
             id,
             Offer {
                 framework: fw,
-                role: a.role.to_string(),
+                role: a.role,
                 agent,
                 resources: a.resources,
                 timeout,
@@ -549,7 +560,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: ctx.now().as_nanos(),
             kind: "rescind",
             framework: Some(self.framework_name(offer.framework)),
-            role: Some(&offer.role),
+            role: Some(&*offer.role),
             agent: Some(&self.agents[offer.agent].name),
             resources: Some(&offer.resources),
             offer: Some(id.0),
@@ -582,7 +593,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "decline",
             framework: Some(self.framework_name(offer.framework)),
-            role: Some(&offer.role),
+            role: Some(&*offer.role),
             agent: Some(&self.agents[offer.agent].name),
             resources: Some(resources),
             offer: Some(id.0),
@@ -712,7 +723,8 @@ impl<'s, 'l> World<'s, 'l> {
         duration: Option<SimDuration>,
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32);
-        let role = self.scenario.frameworks[self.frameworks[fw].def].roles[0].clone();
+        let role = self.frameworks[fw].role.clone();
+        self.frameworks[fw].pending.push_back(id, &request);
         self.tasks.push(TaskRt::pending(
             fw,
             request,
@@ -721,7 +733,6 @@ impl<'s, 'l> World<'s, 'l> {
             now,
             TaskState::Finished,
         ));
-        self.frameworks[fw].pending.push_back(id);
         self.stats.task_submitted(fw, now);
         id
     }
@@ -791,46 +802,59 @@ impl<'s, 'l> World<'s, 'l> {
         if matches!(def.behaviour, Behaviour::Stateful { .. }) {
             return self.stateful_offer_decision(ctx, id);
         }
-        let mut remaining = offer.resources.clone();
         let role = offer.role.clone();
         let cap = def.max_tasks_per_offer.unwrap_or(u64::MAX);
         let mut launches = Vec::new();
-        let mut kept = VecDeque::new();
-        let mut scanned = 0;
-        while let Some(task) = self.frameworks[fw].pending.pop_front() {
-            if launches.len() as u64 >= cap || scanned >= MAX_TASKS_SCANNED_PER_OFFER {
-                kept.push_back(task);
+        // Queue positions of the tasks launched; the others keep their place.
+        let mut taken = Vec::new();
+        let mut usable = Need::usable_in(&offer.resources);
+        let pending = &self.frameworks[fw].pending;
+        let scan = pending.len().min(MAX_TASKS_SCANNED_PER_OFFER);
+        // Most offers fit none of the tasks looked at: those are declined without
+        // copying the offer.
+        let first = (0..scan)
+            .find(|p| pending.get(*p).is_some_and(|q| q.need.may_fit(usable)))
+            .unwrap_or(scan);
+        let mut remaining = if first < scan {
+            offer.resources.clone()
+        } else {
+            Resources::default()
+        };
+        for position in first..scan {
+            if launches.len() as u64 >= cap {
                 break;
             }
-            scanned += 1;
+            let queued = self.frameworks[fw].pending.get(position).expect("in range");
+            if !queued.need.may_fit(usable) {
+                continue; // `res::pick` would refuse it
+            }
+            let task = queued.id;
             if let Some(group) = self.group_pick(task, &mut remaining, &role) {
-                match group {
-                    Some(members) => launches.extend(members),
-                    None => kept.push_back(task),
+                if let Some(members) = group {
+                    launches.extend(members);
+                    taken.push(position);
+                    usable = Need::usable_in(&remaining);
                 }
                 continue;
             }
-            match res::pick(&remaining, &self.tasks[task.0 as usize].request, &role) {
-                Some(picked) => {
-                    remaining = res::subtract(&remaining, &picked);
-                    let t = &mut self.tasks[task.0 as usize];
-                    t.resources = picked;
-                    t.role = role.clone();
-                    launches.push(task);
-                }
-                None => kept.push_back(task),
+            if let Some(picked) = res::pick(&remaining, &self.tasks[task.0 as usize].request, &role)
+            {
+                remaining.sub_assign(&picked);
+                usable = Need::usable_in(&remaining);
+                let t = &mut self.tasks[task.0 as usize];
+                t.resources = picked;
+                t.role = role.clone();
+                launches.push(task);
+                taken.push(position);
             }
         }
-        // Tasks that did not fit keep their place ahead of the unscanned rest.
         let bytes = match launches.len() as u64 {
             0 => DECLINE_BYTES,
             n => ACCEPT_BYTES + n * LAUNCH_BYTES,
         };
         let latency = self.recv_from(Peer::Framework(fw), bytes);
         let rt = &mut self.frameworks[fw];
-        while let Some(t) = kept.pop_back() {
-            rt.pending.push_front(t);
-        }
+        rt.pending.remove_positions(&taken);
         let refuse = def.refuse;
         // Scheduling each task takes the scheduler time too: the ACCEPT leaves later.
         let task_think = SimDuration::from_nanos(
@@ -905,7 +929,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "accept",
             framework: Some(self.framework_name(offer.framework)),
-            role: Some(&offer.role),
+            role: Some(&*offer.role),
             agent: Some(&self.agents[offer.agent].name),
             resources: Some(&offer.resources),
             offer: Some(id.0),
@@ -920,7 +944,7 @@ impl<'s, 'l> World<'s, 'l> {
                 self.drop_task(ctx, task);
                 continue;
             }
-            remaining = res::subtract(&remaining, &t.resources);
+            remaining.sub_assign(&t.resources);
             let t = &mut self.tasks[task.0 as usize];
             t.state = TaskState::Staging;
             t.agent = Some(offer.agent);
@@ -931,7 +955,7 @@ impl<'s, 'l> World<'s, 'l> {
                 t_ns: now.as_nanos(),
                 kind: "launch",
                 framework: Some(self.framework_name(offer.framework)),
-                role: Some(&t.role),
+                role: Some(&*t.role),
                 agent: Some(&self.agents[offer.agent].name),
                 resources: Some(&t.resources),
                 task: Some(task.0),
@@ -1109,7 +1133,7 @@ impl<'s, 'l> World<'s, 'l> {
             t_ns: now.as_nanos(),
             kind: "task_state",
             framework: Some(&self.scenario.frameworks[self.frameworks[t.framework].def].name),
-            role: Some(&t.role),
+            role: Some(&*t.role),
             agent: t.agent.map(|a| self.agents[a].name.as_str()),
             task: Some(task.0),
             state: Some(state.mesos_name()),
@@ -1143,10 +1167,10 @@ impl<'s, 'l> World<'s, 'l> {
             let (request, duration, submitted) = (t.request.clone(), t.duration, t.submitted);
             let id = TaskId(self.tasks.len() as u32);
             let (role, end_state) = (t.role.clone(), t.end_state);
+            self.frameworks[fw].pending.push_back(id, &request);
             self.tasks.push(TaskRt::pending(
                 fw, request, role, duration, submitted, end_state,
             ));
-            self.frameworks[fw].pending.push_back(id);
             self.replay_task_resubmitted(task, id);
         }
     }
@@ -1207,7 +1231,7 @@ impl<'s, 'l> World<'s, 'l> {
         let rt = &mut self.frameworks[fw];
         rt.removed = true;
         rt.active = false;
-        for task in std::mem::take(&mut rt.pending) {
+        for task in rt.pending.take_all() {
             // Queued only: nothing else refers to it, nor to its group's other members.
             for member in self.group_forget_queued(task) {
                 self.tasks.release(member);
@@ -1404,7 +1428,9 @@ impl<'s, 'l> World<'s, 'l> {
                 let fw = fw_of(self, framework)?;
                 let a = agent_of(self, agent)?;
                 let ids = self.offer_ids(|o| {
-                    o.framework == fw && o.agent == a && role.as_ref().is_none_or(|r| &o.role == r)
+                    o.framework == fw
+                        && o.agent == a
+                        && role.as_ref().is_none_or(|r| *o.role == **r)
                 });
                 if ids.is_empty() {
                     return Err(format!(
@@ -1609,8 +1635,7 @@ impl World<'_, '_> {
                     if let Some(t) = o.timeout {
                         ctx.cancel(t);
                     }
-                    let all = o.resources.clone();
-                    self.decline_resources(ctx, &o, offer, &all, refuse);
+                    self.decline_resources(ctx, &o, offer, &o.resources, refuse);
                 }
             }
             Event::SuppressArrives {
