@@ -110,3 +110,41 @@ fn a_bad_row_stops_the_replay_with_its_location() {
         "{chain}"
     );
 }
+
+#[test]
+fn a_band_subscribes_at_its_first_task_and_an_unused_band_gets_no_offers() {
+    let mut log = Vec::new();
+    let s = replay("hdrf", Some(&mut log), 5, false);
+    let records: Vec<serde_json::Value> = log
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let first = |kind: &str, framework: &str| {
+        records
+            .iter()
+            .find(|r| r["kind"] == kind && r["framework"] == framework)
+            .map(|r| r["t_ns"].as_u64().unwrap())
+    };
+    let unused: Vec<&str> = s
+        .frameworks
+        .iter()
+        .filter(|f| f.tasks_submitted == 0)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(!unused.is_empty(), "the sample leaves some band unused");
+    for f in &s.frameworks {
+        let added = first("framework_added", &f.name);
+        if f.tasks_submitted == 0 {
+            assert_eq!(added, None, "{} never had work", f.name);
+            assert_eq!(first("offer", &f.name), None, "{} got offers", f.name);
+        } else {
+            let added = added.unwrap_or_else(|| panic!("{} never subscribed", f.name));
+            assert!(
+                first("offer", &f.name).is_none_or(|t| t >= added),
+                "{}",
+                f.name
+            );
+        }
+    }
+}

@@ -145,7 +145,8 @@ pub fn replay(
                 multi_role: true,
                 ..Capabilities::default()
             },
-            start: Some(SimTime::ZERO),
+            // Each band subscribes at its first task (`subscribe_on_first_task`).
+            start: None,
             offer_think_time: SimDuration::ZERO,
             task_think_time: SimDuration::ZERO,
             refuse: Some(options.config.refuse),

@@ -1,6 +1,7 @@
 //! Trace replay: records of a public cluster trace drive the same simulated master,
 //! allocator and agents as a scenario. Machines become agents, task submissions go to
-//! one framework per priority band, and each task runs for the time it ran in the
+//! one framework per priority band (which subscribes when its first task arrives, so a
+//! band the trace never uses draws no offers), and each task runs for the time it ran in the
 //! trace (from its SCHEDULE to its FINISH/FAIL/KILL/EVICT/LOST), measured from when the
 //! simulated policy started it. With `--usage trace` ([`ReplayConfig::usage`]) the
 //! usage model runs too and each task's CPU and memory follow the trace's usage
