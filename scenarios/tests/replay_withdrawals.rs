@@ -57,9 +57,9 @@ fn replay(records: Vec<WorkloadRecord>, log: &mut Vec<u8>) -> RunOutput {
     .unwrap()
 }
 
-/// Tasks of the free band submitted at time 0 on one machine: the master's first
-/// offer to `trace-free` is at 1 s (one framework per allocation interval), the
-/// framework's decision at 1.001 s picks them all, and its ACCEPT arrives at 1.002 s.
+/// Tasks of the free band submitted at time 0 on one machine: `trace-free` subscribes
+/// at its first task and gets its first offer at once, its decision at 1 ms picks them
+/// all, and its ACCEPT arrives at 2 ms.
 fn submitted_then_withdrawn_in_flight(extra: Vec<WorkloadRecord>) -> (RunOutput, String) {
     let mut records = vec![machine(0, 1)];
     for i in 0..5 {
@@ -68,7 +68,7 @@ fn submitted_then_withdrawn_in_flight(extra: Vec<WorkloadRecord>) -> (RunOutput,
     // The trace kills them before it ever scheduled them, while the ACCEPT is on
     // its way.
     for i in 0..5 {
-        records.push(task(1_001 * MS + MS / 2, 1, i, LifecycleEvent::Kill));
+        records.push(task(MS + MS / 2, 1, i, LifecycleEvent::Kill));
     }
     records.extend(extra);
     records.sort_by_key(WorkloadRecord::time);
@@ -98,11 +98,7 @@ fn a_task_withdrawn_while_its_offer_is_rescinded_is_not_retried() {
     // The machine leaves at the same instant, so the ACCEPT finds its offer gone:
     // Mesos drops the tasks, and a framework retries what was dropped, but not
     // what it no longer wants. Another machine comes later, with room for them.
-    let mut remove = MachineEvent::new(
-        Nanos(1_001 * MS + MS / 2),
-        MachineId(1),
-        MachineEventKind::Remove,
-    );
+    let mut remove = MachineEvent::new(Nanos(MS + MS / 2), MachineId(1), MachineEventKind::Remove);
     remove.capacity = Default::default();
     let (out, log) = submitted_then_withdrawn_in_flight(vec![
         WorkloadRecord::Machine(remove),
@@ -121,7 +117,7 @@ fn a_task_withdrawn_while_its_offer_is_rescinded_is_not_retried() {
 #[test]
 fn a_dropped_and_retried_task_still_ends_when_the_trace_says() {
     // The trace runs five tasks for 10 s. Their first ACCEPT finds its offer gone
-    // (machine 1 leaves at 1.0015 s): they are dropped, retried, and run on machine 2,
+    // (machine 1 leaves at 1.5 ms): they are dropped, retried, and run on machine 2,
     // for 10 s from when each started there.
     let mut records = vec![machine(0, 1)];
     for i in 0..5 {
@@ -130,7 +126,7 @@ fn a_dropped_and_retried_task_still_ends_when_the_trace_says() {
         records.push(task(10_500 * MS, 1, i, LifecycleEvent::Finish));
     }
     records.push(WorkloadRecord::Machine(MachineEvent::new(
-        Nanos(1_001 * MS + MS / 2),
+        Nanos(MS + MS / 2),
         MachineId(1),
         MachineEventKind::Remove,
     )));
@@ -199,4 +195,57 @@ fn the_task_map_holds_only_tasks_the_trace_may_still_end() {
     let after = run(30);
     assert!(after.tasks_unfinished > 100, "{}", after.tasks_unfinished);
     assert_eq!(after.trace_tasks_held, 0);
+}
+
+/// Five tasks whose first ACCEPT finds its offer gone (machine 1 leaves at 1.5 ms):
+/// the master drops them at 2 ms and the framework learns it at 3 ms. `ends` are the
+/// trace's records about them at 2.5 ms, while that DROPPED status is on its way;
+/// machine 2 comes at 2 s with room for any retry.
+fn dropped_then_ended_in_flight(ends: impl Fn(u64) -> Vec<WorkloadRecord>) -> (RunOutput, String) {
+    let mut records = vec![machine(0, 1)];
+    for i in 0..5 {
+        records.push(task(0, 1, i, LifecycleEvent::Submit));
+        records.extend(ends(i));
+    }
+    let mut remove = MachineEvent::new(Nanos(MS + MS / 2), MachineId(1), MachineEventKind::Remove);
+    remove.capacity = Default::default();
+    records.push(WorkloadRecord::Machine(remove));
+    records.push(machine(2_000 * MS, 2));
+    records.sort_by_key(WorkloadRecord::time);
+    let mut log = Vec::new();
+    let out = replay(records, &mut log);
+    (out, String::from_utf8(log).unwrap())
+}
+
+#[test]
+fn a_task_withdrawn_while_its_drop_is_in_flight_is_not_retried() {
+    let (out, log) =
+        dropped_then_ended_in_flight(|i| vec![task(2 * MS + MS / 2, 1, i, LifecycleEvent::Kill)]);
+    assert!(log.contains(r#""state":"TASK_DROPPED""#), "{log}");
+    assert!(!log.contains(r#""kind":"launch""#), "{log}");
+    let t = &out.summary.tasks;
+    assert_eq!((t.submitted, t.launched, t.killed), (5, 0, 5), "{t:?}");
+    assert_eq!(out.tasks_unfinished, 0, "{log}");
+    assert_eq!(
+        out.summary.replay.expect("replay").withdrawn_before_start,
+        5
+    );
+}
+
+#[test]
+fn a_task_that_ends_in_the_trace_while_its_drop_is_in_flight_is_retried_for_its_runtime() {
+    // Scheduled at 0 and finished at 2.5 ms in the trace: the retry runs 2.5 ms.
+    let (out, log) = dropped_then_ended_in_flight(|i| {
+        vec![
+            task(0, 1, i, LifecycleEvent::Schedule),
+            task(2 * MS + MS / 2, 1, i, LifecycleEvent::Finish),
+        ]
+    });
+    let t = &out.summary.tasks;
+    assert_eq!(
+        (t.submitted, t.launched, t.finished),
+        (5, 5, 5),
+        "{t:?}\n{log}"
+    );
+    assert_eq!(out.tasks_unfinished, 0, "{log}");
 }

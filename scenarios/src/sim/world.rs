@@ -103,6 +103,9 @@ pub(crate) struct TaskRt {
     /// Status updates about it still on their way to the master or its framework; a
     /// finished task's record is released once the last one arrives.
     pub status_in_flight: u16,
+    /// The trace withdrew it while its DROPPED status was on the way to its framework,
+    /// which therefore does not resubmit it.
+    pub withdrawn: bool,
 }
 
 impl TaskRt {
@@ -128,6 +131,7 @@ impl TaskRt {
             started: None,
             end_state,
             status_in_flight: 0,
+            withdrawn: false,
         }
     }
 }
@@ -445,6 +449,17 @@ impl<'s, 'l> World<'s, 'l> {
                     // Nothing else refers to a task that only waited in the queue.
                     self.tasks.release(id);
                 }
+                self.stats.task_ended(now, fw, TaskState::Killed);
+                if let Some(f) = self.feeder.as_mut() {
+                    f.summary.withdrawn_before_start += 1;
+                }
+            }
+            // Dropped, its framework about to learn it: the retry runs as the trace
+            // ran it, or, if the trace withdrew it before it ever ran, is not made.
+            (TaskState::Dropped, Some(d)) => t.duration = Some(d),
+            (TaskState::Dropped, None) => {
+                t.withdrawn = true;
+                let fw = t.framework;
                 self.stats.task_ended(now, fw, TaskState::Killed);
                 if let Some(f) = self.feeder.as_mut() {
                     f.summary.withdrawn_before_start += 1;
@@ -1170,7 +1185,7 @@ impl<'s, 'l> World<'s, 'l> {
         let behaviour = &self.scenario.frameworks[self.frameworks[fw].def].behaviour;
         // Schedulers retry what never ran; a service also replaces what was lost.
         let retry = match state {
-            TaskState::Dropped => true,
+            TaskState::Dropped => !self.tasks.get(task).is_some_and(|t| t.withdrawn),
             TaskState::Lost | TaskState::Failed
                 if matches!(behaviour, Behaviour::Service { .. }) =>
             {
