@@ -105,13 +105,22 @@ fn looks_numeric(cell: &str) -> bool {
     first.is_some_and(|c| c.is_ascii_digit())
 }
 
-/// The columns of a metrics CSV (`t_ns` first, then one number per column) as series
-/// over x = `t_ns / x_divisor`. Columns that are not numbers are left out; `None` when
-/// the text is not such a table.
+/// The columns of a metrics CSV (`t_ns` or `t_s` first, then one number per column) as
+/// series over x = nanoseconds / `x_divisor`. Columns that are not numbers are left out;
+/// `None` when the text is not such a table (or quotes a field: names with commas).
 pub fn series_from_csv(csv: &str, x_divisor: f64) -> Option<Vec<Series>> {
     let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next()?.split(',').collect();
-    if header.first() != Some(&"t_ns") || header.len() < 2 {
+    let first = lines.next()?;
+    if first.contains('"') {
+        return None;
+    }
+    let header: Vec<&str> = first.split(',').collect();
+    let x_divisor = match header.first() {
+        Some(&"t_ns") => x_divisor,
+        Some(&"t_s") => x_divisor / 1e9,
+        _ => return None,
+    };
+    if header.len() < 2 {
         return None;
     }
     let mut series: Vec<Series> = header[1..]
@@ -184,6 +193,9 @@ mod tests {
         assert_eq!(series[0].name, "cpus");
         assert_eq!(series[0].points, vec![(0.0, 0.5), (1.0, 0.75)]);
         assert_eq!(series_from_csv("time,cpus\n0,1\n", 1.0), None);
+        assert_eq!(series_from_csv("t_ns,\"a,b\"\n0,1\n", 1.0), None);
+        let seconds = series_from_csv("t_s,x\n120,1\n", 60e9).unwrap();
+        assert_eq!(seconds[0].points, vec![(2.0, 1.0)]);
         assert_eq!(series_from_csv("t_ns,cpus\nnope,1\n", 1.0), None);
     }
 }

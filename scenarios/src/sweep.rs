@@ -202,6 +202,8 @@ pub struct PointResult {
 /// What a sweep (or one shard of it) produces: `sweep.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepResult {
+    /// The version of mesosim that ran it: shards of different versions do not merge.
+    pub mesosim_version: String,
     /// The sweep file's stem.
     pub sweep: String,
     /// See [`Sweep::sha256`].
@@ -496,6 +498,7 @@ impl Sweep {
         });
         let runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
         let mut result = SweepResult {
+            mesosim_version: env!("CARGO_PKG_VERSION").to_string(),
             sweep: self.name.clone(),
             sweep_sha256: self.sha256.clone(),
             axes: self.axes.clone(),
@@ -591,7 +594,14 @@ pub fn merge(shards: Vec<(String, SweepResult)>) -> Result<SweepResult, SweepErr
     };
     let mut seen: BTreeMap<u64, &str> = BTreeMap::new();
     for (label, shard) in &shards {
-        let same = shard.sweep_sha256 == first.sweep_sha256
+        if shard.mesosim_version != first.mesosim_version {
+            return Err(fail(format!(
+                "{label} was run by mesosim {} and {first_label} by {}",
+                shard.mesosim_version, first.mesosim_version
+            )));
+        }
+        let same = shard.sweep == first.sweep
+            && shard.sweep_sha256 == first.sweep_sha256
             && shard.axes == first.axes
             && shard.policies == first.policies
             && shard.seeds == first.seeds
@@ -660,11 +670,14 @@ impl SweepResult {
     /// `runs.csv`: one row per simulation: run, point, one column per axis, policy, seed,
     /// then the figures.
     pub fn runs_csv(&self) -> String {
+        // Every run's figures: an axis that adds a resource adds its utilization.
         let names: Vec<&String> = self
             .runs
-            .first()
-            .map(|r| r.figures.keys().collect())
-            .unwrap_or_default();
+            .iter()
+            .flat_map(|r| r.figures.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut header = vec!["run".to_string(), "point".to_string()];
         header.extend(self.axes.iter().map(|a| a.key.clone()));
         header.extend(["policy".to_string(), "seed".to_string()]);

@@ -176,6 +176,9 @@ fn merge_refuses_missing_duplicate_whole_and_foreign_shards() {
     );
     assert!(message(merge(vec![shard(0), foreign]))
         .starts_with("o1 comes from a different sweep than s0"));
+    let mut older = shard(1);
+    older.1.mesosim_version = "0.0.1".into();
+    assert!(message(merge(vec![shard(0), older])).starts_with("s1 was run by mesosim 0.0.1"));
     let mut truncated = shard(1);
     truncated.1.runs.clear();
     assert!(message(merge(vec![shard(0), truncated])).contains("not runs 0..2 once each"));
