@@ -594,6 +594,7 @@ pub fn merge(shards: Vec<(String, SweepResult)>) -> Result<SweepResult, SweepErr
     };
     let mut seen: BTreeMap<u64, &str> = BTreeMap::new();
     for (label, shard) in &shards {
+        check_consistent(shard).map_err(|why| fail(format!("{label}: {why}")))?;
         if shard.mesosim_version != first.mesosim_version {
             return Err(fail(format!(
                 "{label} was run by mesosim {} and {first_label} by {}",
@@ -664,6 +665,42 @@ pub fn merge(shards: Vec<(String, SweepResult)>) -> Result<SweepResult, SweepErr
     }
     merged.points = aggregate(&merged);
     Ok(merged)
+}
+
+/// A result read back from a file is whole in itself: its axes have values, its run
+/// count is points × policies × seeds, and each run's point, policy and seed are the
+/// ones its number gives (an edited or foreign `sweep.json` is refused, not trusted).
+fn check_consistent(r: &SweepResult) -> Result<(), String> {
+    if let Some(axis) = r.axes.iter().find(|a| a.values.is_empty()) {
+        return Err(format!("axis `{}` has no values", axis.key));
+    }
+    let points = r
+        .axes
+        .iter()
+        .try_fold(1u64, |n, a| n.checked_mul(a.values.len() as u64));
+    let total = points
+        .and_then(|p| p.checked_mul(r.policies.len() as u64))
+        .and_then(|n| n.checked_mul(r.seeds));
+    if r.seeds == 0 || r.policies.is_empty() || total != Some(r.total_runs) {
+        return Err(format!(
+            "total_runs {} is not points x policies x seeds",
+            r.total_runs
+        ));
+    }
+    let per_point = r.policies.len() as u64 * r.seeds;
+    for run in &r.runs {
+        let policy = r.policies.get(((run.run % per_point) / r.seeds) as usize);
+        if run.run >= r.total_runs
+            || run.point != run.run / per_point
+            || policy != Some(&run.policy)
+        {
+            return Err(format!(
+                "run {} does not match its point, policy or number",
+                run.run
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl SweepResult {

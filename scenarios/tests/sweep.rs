@@ -179,6 +179,18 @@ fn merge_refuses_missing_duplicate_whole_and_foreign_shards() {
     let mut older = shard(1);
     older.1.mesosim_version = "0.0.1".into();
     assert!(message(merge(vec![shard(0), older])).starts_with("s1 was run by mesosim 0.0.1"));
+    let mut edited = shard(1);
+    edited.1.axes[0].values.clear();
+    assert_eq!(
+        message(merge(vec![shard(0), edited])),
+        "s1: axis `master.allocation_interval` has no values"
+    );
+    let mut moved = shard(1);
+    moved.1.runs[0].point = 0;
+    assert_eq!(
+        message(merge(vec![shard(0), moved])),
+        "s1: run 1 does not match its point, policy or number"
+    );
     let mut truncated = shard(1);
     truncated.1.runs.clear();
     assert!(message(merge(vec![shard(0), truncated])).contains("not runs 0..2 once each"));
