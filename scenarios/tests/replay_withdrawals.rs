@@ -40,21 +40,33 @@ fn task(at: u64, job: u64, index: u64, kind: LifecycleEvent) -> WorkloadRecord {
     WorkloadRecord::Task(t)
 }
 
-fn replay(records: Vec<WorkloadRecord>, log: &mut Vec<u8>) -> RunOutput {
-    sim::replay(
+fn removed(at: u64, id: u64) -> WorkloadRecord {
+    WorkloadRecord::Machine(MachineEvent::new(
+        Nanos(at),
+        MachineId(id),
+        MachineEventKind::Remove,
+    ))
+}
+
+/// Replays `records` in time order; the run and its event log.
+fn replay(mut records: Vec<WorkloadRecord>) -> (RunOutput, String) {
+    records.sort_by_key(WorkloadRecord::time);
+    let mut log = Vec::new();
+    let out = sim::replay(
         Box::new(records.into_iter().map(Ok)),
         ReplayOptions {
             name: "withdrawals".into(),
             duration: Some(SimDuration::from_secs(60)),
             run: RunOptions {
-                event_log: Some(log),
+                event_log: Some(&mut log),
                 check_invariants: true,
                 ..RunOptions::default()
             },
             ..ReplayOptions::default()
         },
     )
-    .unwrap()
+    .unwrap();
+    (out, String::from_utf8(log).unwrap())
 }
 
 /// Tasks of the free band submitted at time 0 on one machine: `trace-free` subscribes
@@ -71,10 +83,7 @@ fn submitted_then_withdrawn_in_flight(extra: Vec<WorkloadRecord>) -> (RunOutput,
         records.push(task(MS + MS / 2, 1, i, LifecycleEvent::Kill));
     }
     records.extend(extra);
-    records.sort_by_key(WorkloadRecord::time);
-    let mut log = Vec::new();
-    let out = replay(records, &mut log);
-    (out, String::from_utf8(log).unwrap())
+    replay(records)
 }
 
 #[test]
@@ -98,12 +107,8 @@ fn a_task_withdrawn_while_its_offer_is_rescinded_is_not_retried() {
     // The machine leaves at the same instant, so the ACCEPT finds its offer gone:
     // Mesos drops the tasks, and a framework retries what was dropped, but not
     // what it no longer wants. Another machine comes later, with room for them.
-    let mut remove = MachineEvent::new(Nanos(MS + MS / 2), MachineId(1), MachineEventKind::Remove);
-    remove.capacity = Default::default();
-    let (out, log) = submitted_then_withdrawn_in_flight(vec![
-        WorkloadRecord::Machine(remove),
-        machine(10_000 * MS, 2),
-    ]);
+    let (out, log) =
+        submitted_then_withdrawn_in_flight(vec![removed(MS + MS / 2, 1), machine(10_000 * MS, 2)]);
     let t = &out.summary.tasks;
     assert_eq!(
         (t.submitted, t.launched, t.killed),
@@ -125,16 +130,9 @@ fn a_dropped_and_retried_task_still_ends_when_the_trace_says() {
         records.push(task(500 * MS, 1, i, LifecycleEvent::Schedule));
         records.push(task(10_500 * MS, 1, i, LifecycleEvent::Finish));
     }
-    records.push(WorkloadRecord::Machine(MachineEvent::new(
-        Nanos(MS + MS / 2),
-        MachineId(1),
-        MachineEventKind::Remove,
-    )));
+    records.push(removed(MS + MS / 2, 1));
     records.push(machine(2_000 * MS, 2));
-    records.sort_by_key(WorkloadRecord::time);
-    let mut log = Vec::new();
-    let out = replay(records, &mut log);
-    let log = String::from_utf8(log).unwrap();
+    let (out, log) = replay(records);
     assert!(log.contains("TASK_DROPPED"), "{log}");
     let t = &out.summary.tasks;
     assert_eq!(
@@ -154,14 +152,9 @@ fn a_task_lost_with_its_agent_is_no_longer_mapped() {
     for i in 0..5 {
         records.push(task(0, 1, i, LifecycleEvent::Submit));
     }
-    records.push(WorkloadRecord::Machine(MachineEvent::new(
-        Nanos(5_000 * MS),
-        MachineId(1),
-        MachineEventKind::Remove,
-    )));
+    records.push(removed(5_000 * MS, 1));
     records.push(machine(50_000 * MS, 2));
-    let mut log = Vec::new();
-    let out = replay(records, &mut log);
+    let (out, _) = replay(records);
     let t = &out.summary.tasks;
     assert_eq!((t.launched, t.lost), (5, 5), "{t:?}");
     assert_eq!(out.trace_tasks_held, 0);
@@ -207,14 +200,9 @@ fn dropped_then_ended_in_flight(ends: impl Fn(u64) -> Vec<WorkloadRecord>) -> (R
         records.push(task(0, 1, i, LifecycleEvent::Submit));
         records.extend(ends(i));
     }
-    let mut remove = MachineEvent::new(Nanos(MS + MS / 2), MachineId(1), MachineEventKind::Remove);
-    remove.capacity = Default::default();
-    records.push(WorkloadRecord::Machine(remove));
+    records.push(removed(MS + MS / 2, 1));
     records.push(machine(2_000 * MS, 2));
-    records.sort_by_key(WorkloadRecord::time);
-    let mut log = Vec::new();
-    let out = replay(records, &mut log);
-    (out, String::from_utf8(log).unwrap())
+    replay(records)
 }
 
 #[test]
