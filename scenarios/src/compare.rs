@@ -91,13 +91,29 @@ pub enum CompareError {
         source: RunError,
     },
     /// The thread pool could not start.
-    #[error("cannot start {threads} worker threads: {message}")]
-    Pool {
-        /// Threads asked for.
-        threads: usize,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// The worker threads of `compare` or `sweep` could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start {threads} worker threads: {message}")]
+pub struct PoolError {
+    /// Threads asked for.
+    pub threads: usize,
+    /// Why.
+    pub message: String,
+}
+
+/// A pool of `threads` workers (0 = one per core) for independent simulations.
+pub(crate) fn worker_pool(threads: usize) -> Result<rayon::ThreadPool, PoolError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| PoolError {
+            threads,
+            message: e.to_string(),
+        })
 }
 
 /// Runs every policy × seed and aggregates.
@@ -113,13 +129,7 @@ pub fn compare(
         .iter()
         .flat_map(|p| seeds.iter().map(move |s| (p.clone(), *s)))
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .build()
-        .map_err(|e| CompareError::Pool {
-            threads: options.threads,
-            message: e.to_string(),
-        })?;
+    let pool = worker_pool(options.threads)?;
     let results: Vec<Result<Summary, CompareError>> = pool.install(|| {
         jobs.par_iter()
             .map(|(policy, seed)| {

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::compare::{figures, Aggregate};
+use crate::compare::{figures, worker_pool, Aggregate, PoolError};
 use crate::error::{Location, ScenarioError, SourceMap};
 use crate::scenario::Scenario;
 use crate::sim::{self, RunError, RunOptions};
@@ -259,13 +259,8 @@ pub enum SweepError {
         source: RunError,
     },
     /// The thread pool could not start.
-    #[error("cannot start {threads} worker threads: {message}")]
-    Pool {
-        /// Threads asked for.
-        threads: usize,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     /// Shards that do not make one sweep.
     #[error("{0}")]
     Merge(String),
@@ -458,13 +453,7 @@ impl Sweep {
         let mine: Vec<u64> = (0..self.total_runs())
             .filter(|r| shard.is_none_or(|s| s.takes(*r)))
             .collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| SweepError::Pool {
-                threads,
-                message: e.to_string(),
-            })?;
+        let pool = worker_pool(threads)?;
         let runs: Vec<Result<RunRecord, SweepError>> = pool.install(|| {
             mine.par_iter()
                 .map(|&run| {
