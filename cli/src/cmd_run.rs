@@ -487,7 +487,8 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     );
     let started = Instant::now();
     let output = sim::replay(
-        records,
+        // Parsing runs on the second core while the simulation runs on this one.
+        Box::new(traces::prefetch::ahead(records)),
         sim::ReplayOptions {
             name,
             config: scenarios::sim::replay::ReplayConfig {

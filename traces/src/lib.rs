@@ -39,6 +39,7 @@ mod google2019;
 mod input;
 pub mod inspect;
 mod parse;
+pub mod prefetch;
 mod reader;
 mod record;
 pub mod sort;

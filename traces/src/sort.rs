@@ -101,7 +101,7 @@ fn spill(run: &[WorkloadRecord], dir: &Path) -> Result<Run, TraceError> {
 pub fn time_ordered(
     reader: TraceReader,
     options: &SortOptions,
-) -> Result<Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>>>, TraceError> {
+) -> Result<Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>> + Send>, TraceError> {
     Ok(match reader.metadata().ordering {
         Ordering::Time | Ordering::RowStart => Box::new(reader),
         Ordering::File => Box::new(sort_by_time(reader, options)?),
