@@ -276,13 +276,16 @@ enum Config {
     Engine(HoldVariant),
 }
 
+/// Name of the records of the plain binary heap every other figure is divided by.
+pub const BASELINE_NAME: &str = "binary-heap-baseline";
+
 /// Runs every configuration and returns one record per (configuration, pending
 /// count), the baseline included. Repetitions are interleaved (baseline, hold,
 /// cancel-half, baseline, ...) so that a burst of load from other processes hits all
 /// configurations alike; each record keeps its best repetition.
 pub fn run(options: &EngineBenchOptions) -> Vec<EngineBenchRecord> {
     const CONFIGS: [(&str, Config); 3] = [
-        ("binary-heap-baseline", Config::Baseline),
+        (BASELINE_NAME, Config::Baseline),
         ("hold", Config::Engine(HoldVariant::Plain)),
         ("hold-cancel-half", Config::Engine(HoldVariant::CancelHalf)),
     ];

@@ -95,6 +95,9 @@ fn csv_baseline(data: &[u8]) -> u64 {
     n
 }
 
+/// Name of the csv crate's record, the baseline every other figure is divided by.
+pub const BASELINE_NAME: &str = "csv crate ByteRecord, untyped (baseline)";
+
 /// Runs the benchmarks.
 pub fn run(options: &TracesBenchOptions) -> Vec<TracesBenchRecord> {
     let (copies, reps) = if options.quick { (10, 1) } else { (100, 5) };
@@ -129,7 +132,7 @@ pub fn run(options: &TracesBenchOptions) -> Vec<TracesBenchRecord> {
     type Job<'a> = (&'static str, u64, u64, Box<dyn FnMut() -> u64 + 'a>);
     let mut jobs: Vec<Job<'_>> = vec![
         (
-            "csv crate ByteRecord, untyped (baseline)",
+            BASELINE_NAME,
             csv_bytes,
             csv_bytes,
             Box::new(|| csv_baseline(&data)),

@@ -2,9 +2,10 @@
 //! figures, each with a baseline measured in the same run where one exists.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use analysis::output::write_json_atomic;
+use benches::gate;
 use clap::{Args, ValueEnum};
 
 use crate::cmd_run::progress_line;
@@ -40,9 +41,23 @@ pub struct BenchArgs {
     /// Fewer repetitions and smaller sizes (what the `ci` suite uses).
     #[arg(long)]
     quick: bool,
-    /// Also write the figures as JSON to this file.
+    /// Also write the figures as JSON to this file (a suite adds its `gates`).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// With `--suite`: compare the run's machine-independent ratios with the `gates`
+    /// of an earlier `--json` file of the same suite and exit 1 if any is worse by
+    /// more than `--max-regression`.
+    #[arg(long, value_name = "FILE", requires = "suite")]
+    baseline: Option<PathBuf>,
+    /// With `--baseline`: the slowdown each ratio may show before the run fails, as
+    /// a fraction (0.25: 25%).
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        default_value_t = 0.25,
+        requires = "baseline"
+    )]
+    max_regression: f64,
     /// `replay`: machines of the synthetic cell.
     #[arg(long, default_value_t = 12_500)]
     machines: u32,
@@ -71,12 +86,23 @@ pub fn run(args: BenchArgs) -> CmdResult {
     if args.machines == 0 || args.days == 0 {
         return Err("--machines and --days must be at least 1".into());
     }
+    if !(args.max_regression.is_finite() && args.max_regression >= 0.0) {
+        return Err(format!(
+            "--max-regression must be a fraction of at least 0, found {}",
+            args.max_regression
+        )
+        .into());
+    }
+    // Read before measuring: a bad baseline should not cost a whole suite.
+    let baseline = args.baseline.as_deref().map(read_gates).transpose()?;
     let mut json = serde_json::Map::new();
+    let mut gates = Vec::new();
     for target in &targets {
         let value = match target {
             Target::Engine => {
                 let records = benches::engine::run(&benches::engine::EngineBenchOptions { quick });
                 print!("{}", benches::engine::render_table(&records));
+                gates.extend(gate::engine_figures(&records));
                 serde_json::to_value(&records)?
             }
             Target::Allocator => {
@@ -88,6 +114,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Traces => {
                 let records = benches::traces::run(&benches::traces::TracesBenchOptions { quick });
                 print!("{}", benches::traces::render_table(&records));
+                gates.extend(gate::traces_figures(&records));
                 serde_json::to_value(&records)?
             }
             Target::Replay => {
@@ -114,12 +141,14 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Target::Usage => {
                 let records = benches::usage::run(&benches::usage::UsageBenchOptions { quick });
                 print!("{}", benches::usage::render_table(&records));
+                gates.extend(gate::usage_figures(&records));
                 serde_json::to_value(&records)?
             }
             Target::Network => {
                 let records =
                     benches::network::run(&benches::network::NetworkBenchOptions { quick });
                 print!("{}", benches::network::render_table(&records));
+                gates.extend(gate::network_figures(&records));
                 serde_json::to_value(&records)?
             }
         };
@@ -127,13 +156,77 @@ pub fn run(args: BenchArgs) -> CmdResult {
         json.insert(format!("{target:?}").to_lowercase(), value);
     }
     if let Some(path) = &args.json {
-        // One target writes its array as is; a suite writes an object keyed by target.
-        let value = if targets.len() == 1 {
+        // One target writes its array as is; a suite writes an object keyed by
+        // target, with the figures a later run can be gated on.
+        let value = if args.suite.is_none() {
             json.into_iter().next().map(|(_, v)| v).unwrap_or_default()
         } else {
+            json.insert("gates".to_string(), serde_json::to_value(&gates)?);
             serde_json::Value::Object(json)
         };
         write_json_atomic(path, &value)?;
     }
+    if let (Some(base), Some(path)) = (baseline, &args.baseline) {
+        let rows = gate::compare(&base, &gates, args.max_regression);
+        println!("against {}:", path.display());
+        print!("{}", gate::render_table(&rows));
+        let regressed = rows
+            .iter()
+            .filter(|r| r.verdict == gate::Verdict::Regressed)
+            .count();
+        if regressed > 0 {
+            return Err(Box::new(Regressed {
+                figures: regressed,
+                max_regression: args.max_regression,
+                baseline: path.clone(),
+            }));
+        }
+    }
     Ok(())
+}
+
+/// A gated figure got slower than `--baseline` allows: `main` exits 1 for it (2 is
+/// for errors), so CI can tell a regression from a broken invocation.
+#[derive(Debug)]
+pub struct Regressed {
+    figures: usize,
+    max_regression: f64,
+    baseline: PathBuf,
+}
+
+impl std::fmt::Display for Regressed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} figure(s) worse than in {} by more than {}%",
+            self.figures,
+            self.baseline.display(),
+            self.max_regression * 100.0
+        )
+    }
+}
+
+impl std::error::Error for Regressed {}
+
+/// The `gates` of an earlier `bench --suite --json` file.
+fn read_gates(path: &Path) -> Result<Vec<gate::GateFigure>, String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{name}: not JSON: {e}"))?;
+    let gates = value.get("gates").ok_or_else(|| {
+        format!("{name}: no `gates` list; write one with `mesosim bench --suite ci --json FILE`")
+    })?;
+    let figures: Vec<gate::GateFigure> =
+        serde_json::from_value(gates.clone()).map_err(|e| format!("{name}: `gates`: {e}"))?;
+    if let Some(bad) = figures
+        .iter()
+        .find(|g| !(g.value.is_finite() && g.value > 0.0))
+    {
+        return Err(format!(
+            "{name}: `gates`: figure `{}` has value {}, expected a positive ratio",
+            bad.name, bad.value
+        ));
+    }
+    Ok(figures)
 }

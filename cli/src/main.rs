@@ -1,5 +1,6 @@
 //! The `mesosim` command-line interface: parses flags with clap, calls the library
-//! crates, prints results. Errors print one line with their cause chain and exit 2.
+//! crates, prints results. Errors print one line with their cause chain and exit 2
+//! (a benchmark regression found by `bench --baseline` exits 1).
 
 mod cmd_bench;
 mod cmd_run;
@@ -64,7 +65,11 @@ fn main() -> ExitCode {
                 source = cause.source();
             }
             eprintln!("{line}");
-            ExitCode::from(2)
+            if e.downcast_ref::<cmd_bench::Regressed>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

@@ -363,6 +363,59 @@ fn bench_suite_ci_covers_every_target() {
     }
     assert_eq!(replay["machines"], 200);
     assert!(replay["tasks"].as_u64().unwrap() > 0, "{replay}");
+
+    // Gate a second run on the first's figures, one made unreachable (1,000x the
+    // measured speedup) and the rest trivially met: exactly that one regresses.
+    let mut gates = v["gates"].as_array().expect("a gates list").clone();
+    assert!(gates.len() >= 5, "{gates:?}");
+    for (i, g) in gates.iter_mut().enumerate() {
+        let value = g["value"].as_f64().expect("numeric value");
+        assert!(value > 0.0, "{g}");
+        g["value"] = serde_json::json!(if i == 0 { value * 1e3 } else { value / 1e3 });
+    }
+    let unreachable = gates[0]["name"].as_str().unwrap().to_string();
+    std::fs::write(
+        dir.path().join("base.json"),
+        serde_json::json!({ "gates": gates }).to_string(),
+    )
+    .unwrap();
+    let o = mesosim(
+        &["bench", "--suite", "ci", "--baseline", "base.json"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let regressed: Vec<&str> = out.lines().filter(|l| l.contains("REGRESSED")).collect();
+    assert_eq!(regressed.len(), 1, "{out}");
+    assert!(regressed[0].starts_with(&unreachable), "{out}");
+    assert!(
+        stderr(&o).contains("1 figure(s) worse than in base.json by more than 25%"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bench_baseline_errors_name_the_file_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("no-gates.json"), r#"{"engine": []}"#).unwrap();
+    std::fs::write(
+        dir.path().join("zero.json"),
+        r#"{"gates": [{"name": "engine/hold/1000", "value": 0}]}"#,
+    )
+    .unwrap();
+    for (file, expected) in [
+        ("no-gates.json", "no-gates.json: no `gates` list"),
+        ("zero.json", "figure `engine/hold/1000` has value 0"),
+        ("absent.json", "absent.json: "),
+    ] {
+        let o = mesosim(&["bench", "--suite", "ci", "--baseline", file], dir.path());
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{file}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{file}: measured before failing");
+    }
+    let o = mesosim(&["bench", "engine", "--baseline", "zero.json"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "--baseline needs --suite");
 }
 
 /// Google 2019's machine_events shard is ordered by event type (ADD, then REMOVE, then
