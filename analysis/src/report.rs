@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::plot::{escape, BarChart, LineChart, Series};
+use crate::timeseries::csv_split;
 
 /// One piece of a report, in reading order.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,33 +108,31 @@ fn looks_numeric(cell: &str) -> bool {
 
 /// The columns of a metrics CSV (`t_ns` or `t_s` first, then one number per column) as
 /// series over x = nanoseconds / `x_divisor`. Columns that are not numbers are left out;
-/// `None` when the text is not such a table (or quotes a field: names with commas).
+/// `None` when the text is not such a table. Names may be quoted (names with commas).
 pub fn series_from_csv(csv: &str, x_divisor: f64) -> Option<Vec<Series>> {
     let mut lines = csv.lines();
-    let first = lines.next()?;
-    if first.contains('"') {
-        return None;
-    }
-    let header: Vec<&str> = first.split(',').collect();
-    let x_divisor = match header.first() {
-        Some(&"t_ns") => x_divisor,
-        Some(&"t_s") => x_divisor / 1e9,
+    let header = csv_split(lines.next()?)?;
+    let x_divisor = match header.first().map(String::as_str) {
+        Some("t_ns") => x_divisor,
+        Some("t_s") => x_divisor / 1e9,
         _ => return None,
     };
     if header.len() < 2 {
         return None;
     }
-    let mut series: Vec<Series> = header[1..]
-        .iter()
+    let mut series: Vec<Series> = header
+        .into_iter()
+        .skip(1)
         .map(|name| Series {
-            name: name.to_string(),
+            name,
             points: Vec::new(),
         })
         .collect();
     let mut numeric = vec![true; series.len()];
     for line in lines.filter(|l| !l.is_empty()) {
-        let mut cells = line.split(',');
-        let Some(Ok(t)) = cells.next().map(str::parse::<f64>) else {
+        let cells = csv_split(line)?;
+        let mut cells = cells.iter();
+        let Some(Ok(t)) = cells.next().map(|c| c.parse::<f64>()) else {
             return None;
         };
         for (i, cell) in cells.enumerate().take(series.len()) {
@@ -193,7 +192,10 @@ mod tests {
         assert_eq!(series[0].name, "cpus");
         assert_eq!(series[0].points, vec![(0.0, 0.5), (1.0, 0.75)]);
         assert_eq!(series_from_csv("time,cpus\n0,1\n", 1.0), None);
-        assert_eq!(series_from_csv("t_ns,\"a,b\"\n0,1\n", 1.0), None);
+        let quoted = series_from_csv("t_ns,\"a,b\",c\n0,1,2\n", 1.0).unwrap();
+        let names: Vec<&str> = quoted.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a,b", "c"]);
+        assert_eq!(quoted[1].points, [(0.0, 2.0)]);
         let seconds = series_from_csv("t_s,x\n120,1\n", 60e9).unwrap();
         assert_eq!(seconds[0].points, vec![(2.0, 1.0)]);
         assert_eq!(series_from_csv("t_ns,cpus\nnope,1\n", 1.0), None);

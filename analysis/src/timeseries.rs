@@ -72,9 +72,61 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// Splits one CSV line into its fields, undoing [`csv_field`]'s quoting; `None` when a
+/// quote is left open or a quoted field runs into more text before its separator.
+pub fn csv_split(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut rest = line;
+    loop {
+        let field;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut text = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') if quoted[i + 1..].starts_with('"') => {
+                        text.push('"');
+                        chars.next();
+                    }
+                    (i, '"') => break i + 1,
+                    (_, c) => text.push(c),
+                }
+            };
+            field = text;
+            rest = &quoted[end..];
+            if !(rest.is_empty() || rest.starts_with(',')) {
+                return None;
+            }
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            field = rest[..end].to_string();
+            rest = &rest[end..];
+        }
+        fields.push(field);
+        match rest.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return Some(fields),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_undoes_field_quoting() {
+        let names = ["plain", "with,comma", "say \"hi\"", "", "a\"\",b"];
+        let line: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
+        let line = line.join(",");
+        assert_eq!(csv_split(&line), Some(names.map(String::from).to_vec()));
+        assert_eq!(
+            csv_split("1,,2"),
+            Some(vec!["1".into(), "".into(), "2".into()])
+        );
+        assert_eq!(csv_split("\"open,1"), None);
+        assert_eq!(csv_split("\"a\"b,1"), None);
+    }
 
     #[test]
     fn renders_csv() {
