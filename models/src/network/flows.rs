@@ -200,6 +200,9 @@ struct Container {
     egress_link: Option<usize>,
     open_ports: u32,
     stats: ContainerStats,
+    /// Ids of the active flows it sends or receives, so removing it does not scan
+    /// every flow of the cluster.
+    flows: Vec<u64>,
 }
 
 /// Reused buffers of the recomputation (no allocation per change once warm).
@@ -371,6 +374,7 @@ impl Network {
                 egress_link,
                 open_ports: 0,
                 stats: ContainerStats::default(),
+                flows: Vec::new(),
             },
         );
         Ok(ContainerId(id))
@@ -386,15 +390,9 @@ impl Network {
         if !self.containers.contains_key(&id.0) {
             return Err(NetworkError::UnknownContainer(id.0));
         }
-        let mine: Vec<u64> = self
-            .by_id
-            .iter()
-            .filter(|&(_, &s)| {
-                let f = self.flow(s);
-                f.src_container == Some(id) || f.dst_container == Some(id)
-            })
-            .map(|(&k, _)| k)
-            .collect();
+        let mut mine = self.containers[&id.0].flows.clone();
+        // In id order, as a scan of all flows would abort them.
+        mine.sort_unstable();
         for &f in &mine {
             self.abort_flow(now, FlowId(f))?;
         }
@@ -623,6 +621,13 @@ impl Network {
             self.links[l].flows.push(slot);
         }
         self.by_id.insert(id, slot);
+        for c in [src_container, dst_container].into_iter().flatten() {
+            let container = self.containers.get_mut(&c.0).expect("resolved by host()");
+            // A flow from a container to itself is listed once.
+            if container.flows.last() != Some(&id) {
+                container.flows.push(id);
+            }
+        }
         Ok((id, slot))
     }
 
@@ -702,6 +707,16 @@ impl Network {
         if let Some(c) = flow.src_container {
             if let Some(c) = self.containers.get_mut(&c.0) {
                 c.open_ports -= 1;
+            }
+        }
+        for c in [flow.src_container, flow.dst_container]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = self.containers.get_mut(&c.0) {
+                if let Some(pos) = c.flows.iter().position(|&f| f == flow.id) {
+                    c.flows.swap_remove(pos);
+                }
             }
         }
         flow

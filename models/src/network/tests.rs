@@ -483,3 +483,38 @@ fn incremental_rates_match_a_fresh_full_fill_after_random_changes() {
         assert!(active.len() > 20, "seed {seed}: the network stayed busy");
     }
 }
+
+#[test]
+fn removing_a_container_aborts_exactly_the_flows_it_sends_or_receives() {
+    let t0 = SimTime::ZERO;
+    let mut net = flat(3);
+    let a = net.add_container(0, None).unwrap();
+    let b = net.add_container(1, None).unwrap();
+    let (ca, cb) = (Endpoint::Container(a), Endpoint::Container(b));
+    let big = 1 << 40;
+    let sends = net.start_flow(t0, flow(ca, agent(2), big)).unwrap();
+    let receives = net.start_flow(t0, flow(agent(2), ca, big)).unwrap();
+    let other = net.start_flow(t0, flow(cb, agent(2), big)).unwrap();
+    let to_b = net.start_flow(t0, flow(ca, cb, big)).unwrap();
+    let unrelated = net.start_flow(t0, flow(agent(1), agent(2), big)).unwrap();
+    // A flow that already ended is not aborted again.
+    let ended = net.start_flow(t0, flow(ca, agent(1), big)).unwrap();
+    net.abort_flow(t0, ended).unwrap();
+
+    let (_, aborted) = net.remove_container(t0, a).unwrap();
+    assert_eq!(aborted, [sends, receives, to_b], "in id order");
+    assert_eq!(net.active_flows(), 2);
+    for gone in [sends, receives, to_b] {
+        assert_eq!(
+            net.abort_flow(t0, gone),
+            Err(NetworkError::UnknownFlow(gone.0))
+        );
+    }
+    // The two left share agent 1's NIC up and agent 2's NIC down: half each.
+    assert_eq!(net.rate(other), Some(NIC / 2));
+    assert_eq!(net.rate(unrelated), Some(NIC / 2));
+    // B's own list forgot the flow from A: removing B aborts only its sender.
+    let (_, aborted) = net.remove_container(t0, b).unwrap();
+    assert_eq!(aborted, [other]);
+    assert_eq!(net.rate(unrelated), Some(NIC));
+}
