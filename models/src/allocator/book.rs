@@ -12,7 +12,8 @@
 //! * a sorter client is active iff its framework is active, subscribed to the role and
 //!   not suppressed in it;
 //! * every filter in `filters` is present in its framework's per-(role, agent) index
-//!   and counted in its role's `active_filters`.
+//!   and counted in its role's `active_filters`;
+//! * an agent's `filter_mask` is the union of the bits of its visible filters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -84,11 +85,15 @@ pub(crate) struct AgentState {
     /// loop looks them up while the agent's state is hot. Only the *visible* ones:
     /// see `shadowed`.
     pub filters: Vec<AgentFilter>,
+    /// The union of [`filter_bit`] over `filters`: a (framework, role) whose bit is
+    /// clear has no visible filter here, which the allocation loop learns without
+    /// reading the filter list (a cache miss per candidate in a large cluster).
+    pub filter_mask: u32,
     pub has_gpus: bool,
-    /// `info.total.has_shared()` (kept by [`AgentState::set_total`]).
-    pub total_shared: bool,
     /// `info.capabilities` (they never change while the agent is registered).
     pub capabilities: AgentCapabilities,
+    /// `info.total.has_shared()` (kept by [`AgentState::set_total`]).
+    pub total_shared: bool,
     /// Sorted by (framework, role).
     pub allocations: Vec<AgentAlloc>,
     pub info: AgentInfo,
@@ -141,6 +146,14 @@ pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
     q
 }
 
+/// The bit of (framework, role) in [`AgentState::filter_mask`]: one of 32, by a
+/// multiplicative hash (framework ids are dense, so neighbours land apart).
+#[inline]
+fn filter_bit(fw: FrameworkId, role: RoleIdx) -> u32 {
+    let h = fw.0.wrapping_mul(0x9e37_79b9) ^ (role as u32).wrapping_mul(0x85eb_ca6b);
+    1 << (h >> 27)
+}
+
 /// True when `outer` contains `inner` (quantities first, see [`known_quantities`]).
 fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
     outer
@@ -158,9 +171,10 @@ impl AgentState {
             available: Resources::new(),
             version: 0,
             filters: Vec::new(),
+            filter_mask: 0,
             has_gpus: info.total.scalar_milli(&ResourceName::Gpus) > 0,
-            total_shared: info.total.has_shared(),
             capabilities: info.capabilities,
+            total_shared: info.total.has_shared(),
             allocations: Vec::new(),
             info,
             shadowed: BTreeMap::new(),
@@ -211,6 +225,7 @@ impl AgentState {
                 kept.push(f);
             }
         }
+        self.filter_mask |= filter_bit(nf.framework, nf.role);
         kept.push(nf);
         self.filters.splice(range.start..range.start, kept);
     }
@@ -242,6 +257,10 @@ impl AgentState {
                 .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
             self.filters.insert(at, f);
         }
+        self.filter_mask = self
+            .filters
+            .iter()
+            .fold(0, |m, f| m | filter_bit(f.framework, f.role));
     }
 
     /// Ids of every filter on the agent, visible or hidden.
@@ -1039,7 +1058,7 @@ impl Book {
         offer: &Resources,
         want: &mut Option<[i64; 5]>,
     ) -> bool {
-        if a.filters.is_empty() {
+        if a.filter_mask & filter_bit(fw, role) == 0 {
             return false;
         }
         let from = a
