@@ -29,7 +29,7 @@ use super::{
     InstalledFilter, Quota, QuotaMetrics,
 };
 use crate::operations::{apply, Conversion, Rejection};
-use crate::resources::{ResourceName, ResourceQuantities, Resources};
+use crate::resources::{OfferFacts, ResourceName, ResourceQuantities, Resources};
 use crate::sorter::{new_sorter, ClientId, Sorter};
 
 /// Index of an interned role.
@@ -166,6 +166,12 @@ fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
         .all(|(o, i)| o >= i)
         && outer.resources.contains(&inner.resources)
 }
+
+// What a visit reads for every candidate fits the first line.
+const _: () = assert!(
+    std::mem::offset_of!(AgentState, capabilities) + std::mem::size_of::<AgentCapabilities>()
+        <= 64
+);
 
 impl AgentState {
     /// A freshly registered agent (its `available` is still to be computed).
@@ -800,7 +806,7 @@ impl Book {
 
     /// Records that `res` on `agent` now belong to `fw` under `role`.
     pub fn track(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
-        self.track_from(agent, fw, role, res, Source::Recompute);
+        self.track_from(agent, fw, role, res, Source::Recompute, None);
     }
 
     /// Moves the agent's whole available set out (for an offer of everything); the
@@ -815,7 +821,8 @@ impl Book {
     }
 
     /// [`Book::track`], told where `res` came from so that `available` is updated
-    /// without a recomputation when that is exact.
+    /// without a recomputation when that is exact, and given the scalar quantities of
+    /// `res` when its entries are plain ([`OfferFacts`]), so they are not summed again.
     pub fn track_from(
         &mut self,
         agent: AgentId,
@@ -823,6 +830,7 @@ impl Book {
         role: RoleIdx,
         res: &Resources,
         source: Source,
+        plain: Option<ResourceQuantities>,
     ) {
         if res.is_empty() {
             return;
@@ -856,13 +864,14 @@ impl Book {
                 true
             }
         };
+        let no_shared = plain.is_some() || !res.has_shared();
         let resync = match source {
-            Source::TakenWhole if !a.total_shared && !res.has_shared() => {
+            Source::TakenWhole if !a.total_shared && no_shared => {
                 // Still empty, as `take_available` left (and synced) it.
                 a.version += 1;
                 false
             }
-            Source::FromAvailable if !a.total_shared && !res.has_shared() => {
+            Source::FromAvailable if !a.total_shared && no_shared => {
                 if a.available == *res {
                     a.available.clear();
                 } else {
@@ -879,7 +888,10 @@ impl Book {
         if resync {
             self.sync_available(agent);
         }
-        let q = self.account(role, res, 1);
+        let q = match plain {
+            Some(q) => self.account_plain(role, q),
+            None => self.account(role, res, 1),
+        };
         self.attach_sorters(agent, fw, role, res, &q, new_entry);
     }
 
@@ -993,6 +1005,17 @@ impl Book {
         all
     }
 
+    /// [`Book::account`] of an allocation of plain resources (unreserved and
+    /// non-revocable) whose scalar quantities are `q`.
+    fn account_plain(&mut self, role: RoleIdx, q: ResourceQuantities) -> ResourceQuantities {
+        self.offered.add_assign(&q);
+        for k in 0..self.roles[role].chain.len() {
+            let idx = self.roles[role].chain[k];
+            self.roles[idx].offered_unreserved.add_assign(&q);
+        }
+        q
+    }
+
     /// Tracks `res` for `fw` under `role` on `agent` and appends the allocation.
     pub fn offer(
         &mut self,
@@ -1002,10 +1025,12 @@ impl Book {
         role: RoleIdx,
         res: Resources,
     ) {
-        self.offer_from(out, agent, fw, role, res, Source::FromAvailable);
+        self.offer_from(out, agent, fw, role, res, Source::FromAvailable, None);
     }
 
-    /// [`Book::offer`] with the [`Source`] of `res`.
+    /// [`Book::offer`] with the [`Source`] of `res` and, when it is plain, its scalar
+    /// quantities (see [`Book::track_from`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn offer_from(
         &mut self,
         out: &mut Vec<Allocation>,
@@ -1014,8 +1039,9 @@ impl Book {
         role: RoleIdx,
         res: Resources,
         source: Source,
+        plain: Option<ResourceQuantities>,
     ) {
-        self.track_from(agent, fw, role, &res, source);
+        self.track_from(agent, fw, role, &res, source, plain);
         out.push(Allocation {
             framework: fw,
             role: self.roles[role].name.clone(),
@@ -1028,6 +1054,11 @@ impl Book {
 
     /// `allocatable()` (§2.7) with the framework's per-role override.
     pub fn allocatable(&self, res: &Resources, fr: &FwRole) -> bool {
+        self.allocatable_with(res, fr, None)
+    }
+
+    /// [`Book::allocatable`] given `res.offer_facts()` when the caller has them.
+    pub fn allocatable_with(&self, res: &Resources, fr: &FwRole, facts: Option<&OfferFacts>) -> bool {
         if res.is_empty() {
             return false;
         }
@@ -1035,7 +1066,11 @@ impl Book {
             .min_alloc
             .as_ref()
             .unwrap_or(&self.config.min_allocatable_resources);
-        list.is_empty() || res.contains_any_quantities(list)
+        list.is_empty()
+            || match facts {
+                Some(f) => res.contains_any_quantities_with(&f.have, list),
+                None => res.contains_any_quantities(list),
+            }
     }
 
     /// The agent-level part of `isCapableOfReceivingAgent` and `isFiltered`: GPU
