@@ -318,13 +318,18 @@ pub(crate) struct FwRole {
     pub min_alloc: Option<Vec<ResourceQuantities>>,
 }
 
+/// A framework's allocator state. What an offer reads (roles, capabilities, active)
+/// comes first, on one cache line (`repr(C)` keeps the order).
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct FrameworkState {
-    pub info: FrameworkInfo,
+    pub roles: Vec<FwRole>,
+    /// `info.capabilities` (they never change while the framework is registered).
+    pub capabilities: FrameworkCapabilities,
     pub active: bool,
     /// Registration order.
     pub seq: u64,
-    pub roles: Vec<FwRole>,
+    pub info: FrameworkInfo,
 }
 
 impl FrameworkState {
@@ -333,7 +338,7 @@ impl FrameworkState {
     }
 
     pub fn caps(&self) -> &FrameworkCapabilities {
-        &self.info.capabilities
+        &self.capabilities
     }
 }
 
@@ -1605,10 +1610,11 @@ impl<P: Policy> Allocator for Driver<P> {
         let roles: Vec<String> = info.roles.clone();
         let suppressed: Vec<String> = info.suppressed_roles.clone();
         b.frameworks[i] = Some(FrameworkState {
-            info,
+            roles: Vec::new(),
+            capabilities: info.capabilities,
             active,
             seq: b.next_seq,
-            roles: Vec::new(),
+            info,
         });
         b.next_seq += 1;
         b.unsettle_all();

@@ -139,10 +139,8 @@ struct Node {
     /// Children sorted by key. A deque, because the typical move (the head of the
     /// order receives an allocation and goes to the back) is then O(1).
     children: VecDeque<Child>,
-    /// Children sorted by path (their ranks are their positions here).
+    /// Children sorted by path (their ranks, `key.rank`, are their positions here).
     by_path: Vec<usize>,
-    /// Position of this node's path among its siblings (see [`Child`]).
-    rank: u32,
     /// Shared resources held per agent (leaves only), so a copy counts once.
     shared_held: BTreeMap<AgentId, Resources>,
     /// False once the slot is on the free list.
@@ -162,7 +160,6 @@ impl Node {
             parent: parent as u32,
             children: VecDeque::new(),
             by_path: Vec::new(),
-            rank: 0,
             weight,
             alloc: ResourceQuantities::new(),
             count: 0,
@@ -244,7 +241,7 @@ impl DrfSorter {
             matches!(node.kind, Kind::Leaf { active: false }),
             self.compute_share(n),
             node.count,
-            node.rank,
+            node.key.rank,
             n as u32,
         )
     }
@@ -261,13 +258,12 @@ impl DrfSorter {
         let pos = by_path.partition_point(|&c| self.nodes[c].path < self.nodes[n].path);
         by_path.insert(pos, n);
         for (i, &c) in by_path.iter().enumerate() {
-            self.nodes[c].rank = i as u32;
             self.nodes[c].key.rank = i as u32;
         }
         self.nodes[p].by_path = by_path;
         let mut children = std::mem::take(&mut self.nodes[p].children);
         for c in children.iter_mut() {
-            c.rank = self.nodes[c.node as usize].rank;
+            c.rank = self.nodes[c.node as usize].key.rank;
         }
         if children.len() == 1 {
             // A former only child's key may be stale (see `reposition`).
