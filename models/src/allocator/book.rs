@@ -897,10 +897,12 @@ impl Book {
             Some(q) => self.account_plain(role, q),
             None => self.account(role, res, 1),
         };
-        self.attach_sorters(agent, fw, role, res, &q, new_entry);
+        self.attach_sorters(agent, fw, role, res, &q, new_entry, no_shared);
     }
 
-    /// Charges `res` to the sorters (when `fw` is known), tracking `fw` under `role`.
+    /// Charges `res` to the sorters (when `fw` is known), tracking `fw` under `role`;
+    /// `unshared` when the caller knows `res` has no shared entry.
+    #[allow(clippy::too_many_arguments)]
     fn attach_sorters(
         &mut self,
         agent: AgentId,
@@ -909,6 +911,7 @@ impl Book {
         res: &Resources,
         q: &ResourceQuantities,
         new_entry: bool,
+        unshared: bool,
     ) {
         if self.framework(fw).is_none() {
             return;
@@ -921,9 +924,16 @@ impl Book {
         }
         let client = fr.client;
         let r = &mut self.roles[role];
-        r.fw_sorter.allocated_with(client, agent, res, q);
-        if let Some(rc) = r.role_client {
-            self.role_sorter.allocated_with(rc, agent, res, q);
+        if unshared {
+            r.fw_sorter.allocated_unshared(client, agent, res, q);
+            if let Some(rc) = r.role_client {
+                self.role_sorter.allocated_unshared(rc, agent, res, q);
+            }
+        } else {
+            r.fw_sorter.allocated_with(client, agent, res, q);
+            if let Some(rc) = r.role_client {
+                self.role_sorter.allocated_with(rc, agent, res, q);
+            }
         }
     }
 
@@ -1630,7 +1640,7 @@ impl<P: Policy> Allocator for Driver<P> {
         let held = b.held_by(id);
         for (aid, role, res) in held {
             let q = res.quantities();
-            b.attach_sorters(aid, id, role, &res, &q, true);
+            b.attach_sorters(aid, id, role, &res, &q, true, false);
         }
         if active {
             b.request(Candidates::All);

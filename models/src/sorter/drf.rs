@@ -322,6 +322,13 @@ impl DrfSorter {
         let p = self.nodes[n].parent as usize;
         let children = &mut self.nodes[p].children;
         let less = |c: &Child| cmp_child(c, &key) == Ordering::Less;
+        // The usual move: the head of the order receives an allocation and passes
+        // every sibling (the last one is the largest).
+        if pos == 0 && children.back().is_some_and(less) {
+            children.pop_front();
+            children.push_back(key);
+            return;
+        }
         let stays = (pos + 1 >= children.len() || !less(&children[pos + 1]))
             && (pos == 0 || less(&children[pos - 1]));
         if stays {
@@ -683,6 +690,17 @@ impl Sorter for DrfSorter {
             let n = self.node_of(client);
             self.charge(n, quantities);
         }
+    }
+
+    fn allocated_unshared(
+        &mut self,
+        client: ClientId,
+        _agent: AgentId,
+        _resources: &Resources,
+        quantities: &ResourceQuantities,
+    ) {
+        let n = self.node_of(client);
+        self.charge(n, quantities);
     }
 
     fn unallocated_with(
