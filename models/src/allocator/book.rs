@@ -151,7 +151,7 @@ pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
 /// apart). With ten filters on an agent, an unfiltered pair finds both bits set
 /// about 2% of the time.
 #[inline]
-fn filter_bits(fw: FrameworkId, role: RoleIdx) -> u128 {
+pub(crate) fn filter_bits(fw: FrameworkId, role: RoleIdx) -> u128 {
     let h = u64::from(fw.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ (role as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     (1u128 << (h >> 57)) | (1u128 << ((h >> 50) & 127))
