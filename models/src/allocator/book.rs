@@ -169,8 +169,7 @@ fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
 
 // What a visit reads for every candidate fits the first line.
 const _: () = assert!(
-    std::mem::offset_of!(AgentState, capabilities) + std::mem::size_of::<AgentCapabilities>()
-        <= 64
+    std::mem::offset_of!(AgentState, capabilities) + std::mem::size_of::<AgentCapabilities>() <= 64
 );
 
 impl AgentState {
@@ -1073,7 +1072,12 @@ impl Book {
     }
 
     /// [`Book::allocatable`] given `res.offer_facts()` when the caller has them.
-    pub fn allocatable_with(&self, res: &Resources, fr: &FwRole, facts: Option<&OfferFacts>) -> bool {
+    pub fn allocatable_with(
+        &self,
+        res: &Resources,
+        fr: &FwRole,
+        facts: Option<&OfferFacts>,
+    ) -> bool {
         if res.is_empty() {
             return false;
         }
