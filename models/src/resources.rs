@@ -979,12 +979,16 @@ impl Resources {
     /// True when the summed quantities cover at least one of `alternatives` (one pass
     /// over the entries for all of them; the allocation loop's `allocatable()`).
     pub fn contains_any_quantities(&self, alternatives: &[ResourceQuantities]) -> bool {
-        let mut have = [0i64; 5];
-        for r in &self.items {
-            if let Some(i) = known_slot(&r.name) {
-                have[i] += r.value.quantity_milli();
-            }
-        }
+        self.contains_any_quantities_with(&self.offer_facts().have, alternatives)
+    }
+
+    /// [`Resources::contains_any_quantities`] given `have`, the summed quantities of
+    /// the well-known names ([`OfferFacts::have`] of these resources).
+    pub fn contains_any_quantities_with(
+        &self,
+        have: &[i64; 5],
+        alternatives: &[ResourceQuantities],
+    ) -> bool {
         alternatives.iter().any(|q| {
             q.known
                 .iter()
@@ -992,6 +996,29 @@ impl Resources {
                 .all(|(want, got)| got >= want)
                 && q.custom.iter().all(|(n, v)| self.quantity_milli(n) >= *v)
         })
+    }
+
+    /// What the allocation loop asks of an offer, in one pass over the entries (see
+    /// [`OfferFacts`]).
+    pub fn offer_facts(&self) -> OfferFacts {
+        let mut f = OfferFacts {
+            have: [0; 5],
+            plain: true,
+            scalars: [0; 5],
+        };
+        for r in &self.items {
+            let Some(i) = known_slot(&r.name) else {
+                f.plain = false;
+                continue;
+            };
+            f.have[i] += r.value.quantity_milli();
+            if r.shared || r.revocable || r.is_reserved() {
+                f.plain = false;
+            } else if let Value::Scalar(v) = r.value {
+                f.scalars[i] = (f.scalars[i] + v).max(0);
+            }
+        }
+        f
     }
 
     /// The same resources with every reservation removed (merging where possible).
@@ -1179,6 +1206,33 @@ fn known_slot(name: &ResourceName) -> Option<usize> {
         ResourceName::Gpus => Some(3),
         ResourceName::Ports => Some(4),
         ResourceName::Custom(_) => None,
+    }
+}
+
+/// Facts about a set of resources that the allocation loop needs for each offer,
+/// gathered in one pass ([`Resources::offer_facts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfferFacts {
+    /// Summed quantities of cpus, mem, disk, gpus and ports (scalar values, range
+    /// and set elements × 1000): what `min_allocatable_resources` is checked against.
+    pub have: [i64; 5],
+    /// Every entry is unreserved, non-revocable, not shared and of a well-known
+    /// name: no capability strips anything, and the scalar quantities are
+    /// [`OfferFacts::scalar_quantities`].
+    pub plain: bool,
+    /// Summed scalar values of the well-known names (meaningful when `plain`).
+    pub scalars: [i64; 5],
+}
+
+impl OfferFacts {
+    /// The scalar quantities of plain resources: [`Resources::quantities`], which for
+    /// them is also the unreserved non-revocable part of
+    /// [`Resources::split_quantities`] (and the reserved part is empty).
+    pub fn scalar_quantities(&self) -> ResourceQuantities {
+        ResourceQuantities {
+            known: self.scalars,
+            custom: Vec::new(),
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 //! * a sorter client is active iff its framework is active, subscribed to the role and
 //!   not suppressed in it;
 //! * every filter in `filters` is present in its framework's per-(role, agent) index
-//!   and counted in its role's `active_filters`.
+//!   and counted in its role's `active_filters`;
+//! * an agent's `filter_mask` is the union of the bits of its visible filters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use super::{
     InstalledFilter, Quota, QuotaMetrics,
 };
 use crate::operations::{apply, Conversion, Rejection};
-use crate::resources::{ResourceName, ResourceQuantities, Resources};
+use crate::resources::{OfferFacts, ResourceName, ResourceQuantities, Resources};
 use crate::sorter::{new_sorter, ClientId, Sorter};
 
 /// Index of an interned role.
@@ -80,15 +81,19 @@ pub(crate) struct AgentState {
     pub available: Resources,
     /// Bumped whenever `available` changes (cache key for policies).
     pub version: u64,
-    /// Offer filters on this agent, sorted by (framework, role, id): the allocation
-    /// loop looks them up while the agent's state is hot. Only the *visible* ones:
-    /// see `shadowed`.
-    pub filters: Vec<AgentFilter>,
+    /// The union of [`filter_bits`] over `filters` (a Bloom filter): a (framework,
+    /// role) with a bit clear has no visible filter here, which the allocation loop
+    /// learns without reading the filter list (cold lines per candidate in a large
+    /// cluster).
+    pub filter_mask: u128,
     pub has_gpus: bool,
-    /// `info.total.has_shared()` (kept by [`AgentState::set_total`]).
-    pub total_shared: bool,
     /// `info.capabilities` (they never change while the agent is registered).
     pub capabilities: AgentCapabilities,
+    /// `info.total.has_shared()` (kept by [`AgentState::set_total`]).
+    pub total_shared: bool,
+    /// Offer filters on this agent, sorted by (framework, role, id). Only the
+    /// *visible* ones: see `shadowed`.
+    pub filters: Vec<AgentFilter>,
     /// Sorted by (framework, role).
     pub allocations: Vec<AgentAlloc>,
     pub info: AgentInfo,
@@ -141,6 +146,17 @@ pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
     q
 }
 
+/// The two bits of (framework, role) in [`AgentState::filter_mask`], from two 7-bit
+/// slices of a multiplicative hash (framework ids are dense, so neighbours land
+/// apart). With ten filters on an agent, an unfiltered pair finds both bits set
+/// about 2% of the time.
+#[inline]
+pub(crate) fn filter_bits(fw: FrameworkId, role: RoleIdx) -> u128 {
+    let h = u64::from(fw.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (role as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    (1u128 << (h >> 57)) | (1u128 << ((h >> 50) & 127))
+}
+
 /// True when `outer` contains `inner` (quantities first, see [`known_quantities`]).
 fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
     outer
@@ -151,6 +167,11 @@ fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
         && outer.resources.contains(&inner.resources)
 }
 
+// What a visit reads for every candidate fits the first line.
+const _: () = assert!(
+    std::mem::offset_of!(AgentState, capabilities) + std::mem::size_of::<AgentCapabilities>() <= 64
+);
+
 impl AgentState {
     /// A freshly registered agent (its `available` is still to be computed).
     pub(crate) fn new(info: AgentInfo) -> AgentState {
@@ -158,9 +179,10 @@ impl AgentState {
             available: Resources::new(),
             version: 0,
             filters: Vec::new(),
+            filter_mask: 0,
             has_gpus: info.total.scalar_milli(&ResourceName::Gpus) > 0,
-            total_shared: info.total.has_shared(),
             capabilities: info.capabilities,
+            total_shared: info.total.has_shared(),
             allocations: Vec::new(),
             info,
             shadowed: BTreeMap::new(),
@@ -211,6 +233,7 @@ impl AgentState {
                 kept.push(f);
             }
         }
+        self.filter_mask |= filter_bits(nf.framework, nf.role);
         kept.push(nf);
         self.filters.splice(range.start..range.start, kept);
     }
@@ -242,6 +265,10 @@ impl AgentState {
                 .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
             self.filters.insert(at, f);
         }
+        self.filter_mask = self
+            .filters
+            .iter()
+            .fold(0, |m, f| m | filter_bits(f.framework, f.role));
     }
 
     /// Ids of every filter on the agent, visible or hidden.
@@ -290,13 +317,18 @@ pub(crate) struct FwRole {
     pub min_alloc: Option<Vec<ResourceQuantities>>,
 }
 
+/// A framework's allocator state. What an offer reads (roles, capabilities, active)
+/// comes first, on one cache line (`repr(C)` keeps the order).
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct FrameworkState {
-    pub info: FrameworkInfo,
+    pub roles: Vec<FwRole>,
+    /// `info.capabilities` (they never change while the framework is registered).
+    pub capabilities: FrameworkCapabilities,
     pub active: bool,
     /// Registration order.
     pub seq: u64,
-    pub roles: Vec<FwRole>,
+    pub info: FrameworkInfo,
 }
 
 impl FrameworkState {
@@ -305,7 +337,7 @@ impl FrameworkState {
     }
 
     pub fn caps(&self) -> &FrameworkCapabilities {
-        &self.info.capabilities
+        &self.capabilities
     }
 }
 
@@ -778,7 +810,7 @@ impl Book {
 
     /// Records that `res` on `agent` now belong to `fw` under `role`.
     pub fn track(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
-        self.track_from(agent, fw, role, res, Source::Recompute);
+        self.track_from(agent, fw, role, res, Source::Recompute, None);
     }
 
     /// Moves the agent's whole available set out (for an offer of everything); the
@@ -793,7 +825,8 @@ impl Book {
     }
 
     /// [`Book::track`], told where `res` came from so that `available` is updated
-    /// without a recomputation when that is exact.
+    /// without a recomputation when that is exact, and given the scalar quantities of
+    /// `res` when its entries are plain ([`OfferFacts`]), so they are not summed again.
     pub fn track_from(
         &mut self,
         agent: AgentId,
@@ -801,6 +834,7 @@ impl Book {
         role: RoleIdx,
         res: &Resources,
         source: Source,
+        plain: Option<ResourceQuantities>,
     ) {
         if res.is_empty() {
             return;
@@ -834,13 +868,14 @@ impl Book {
                 true
             }
         };
+        let no_shared = plain.is_some() || !res.has_shared();
         let resync = match source {
-            Source::TakenWhole if !a.total_shared && !res.has_shared() => {
+            Source::TakenWhole if !a.total_shared && no_shared => {
                 // Still empty, as `take_available` left (and synced) it.
                 a.version += 1;
                 false
             }
-            Source::FromAvailable if !a.total_shared && !res.has_shared() => {
+            Source::FromAvailable if !a.total_shared && no_shared => {
                 if a.available == *res {
                     a.available.clear();
                 } else {
@@ -857,11 +892,16 @@ impl Book {
         if resync {
             self.sync_available(agent);
         }
-        let q = self.account(role, res, 1);
-        self.attach_sorters(agent, fw, role, res, &q, new_entry);
+        let q = match plain {
+            Some(q) => self.account_plain(role, q),
+            None => self.account(role, res, 1),
+        };
+        self.attach_sorters(agent, fw, role, res, &q, new_entry, no_shared);
     }
 
-    /// Charges `res` to the sorters (when `fw` is known), tracking `fw` under `role`.
+    /// Charges `res` to the sorters (when `fw` is known), tracking `fw` under `role`;
+    /// `unshared` when the caller knows `res` has no shared entry.
+    #[allow(clippy::too_many_arguments)]
     fn attach_sorters(
         &mut self,
         agent: AgentId,
@@ -870,6 +910,7 @@ impl Book {
         res: &Resources,
         q: &ResourceQuantities,
         new_entry: bool,
+        unshared: bool,
     ) {
         if self.framework(fw).is_none() {
             return;
@@ -882,9 +923,16 @@ impl Book {
         }
         let client = fr.client;
         let r = &mut self.roles[role];
-        r.fw_sorter.allocated_with(client, agent, res, q);
-        if let Some(rc) = r.role_client {
-            self.role_sorter.allocated_with(rc, agent, res, q);
+        if unshared {
+            r.fw_sorter.allocated_unshared(client, agent, res, q);
+            if let Some(rc) = r.role_client {
+                self.role_sorter.allocated_unshared(rc, agent, res, q);
+            }
+        } else {
+            r.fw_sorter.allocated_with(client, agent, res, q);
+            if let Some(rc) = r.role_client {
+                self.role_sorter.allocated_with(rc, agent, res, q);
+            }
         }
     }
 
@@ -971,6 +1019,17 @@ impl Book {
         all
     }
 
+    /// [`Book::account`] of an allocation of plain resources (unreserved and
+    /// non-revocable) whose scalar quantities are `q`.
+    fn account_plain(&mut self, role: RoleIdx, q: ResourceQuantities) -> ResourceQuantities {
+        self.offered.add_assign(&q);
+        for k in 0..self.roles[role].chain.len() {
+            let idx = self.roles[role].chain[k];
+            self.roles[idx].offered_unreserved.add_assign(&q);
+        }
+        q
+    }
+
     /// Tracks `res` for `fw` under `role` on `agent` and appends the allocation.
     pub fn offer(
         &mut self,
@@ -980,10 +1039,12 @@ impl Book {
         role: RoleIdx,
         res: Resources,
     ) {
-        self.offer_from(out, agent, fw, role, res, Source::FromAvailable);
+        self.offer_from(out, agent, fw, role, res, Source::FromAvailable, None);
     }
 
-    /// [`Book::offer`] with the [`Source`] of `res`.
+    /// [`Book::offer`] with the [`Source`] of `res` and, when it is plain, its scalar
+    /// quantities (see [`Book::track_from`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn offer_from(
         &mut self,
         out: &mut Vec<Allocation>,
@@ -992,8 +1053,9 @@ impl Book {
         role: RoleIdx,
         res: Resources,
         source: Source,
+        plain: Option<ResourceQuantities>,
     ) {
-        self.track_from(agent, fw, role, &res, source);
+        self.track_from(agent, fw, role, &res, source, plain);
         out.push(Allocation {
             framework: fw,
             role: self.roles[role].name.clone(),
@@ -1006,6 +1068,16 @@ impl Book {
 
     /// `allocatable()` (§2.7) with the framework's per-role override.
     pub fn allocatable(&self, res: &Resources, fr: &FwRole) -> bool {
+        self.allocatable_with(res, fr, None)
+    }
+
+    /// [`Book::allocatable`] given `res.offer_facts()` when the caller has them.
+    pub fn allocatable_with(
+        &self,
+        res: &Resources,
+        fr: &FwRole,
+        facts: Option<&OfferFacts>,
+    ) -> bool {
         if res.is_empty() {
             return false;
         }
@@ -1013,7 +1085,11 @@ impl Book {
             .min_alloc
             .as_ref()
             .unwrap_or(&self.config.min_allocatable_resources);
-        list.is_empty() || res.contains_any_quantities(list)
+        list.is_empty()
+            || match facts {
+                Some(f) => res.contains_any_quantities_with(&f.have, list),
+                None => res.contains_any_quantities(list),
+            }
     }
 
     /// The agent-level part of `isCapableOfReceivingAgent` and `isFiltered`: GPU
@@ -1039,7 +1115,8 @@ impl Book {
         offer: &Resources,
         want: &mut Option<[i64; 5]>,
     ) -> bool {
-        if a.filters.is_empty() {
+        let bits = filter_bits(fw, role);
+        if a.filter_mask & bits != bits {
             return false;
         }
         let from = a
@@ -1547,10 +1624,11 @@ impl<P: Policy> Allocator for Driver<P> {
         let roles: Vec<String> = info.roles.clone();
         let suppressed: Vec<String> = info.suppressed_roles.clone();
         b.frameworks[i] = Some(FrameworkState {
-            info,
+            roles: Vec::new(),
+            capabilities: info.capabilities,
             active,
             seq: b.next_seq,
-            roles: Vec::new(),
+            info,
         });
         b.next_seq += 1;
         b.unsettle_all();
@@ -1566,7 +1644,7 @@ impl<P: Policy> Allocator for Driver<P> {
         let held = b.held_by(id);
         for (aid, role, res) in held {
             let q = res.quantities();
-            b.attach_sorters(aid, id, role, &res, &q, true);
+            b.attach_sorters(aid, id, role, &res, &q, true, false);
         }
         if active {
             b.request(Candidates::All);

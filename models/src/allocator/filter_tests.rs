@@ -1,9 +1,9 @@
-//! Offer filters: the quantity pre-check (`book::known_quantities`) and hidden filters (`AgentState::shadowed`) never change an answer: containment implies the quantity comparison, and `Book::is_filtered` agrees with a plain scan of `contains` over every live filter under random installs and removals.
+//! Offer filters: the quantity pre-check (`book::known_quantities`), the agent's filter mask (`AgentState::filter_mask`) and hidden filters (`AgentState::shadowed`) never change an answer: containment implies the quantity comparison, and `Book::is_filtered` agrees with a plain scan of `contains` over every live filter under random installs and removals.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::book::{known_quantities, AgentFilter, AgentState, Book};
+use super::book::{filter_bits, known_quantities, AgentFilter, AgentState, Book};
 use super::{AgentInfo, FilterId, FrameworkId};
 use crate::resources::Resources;
 
@@ -158,5 +158,53 @@ fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
     assert!(
         hidden_seen > 1_000,
         "the generator hides filters ({hidden_seen})"
+    );
+}
+
+#[test]
+fn the_filter_mask_is_the_union_of_the_visible_filters_bits() {
+    // Many (framework, role) pairs on one agent, installed and removed at random:
+    // the mask never misses a visible filter (it would hide it from `is_filtered`)
+    // and forgets the pairs whose filters are gone.
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut rejected_by_mask = 0;
+    for round in 0..50 {
+        let mut agent = AgentState::new(AgentInfo::default());
+        let base = random_resources(&mut rng);
+        let mut live: Vec<(FrameworkId, usize, FilterId)> = Vec::new();
+        for step in 0..60u64 {
+            if live.is_empty() || rng.random_bool(0.6) {
+                let resources = random_part(&base, &mut rng);
+                let (fw, role) = (FrameworkId(rng.random_range(0..40)), rng.random_range(0..3));
+                agent.add_filter(AgentFilter {
+                    framework: fw,
+                    role,
+                    id: FilterId(step),
+                    quantities: known_quantities(&resources),
+                    resources,
+                });
+                live.push((fw, role, FilterId(step)));
+            } else {
+                let (fw, role, id) = live.swap_remove(rng.random_range(0..live.len()));
+                agent.remove_filter(fw, role, id);
+            }
+            let union = agent
+                .filters
+                .iter()
+                .fold(0, |m, f| m | filter_bits(f.framework, f.role));
+            assert_eq!(agent.filter_mask, union, "round {round} step {step}");
+            let (fw, role) = (FrameworkId(rng.random_range(0..40)), rng.random_range(0..3));
+            let bits = filter_bits(fw, role);
+            let offer = random_part(&base, &mut rng);
+            let plain = all_filters(&agent)
+                .iter()
+                .any(|f| f.framework == fw && f.role == role && f.resources.contains(&offer));
+            assert_eq!(Book::is_filtered(&agent, fw, role, &offer), plain);
+            rejected_by_mask += usize::from(agent.filter_mask & bits != bits);
+        }
+    }
+    assert!(
+        rejected_by_mask > 1_000,
+        "the mask answers most lookups ({rejected_by_mask})"
     );
 }

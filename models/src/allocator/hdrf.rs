@@ -18,7 +18,7 @@ use sim_core::time::SimTime;
 use super::book::{strip, strip_needed, Book, Policy, RoleIdx, Source};
 use super::order::shuffle_agents;
 use super::{AgentId, Allocation, Candidates, FrameworkId};
-use crate::resources::{shrink, shrink_to_limits, ResourceQuantities, Resources};
+use crate::resources::{shrink, shrink_to_limits, OfferFacts, ResourceQuantities, Resources};
 use crate::sorter::{PassWalker, SorterKind};
 
 /// The hierarchical DRF policy (stateless: everything lives in the [`Book`]).
@@ -136,7 +136,10 @@ impl Policy for Hdrf {
         };
         shuffle_agents(&mut agents, &mut b.rng);
         out.reserve(agents.len());
-        for &agent in &agents {
+        for (i, &agent) in agents.iter().enumerate() {
+            if i % WARM_BATCH == 0 {
+                warm(b, &agents[i..agents.len().min(i + WARM_BATCH)]);
+            }
             let before = out.len();
             let local = run_agent(b, &mut cy, agent, Stage::Two, &mut out);
             if skip_stable && local && out.len() == before {
@@ -145,6 +148,28 @@ impl Policy for Hdrf {
         }
         out
     }
+}
+
+/// Agents whose state [`warm`] loads at once.
+const WARM_BATCH: usize = 8;
+
+/// Reads the first line of each agent's state, its available entries and its
+/// allocation list header. In a large cluster visited in shuffled order these are
+/// cache misses, and a visit takes them one after another, each waiting for the
+/// previous; loaded here in one short loop, the misses of a batch overlap (safe
+/// code has no prefetch instruction: these are plain loads whose sum is discarded).
+fn warm(b: &Book, agents: &[AgentId]) {
+    let mut sum = 0u64;
+    for &id in agents {
+        if let Some(a) = b.agent(id) {
+            sum = sum.wrapping_add(a.version);
+            for r in a.available.iter() {
+                sum = sum.wrapping_add(u64::from(r.revocable));
+            }
+            sum = sum.wrapping_add(a.allocations.len() as u64);
+        }
+    }
+    std::hint::black_box(sum);
 }
 
 /// Answers that depend only on the resources offered (a role's usable set): whether
@@ -156,6 +181,7 @@ struct Memo {
     version: u64,
     allocatable: Option<bool>,
     want: Option<[i64; 5]>,
+    facts: Option<OfferFacts>,
 }
 
 impl Memo {
@@ -164,6 +190,7 @@ impl Memo {
             version: u64::MAX,
             allocatable: None,
             want: None,
+            facts: None,
         }
     }
 
@@ -174,6 +201,7 @@ impl Memo {
                 version,
                 allocatable: None,
                 want: None,
+                facts: None,
             };
         }
         self
@@ -289,7 +317,18 @@ fn run_role(
             continue;
         }
         let caps = *f.caps();
-        let avail: Cow<'_, Resources> = if strip_needed(usable, &caps) {
+        // One pass over `usable` answers most questions below (per version of it).
+        let facts = *{
+            let memo = if whole {
+                &mut *whole_memo
+            } else {
+                &mut part_memo
+            };
+            memo.at(cache_version)
+                .facts
+                .get_or_insert_with(|| usable.offer_facts())
+        };
+        let avail: Cow<'_, Resources> = if !facts.plain && strip_needed(usable, &caps) {
             let mut s = usable.clone();
             strip(&mut s, &caps);
             Cow::Owned(s)
@@ -309,7 +348,7 @@ fn run_role(
             *memo
                 .at(cache_version)
                 .allocatable
-                .get_or_insert_with(|| b.allocatable(&avail, fr))
+                .get_or_insert_with(|| b.allocatable_with(&avail, fr, Some(&facts)))
         } else {
             b.allocatable(&avail, fr)
         };
@@ -336,6 +375,9 @@ fn run_role(
             if filtered {
                 continue;
             }
+            // The facts hold for the offer unless capabilities stripped it.
+            let plain = (facts.plain && matches!(avail, Cow::Borrowed(_)))
+                .then(|| facts.scalar_quantities());
             // The cache is stale after this allocation anyway: move it out.
             let (offering, source) = match avail {
                 Cow::Owned(o) => (o, Source::FromAvailable),
@@ -347,7 +389,7 @@ fn run_role(
                 let [_, unres, _] = offering.split_quantities();
                 cy.consume(b, role, &unres);
             }
-            emit(b, cy, out, agent, fw, role, offering, stage, source);
+            emit(b, cy, out, agent, fw, role, offering, stage, source, plain);
             if source == Source::TakenWhole
                 && b.agent(agent).is_some_and(|a| a.available.is_empty())
             {
@@ -420,6 +462,7 @@ fn run_role(
             offering,
             stage,
             Source::FromAvailable,
+            None,
         );
     }
     local
@@ -438,8 +481,9 @@ fn emit(
     offering: Resources,
     stage: Stage,
     source: Source,
+    plain: Option<ResourceQuantities>,
 ) {
-    if offering.has_shared() {
+    if plain.is_none() && offering.has_shared() {
         cy.offered_shared
             .entry(agent)
             .or_default()
@@ -447,12 +491,12 @@ fn emit(
     }
     if stage == Stage::Two && !cy.index.is_empty() {
         if let Some(&i) = cy.index.get(&(fw, role, agent)) {
-            b.track_from(agent, fw, role, &offering, source);
+            b.track_from(agent, fw, role, &offering, source, plain);
             out[i].resources.add_assign(&offering);
             return;
         }
     }
-    b.offer_from(out, agent, fw, role, offering, source);
+    b.offer_from(out, agent, fw, role, offering, source, plain);
     if stage == Stage::One {
         cy.index.insert((fw, role, agent), out.len() - 1);
     }

@@ -114,34 +114,41 @@ fn partition_before_from_back(d: &VecDeque<Child>, key: &Child, lo: usize) -> us
     lo
 }
 
+/// A sorter node. The fields an allocation reads and writes (the order's walk,
+/// `charge`, `reposition`) come first and fill the first two cache lines
+/// (`repr(C)` keeps the order): a cycle over a large cluster gives each framework
+/// an offer now and then, and finds its node out of cache each time.
 #[derive(Debug)]
+#[repr(C, align(64))]
 struct Node {
-    /// Last path component (`.` for a virtual leaf).
-    name: String,
-    /// Full path (`a/.` for the virtual leaf of `a`); the tie-break key.
-    path: String,
-    kind: Kind,
-    client: Option<ClientId>,
-    parent: usize,
-    /// Children sorted by key. A deque, because the typical move (the head of the
-    /// order receives an allocation and goes to the back) is then O(1).
-    children: VecDeque<Child>,
-    /// Children sorted by path (their ranks are their positions here).
-    by_path: Vec<usize>,
-    /// Position of this node's path among its siblings (see [`Child`]).
-    rank: u32,
-    weight: f64,
+    /// The key this node is sorted by in its parent's child list.
+    key: Child,
     /// Scalar quantities allocated to the subtree.
     alloc: ResourceQuantities,
     /// Lifetime number of `allocated()` calls in the subtree (never decremented).
     count: u64,
-    /// The key this node is sorted by in its parent's child list.
-    key: Child,
+    weight: f64,
+    /// Index of the parent node (`u32` so the hot fields fit two lines).
+    parent: u32,
+    client: Option<ClientId>,
+    kind: Kind,
+    /// Last path component (`.` for a virtual leaf).
+    name: String,
+    /// Full path (`a/.` for the virtual leaf of `a`); the tie-break key.
+    path: String,
+    /// Children sorted by key. A deque, because the typical move (the head of the
+    /// order receives an allocation and goes to the back) is then O(1).
+    children: VecDeque<Child>,
+    /// Children sorted by path (their ranks, `key.rank`, are their positions here).
+    by_path: Vec<usize>,
     /// Shared resources held per agent (leaves only), so a copy counts once.
     shared_held: BTreeMap<AgentId, Resources>,
     /// False once the slot is on the free list.
     live: bool,
 }
+
+// The hot fields fit the first two lines.
+const _: () = assert!(std::mem::offset_of!(Node, kind) < 128);
 
 impl Node {
     fn new(name: &str, path: String, kind: Kind, parent: usize, weight: f64) -> Node {
@@ -150,10 +157,9 @@ impl Node {
             path,
             kind,
             client: None,
-            parent,
+            parent: parent as u32,
             children: VecDeque::new(),
             by_path: Vec::new(),
-            rank: 0,
             weight,
             alloc: ResourceQuantities::new(),
             count: 0,
@@ -235,7 +241,7 @@ impl DrfSorter {
             matches!(node.kind, Kind::Leaf { active: false }),
             self.compute_share(n),
             node.count,
-            node.rank,
+            node.key.rank,
             n as u32,
         )
     }
@@ -247,18 +253,17 @@ impl DrfSorter {
     /// Inserts new node `n` under its parent: gives it a path rank (renumbering the
     /// siblings, which keeps their relative order) and a place in the child list.
     fn insert_child(&mut self, n: usize) {
-        let p = self.nodes[n].parent;
+        let p = self.nodes[n].parent as usize;
         let mut by_path = std::mem::take(&mut self.nodes[p].by_path);
         let pos = by_path.partition_point(|&c| self.nodes[c].path < self.nodes[n].path);
         by_path.insert(pos, n);
         for (i, &c) in by_path.iter().enumerate() {
-            self.nodes[c].rank = i as u32;
             self.nodes[c].key.rank = i as u32;
         }
         self.nodes[p].by_path = by_path;
         let mut children = std::mem::take(&mut self.nodes[p].children);
         for c in children.iter_mut() {
-            c.rank = self.nodes[c.node as usize].rank;
+            c.rank = self.nodes[c.node as usize].key.rank;
         }
         if children.len() == 1 {
             // A former only child's key may be stale (see `reposition`).
@@ -275,7 +280,7 @@ impl DrfSorter {
     }
 
     fn position(&self, n: usize) -> usize {
-        let p = self.nodes[n].parent;
+        let p = self.nodes[n].parent as usize;
         let key = &self.nodes[n].key;
         let children = &self.nodes[p].children;
         if let Some((i, m)) = self.last_pass {
@@ -296,14 +301,14 @@ impl DrfSorter {
     /// Removes `n` (found by its stored key) from its parent's lists.
     fn detach_child(&mut self, n: usize) {
         let pos = self.position(n);
-        let p = self.nodes[n].parent;
+        let p = self.nodes[n].parent as usize;
         self.nodes[p].children.remove(pos);
         self.nodes[p].by_path.retain(|&c| c != n);
     }
 
     /// Recomputes `n`'s key and moves it to its place among its siblings.
     fn reposition(&mut self, n: usize) {
-        let p = self.nodes[n].parent;
+        let p = self.nodes[n].parent as usize;
         if self.nodes[p].children.len() == 1 {
             // An only child (a single role, say) is ordered against nobody: its key
             // (and its equal entry) is brought up to date when a sibling arrives
@@ -314,9 +319,16 @@ impl DrfSorter {
         let old = self.nodes[n].key;
         let key = self.fresh_key(n);
         self.nodes[n].key = key;
-        let p = self.nodes[n].parent;
+        let p = self.nodes[n].parent as usize;
         let children = &mut self.nodes[p].children;
         let less = |c: &Child| cmp_child(c, &key) == Ordering::Less;
+        // The usual move: the head of the order receives an allocation and passes
+        // every sibling (the last one is the largest).
+        if pos == 0 && children.back().is_some_and(less) {
+            children.pop_front();
+            children.push_back(key);
+            return;
+        }
         let stays = (pos + 1 >= children.len() || !less(&children[pos + 1]))
             && (pos == 0 || less(&children[pos - 1]));
         if stays {
@@ -346,7 +358,7 @@ impl DrfSorter {
     fn reposition_up(&mut self, mut n: usize) {
         while n != ROOT {
             self.reposition(n);
-            n = self.nodes[n].parent;
+            n = self.nodes[n].parent as usize;
         }
     }
 
@@ -434,7 +446,7 @@ impl DrfSorter {
             let node = &mut self.nodes[a];
             node.alloc.add_assign(q);
             node.count += 1;
-            a = node.parent;
+            a = node.parent as usize;
         }
         self.nodes[ROOT].count += 1;
         self.reposition_up(n);
@@ -445,7 +457,7 @@ impl DrfSorter {
         let mut a = n;
         while a != ROOT {
             self.nodes[a].alloc.sub_assign(q);
-            a = self.nodes[a].parent;
+            a = self.nodes[a].parent as usize;
         }
         self.reposition_up(n);
     }
@@ -561,13 +573,13 @@ impl Sorter for DrfSorter {
         self.clients[client.0 as usize] = None;
         self.by_path.remove(&self.client_paths[client.0 as usize]);
         let q = self.nodes[n].alloc.clone();
-        let p = self.nodes[n].parent;
+        let p = self.nodes[n].parent as usize;
         self.detach_child(n);
         self.free_node(n);
         let mut a = p;
         while a != ROOT {
             self.nodes[a].alloc.sub_assign(&q);
-            a = self.nodes[a].parent;
+            a = self.nodes[a].parent as usize;
         }
         self.reposition_up(p);
         // Drop internal nodes left without children; collapse an internal node whose
@@ -576,7 +588,7 @@ impl Sorter for DrfSorter {
         while cur != ROOT {
             let children = &self.nodes[cur].children;
             if children.is_empty() {
-                let pp = self.nodes[cur].parent;
+                let pp = self.nodes[cur].parent as usize;
                 self.detach_child(cur);
                 self.free_node(cur);
                 self.internal_nodes -= 1;
@@ -678,6 +690,17 @@ impl Sorter for DrfSorter {
             let n = self.node_of(client);
             self.charge(n, quantities);
         }
+    }
+
+    fn allocated_unshared(
+        &mut self,
+        client: ClientId,
+        _agent: AgentId,
+        _resources: &Resources,
+        quantities: &ResourceQuantities,
+    ) {
+        let n = self.node_of(client);
+        self.charge(n, quantities);
     }
 
     fn unallocated_with(

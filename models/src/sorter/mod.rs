@@ -141,6 +141,18 @@ pub trait Sorter {
         self.allocated(client, agent, resources);
     }
 
+    /// [`Sorter::allocated_with`] when the caller knows that `resources` has no
+    /// shared entry (it saves looking for one in the allocation loop).
+    fn allocated_unshared(
+        &mut self,
+        client: ClientId,
+        agent: AgentId,
+        resources: &Resources,
+        quantities: &ResourceQuantities,
+    ) {
+        self.allocated_with(client, agent, resources, quantities);
+    }
+
     /// [`Sorter::unallocated`] when the caller already has `resources.quantities()`.
     fn unallocated_with(
         &mut self,
