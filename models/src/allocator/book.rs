@@ -104,6 +104,13 @@ pub(crate) struct AgentState {
     pub shadowed: BTreeMap<(FilterId, FilterId), AgentFilter>,
     /// The shadower of each hidden filter.
     pub shadow_of: BTreeMap<FilterId, FilterId>,
+    /// `available` and the allocations are disjoint parts of `info.total` (every
+    /// allocation was moved out of `available`, nothing is shared): then returning a
+    /// part of an allocation adds it to `available`, which is exactly what
+    /// recomputing `total − Σ allocations` would give. Set by `refresh_available`
+    /// when nothing is allocated; kept by moves out of `available` (`track_from`
+    /// with a subset of it) and back (`Book::untrack_held`).
+    pub exact: bool,
 }
 
 /// A refused set: `resources` are not offered again to (framework, role) on the
@@ -165,7 +172,16 @@ impl AgentState {
             info,
             shadowed: BTreeMap::new(),
             shadow_of: BTreeMap::new(),
+            exact: false,
         }
+    }
+
+    /// What `fw` holds under `role` on the agent.
+    fn entry(&self, fw: FrameworkId, role: RoleIdx) -> Option<&Resources> {
+        self.allocations
+            .binary_search_by(|e| (e.framework, e.role).cmp(&(fw, role)))
+            .ok()
+            .map(|i| &self.allocations[i].resources)
     }
 
     /// Replaces the total and the flags derived from it (`available` is left to
@@ -254,8 +270,17 @@ impl AgentState {
     }
 
     fn refresh_available(&mut self) {
-        // `total − Σ allocations`, subtracting one allocation at a time: Mesos
-        // subtraction clamps at zero per entry, so this equals subtracting the sum.
+        let mut available = std::mem::take(&mut self.available);
+        self.recompute_available_into(&mut available);
+        self.available = available;
+        self.exact = self.allocations.is_empty() && !self.total_shared;
+        self.version += 1;
+    }
+
+    /// Writes `total − Σ allocations` into `out` (reusing its buffer), subtracting
+    /// one allocation at a time: Mesos subtraction clamps at zero per entry, so this
+    /// equals subtracting the sum.
+    fn recompute_available_into(&self, out: &mut Resources) {
         let shared = self.total_shared || self.allocations.iter().any(|e| e.resources.has_shared());
         if shared {
             // Shared resources stay offerable while in use.
@@ -264,14 +289,13 @@ impl AgentState {
                 a.sub_assign(&e.resources.non_shared());
             }
             a.add_assign(&self.info.total.shared());
-            self.available = a;
+            *out = a;
         } else {
-            self.available.clone_from(&self.info.total);
+            out.clone_from(&self.info.total);
             for e in &self.allocations {
-                self.available.sub_assign(&e.resources);
+                out.sub_assign(&e.resources);
             }
         }
-        self.version += 1;
     }
 }
 
@@ -890,6 +914,24 @@ impl Book {
 
     /// Records that `res` (held by `fw` under `role` on `agent`) came back.
     pub fn untrack(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
+        self.untrack_from(agent, fw, role, res, false);
+    }
+
+    /// [`Book::untrack`] of resources the caller knows the (framework, role) entry
+    /// holds, so that an exact agent (see `AgentState::exact`) gets them back in
+    /// `available` without recomputing it.
+    fn untrack_held(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
+        self.untrack_from(agent, fw, role, res, true);
+    }
+
+    fn untrack_from(
+        &mut self,
+        agent: AgentId,
+        fw: FrameworkId,
+        role: RoleIdx,
+        res: &Resources,
+        held: bool,
+    ) {
         if res.is_empty() {
             return;
         }
@@ -907,6 +949,7 @@ impl Book {
         else {
             return;
         };
+        debug_assert!(!held || a.allocations[i].resources.contains(res));
         a.allocations[i].resources.sub_assign(res);
         let emptied = a.allocations[i].resources.is_empty();
         if emptied {
@@ -915,7 +958,18 @@ impl Book {
                 self.spare.push(gone.resources);
             }
         }
-        a.refresh_available();
+        if held && a.exact && !res.has_shared() {
+            a.available.add_assign(res);
+            a.version += 1;
+            #[cfg(debug_assertions)]
+            {
+                let mut check = Resources::new();
+                a.recompute_available_into(&mut check);
+                debug_assert_eq!(a.available, check, "incremental return on an exact agent");
+            }
+        } else {
+            a.refresh_available();
+        }
         self.sync_available(agent);
         let q = self.account(role, res, -1);
         let Some(f) = self.framework(fw) else { return };
@@ -933,6 +987,59 @@ impl Book {
             f.roles[idx].alloc_agents -= 1;
             self.maybe_untrack_fw_role(fw, idx);
         }
+    }
+
+    /// Returns `resources` held by `fw` on `agent` under any of its roles: from the
+    /// one role holding them all if there is one (the first by role name), else from
+    /// each role in role-name order until nothing is left. Returns the first role
+    /// something came back from (where a filter goes).
+    fn recover_any_role(
+        &mut self,
+        agent: AgentId,
+        fw: FrameworkId,
+        resources: &Resources,
+    ) -> Option<RoleIdx> {
+        let a = self.agent(agent)?;
+        let mut roles: Vec<RoleIdx> = a
+            .allocations
+            .iter()
+            .filter(|e| e.framework == fw)
+            .map(|e| e.role)
+            .collect();
+        roles.sort_by(|x, y| self.roles[*x].name.cmp(&self.roles[*y].name));
+        if let Some(&whole) = roles
+            .iter()
+            .find(|&&r| a.entry(fw, r).is_some_and(|h| h.contains(resources)))
+        {
+            self.untrack_held(agent, fw, whole, resources);
+            // Nothing came back when nothing was returned.
+            return (!resources.is_empty()).then_some(whole);
+        }
+        let mut remaining = resources.clone();
+        let mut filter_role = None;
+        for r in roles {
+            let Some(held) = self.agent(agent).and_then(|a| a.entry(fw, r)) else {
+                continue;
+            };
+            let part = if held.contains(&remaining) {
+                std::mem::take(&mut remaining)
+            } else {
+                intersect(held, &remaining)
+            };
+            if part.is_empty() {
+                continue;
+            }
+            self.untrack_held(agent, fw, r, &part);
+            // `remaining − remaining` is empty: what is left is outside `part`.
+            if !remaining.is_empty() {
+                remaining.sub_assign(&part);
+            }
+            filter_role.get_or_insert(r);
+            if remaining.is_empty() {
+                break;
+            }
+        }
+        filter_role
     }
 
     /// Updates the offered-or-allocated quantities (global and along the role's
@@ -1413,40 +1520,23 @@ impl<P: Policy> Driver<P> {
     ) -> Option<InstalledFilter> {
         let b = &mut self.book;
         let a = b.agent(agent)?;
-        let mut entries: Vec<(RoleIdx, Resources)> = a
-            .allocations
-            .iter()
-            .filter(|e| e.framework == fw && role.is_none_or(|r| r == e.role))
-            .map(|e| (e.role, e.resources.clone()))
-            .collect();
-        entries.sort_by(|x, y| b.roles[x.0].name.cmp(&b.roles[y.0].name));
-        if role.is_none() {
-            if let Some(whole) = entries
-                .iter()
-                .position(|(_, held)| held.contains(resources))
-            {
-                let e = entries.swap_remove(whole);
-                entries = vec![e];
+        let filter_role = match role {
+            // One (framework, role) entry at most: return what it holds of
+            // `resources`, subtracting in place (no copy of the entry).
+            Some(r) => {
+                if let Some(held) = a.entry(fw, r) {
+                    if held.contains(resources) {
+                        b.untrack_held(agent, fw, r, resources);
+                    } else {
+                        // `held − x` is always part of `held`.
+                        let part = intersect(held, resources);
+                        b.untrack_held(agent, fw, r, &part);
+                    }
+                }
+                Some(r)
             }
-        }
-        let mut remaining = resources.clone();
-        let mut filter_role = role;
-        for (r, held) in entries {
-            let part = if held.contains(&remaining) {
-                remaining.clone()
-            } else {
-                intersect(&held, &remaining)
-            };
-            if part.is_empty() {
-                continue;
-            }
-            b.untrack(agent, fw, r, &part);
-            remaining.sub_assign(&part);
-            filter_role.get_or_insert(r);
-            if remaining.is_empty() {
-                break;
-            }
-        }
+            None => b.recover_any_role(agent, fw, resources),
+        };
         let refuse = refuse?;
         let role = filter_role?;
         let idx = b.framework(fw)?.role_index(role)?;
