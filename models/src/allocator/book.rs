@@ -11,8 +11,9 @@
 //!   client of the role sorter while it tracks at least one framework;
 //! * a sorter client is active iff its framework is active, subscribed to the role and
 //!   not suppressed in it;
-//! * every filter in `filters` is present in its framework's per-(role, agent) index
-//!   and counted in its role's `active_filters`.
+//! * every filter in `filters` is listed in its framework's per-role list (which may
+//!   also hold ids that expired since), counted in that list's `live_filters` and in
+//!   its role's `active_filters`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use sim_core::rng::derive_seed;
 use sim_core::time::{SimDuration, SimTime};
 
+use super::filter_index::FilterIndex;
 use super::{
     AgentCapabilities, AgentId, AgentInfo, Allocation, Allocator, AllocatorConfig,
     AllocatorMetrics, Candidates, FilterId, FrameworkCapabilities, FrameworkId, FrameworkInfo,
@@ -93,7 +95,7 @@ pub(crate) struct AgentState {
     pub allocations: Vec<AgentAlloc>,
     pub info: AgentInfo,
     /// Filters hidden behind another filter of the same (framework, role) whose
-    /// resources contain theirs, keyed by (that shadower's id, own id). While the
+    /// resources contain theirs, sorted by (that shadower's id, own id). While the
     /// shadower lives, a hidden filter never decides anything (whatever it contains,
     /// the shadower contains), so `is_filtered` scans only `filters`; when the
     /// shadower goes, the filters it hid become visible again. A shadower may itself
@@ -101,9 +103,10 @@ pub(crate) struct AgentState {
     /// a visible one. In a replay a framework declines the agent's whole available
     /// set again after each change, and this keeps the scan to the sets that are
     /// not contained in a later one.
-    pub shadowed: BTreeMap<(FilterId, FilterId), AgentFilter>,
-    /// The shadower of each hidden filter.
-    pub shadow_of: BTreeMap<FilterId, FilterId>,
+    /// An agent holds a handful of them, so sorted vectors beat ordered maps.
+    pub shadowed: Vec<Hidden>,
+    /// (hidden filter's id, its shadower's id), sorted by the first.
+    pub shadow_of: Vec<(FilterId, FilterId)>,
     /// `available` and the allocations are disjoint parts of `info.total` (every
     /// allocation was moved out of `available`, nothing is shared): then returning a
     /// part of an allocation adds it to `available`, which is exactly what
@@ -111,6 +114,13 @@ pub(crate) struct AgentState {
     /// when nothing is allocated; kept by moves out of `available` (`track_from`
     /// with a subset of it) and back (`Book::untrack_held`).
     pub exact: bool,
+}
+
+/// A filter hidden behind filter `by` (see `AgentState::shadowed`).
+#[derive(Debug)]
+pub(crate) struct Hidden {
+    pub by: FilterId,
+    pub filter: AgentFilter,
 }
 
 /// A refused set: `resources` are not offered again to (framework, role) on the
@@ -170,8 +180,8 @@ impl AgentState {
             capabilities: info.capabilities,
             allocations: Vec::new(),
             info,
-            shadowed: BTreeMap::new(),
-            shadow_of: BTreeMap::new(),
+            shadowed: Vec::new(),
+            shadow_of: Vec::new(),
             exact: false,
         }
     }
@@ -214,50 +224,81 @@ impl AgentState {
             .iter()
             .find(|f| filter_contains(f, &nf))
         {
-            self.shadow_of.insert(nf.id, sh.id);
-            self.shadowed.insert((sh.id, nf.id), nf);
+            let by = sh.id;
+            self.hide(by, nf);
             return;
         }
-        let mut kept = Vec::with_capacity(range.len() + 1);
-        for f in self.filters.drain(range.clone()) {
-            if filter_contains(&nf, &f) {
-                self.shadow_of.insert(f.id, nf.id);
-                self.shadowed.insert((nf.id, f.id), f);
+        // Visible, after the others of its (framework, role) (its id is the largest).
+        let (mut i, mut end) = (range.start, range.end);
+        while i < end {
+            if filter_contains(&nf, &self.filters[i]) {
+                let f = self.filters.remove(i);
+                self.hide(nf.id, f);
+                end -= 1;
             } else {
-                kept.push(f);
+                i += 1;
             }
         }
-        kept.push(nf);
-        self.filters.splice(range.start..range.start, kept);
+        self.filters.insert(end, nf);
+    }
+
+    /// Hides `f` behind filter `by`.
+    fn hide(&mut self, by: FilterId, f: AgentFilter) {
+        let at = self.shadow_of.partition_point(|&(h, _)| h < f.id);
+        self.shadow_of.insert(at, (f.id, by));
+        let key = (by, f.id);
+        let at = self.shadowed.partition_point(|h| (h.by, h.filter.id) < key);
+        self.shadowed.insert(at, Hidden { by, filter: f });
     }
 
     /// Removes filter `id` (visible or hidden); the filters it hid become visible.
-    pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) {
-        if let Some(sh) = self.shadow_of.remove(&id) {
-            self.shadowed.remove(&(sh, id));
-        } else {
-            let key = (fw, role, id);
-            if let Ok(i) = self
-                .filters
-                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
-            {
-                self.filters.remove(i);
+    /// Returns true when it was visible: removing a hidden filter changes no answer
+    /// of `is_filtered` (whatever it or the filters it hid contain, a visible filter
+    /// contains).
+    pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) -> bool {
+        let visible = match self.shadow_of.binary_search_by_key(&id, |&(h, _)| h) {
+            Ok(k) => {
+                let (_, by) = self.shadow_of.remove(k);
+                if let Ok(j) = self
+                    .shadowed
+                    .binary_search_by(|h| (h.by, h.filter.id).cmp(&(by, id)))
+                {
+                    self.shadowed.remove(j);
+                }
+                false
             }
-        }
+            Err(_) => {
+                let key = (fw, role, id);
+                match self
+                    .filters
+                    .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
+                {
+                    Ok(i) => {
+                        self.filters.remove(i);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        };
         // A hidden filter may hide others too (it hid them while visible).
-        let hidden: Vec<(FilterId, FilterId)> = self
-            .shadowed
-            .range((id, FilterId(0))..=(id, FilterId(u64::MAX)))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in hidden {
-            let f = self.shadowed.remove(&k).expect("listed");
-            self.shadow_of.remove(&f.id);
+        let from = self.shadowed.partition_point(|h| h.by < id);
+        let to = from
+            + self.shadowed[from..]
+                .iter()
+                .take_while(|h| h.by == id)
+                .count();
+        for h in self.shadowed.drain(from..to) {
+            let f = h.filter;
+            if let Ok(k) = self.shadow_of.binary_search_by_key(&f.id, |&(h, _)| h) {
+                self.shadow_of.remove(k);
+            }
             let at = self
                 .filters
                 .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
             self.filters.insert(at, f);
         }
+        visible
     }
 
     /// Ids of every filter on the agent, visible or hidden.
@@ -265,7 +306,7 @@ impl AgentState {
         self.filters
             .iter()
             .map(|f| f.id)
-            .chain(self.shadow_of.keys().copied())
+            .chain(self.shadow_of.iter().map(|&(h, _)| h))
             .collect()
     }
 
@@ -308,8 +349,12 @@ pub(crate) struct FwRole {
     pub suppressed: bool,
     /// Number of agents where the framework holds resources under this role.
     pub alloc_agents: u32,
-    /// This framework's offer filters in this role, with their agents.
-    pub filters: BTreeMap<FilterId, AgentId>,
+    /// This framework's offer filters in this role, in install order, and maybe
+    /// some that are gone since (`Book::filters` tells): removing one costs nothing,
+    /// and the list is pruned when most of it is gone.
+    pub filters: Vec<FilterId>,
+    /// How many of `filters` are live.
+    pub live_filters: usize,
     /// Per-role override of `min_allocatable_resources`.
     pub min_alloc: Option<Vec<ResourceQuantities>>,
 }
@@ -356,7 +401,7 @@ pub(crate) struct RoleState {
 }
 
 /// Where a filter lives.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct FilterLoc {
     pub framework: FrameworkId,
     pub role: RoleIdx,
@@ -411,7 +456,7 @@ pub(crate) struct Book {
     pub visited_roles: Vec<u64>,
     pub epoch: u64,
     pub quota_roles: BTreeSet<RoleIdx>,
-    pub filters: BTreeMap<FilterId, FilterLoc>,
+    pub filters: FilterIndex,
     pub next_filter: u64,
     pub next_seq: u64,
     pub pending: Option<Candidates>,
@@ -484,7 +529,7 @@ impl Book {
             visited_roles: Vec::new(),
             epoch: 0,
             quota_roles: BTreeSet::new(),
-            filters: BTreeMap::new(),
+            filters: FilterIndex::default(),
             next_filter: 0,
             next_seq: 0,
             pending: None,
@@ -746,7 +791,8 @@ impl Book {
             subscribed: false,
             suppressed: false,
             alloc_agents: 0,
-            filters: BTreeMap::new(),
+            filters: Vec::new(),
+            live_filters: 0,
             min_alloc,
         });
         f.roles.len() - 1
@@ -1246,7 +1292,12 @@ impl Book {
             .as_mut()
             .expect("known framework");
         let fr = &mut f.roles[idx];
-        fr.filters.insert(id, agent);
+        if fr.filters.len() >= 2 * fr.live_filters + 16 {
+            let index = &self.filters;
+            fr.filters.retain(|&id| index.get(id).is_some());
+        }
+        fr.filters.push(id);
+        fr.live_filters += 1;
         let role = fr.role;
         self.roles[role].active_filters += 1;
         self.filters.insert(
@@ -1289,13 +1340,16 @@ impl Book {
     }
 
     fn remove_filter(&mut self, id: FilterId) {
-        let Some(loc) = self.filters.remove(&id) else {
+        let Some(loc) = self.filters.remove(id) else {
             return;
         };
         self.roles[loc.role].active_filters -= 1;
-        self.unsettle(loc.agent);
-        if let Some(a) = self.agent_mut(loc.agent) {
-            a.remove_filter(loc.framework, loc.role, id);
+        let visible = self
+            .agent_mut(loc.agent)
+            .is_some_and(|a| a.remove_filter(loc.framework, loc.role, id));
+        // A hidden filter's removal changes no rejection: stable marks stay valid.
+        if visible {
+            self.unsettle(loc.agent);
         }
         let Some(f) = self.framework_mut(loc.framework) else {
             return;
@@ -1303,7 +1357,11 @@ impl Book {
         let Some(idx) = f.role_index(loc.role) else {
             return;
         };
-        f.roles[idx].filters.remove(&id);
+        let fr = &mut f.roles[idx];
+        fr.live_filters -= 1;
+        if fr.live_filters == 0 {
+            fr.filters.clear();
+        }
     }
 
     /// Clears the filters of `fw` on the (role index, agent) pairs `pred` selects.
@@ -1311,9 +1369,12 @@ impl Book {
         let Some(f) = self.framework(fw) else { return };
         let mut ids: Vec<FilterId> = Vec::new();
         for (i, fr) in f.roles.iter().enumerate() {
-            for (&id, &agent) in &fr.filters {
-                if pred(i, agent) {
-                    ids.push(id);
+            for &id in &fr.filters {
+                // Ids are never reused: a live one is this framework's.
+                if let Some(loc) = self.filters.get(id) {
+                    if pred(i, loc.agent) {
+                        ids.push(id);
+                    }
                 }
             }
         }
@@ -1500,6 +1561,12 @@ impl<P: Policy> Driver<P> {
     pub fn without_stable_skip(mut self) -> Self {
         self.book.skip_stable = false;
         self
+    }
+
+    /// Whether `agent` carries a current stable mark.
+    #[cfg(test)]
+    pub fn is_stable(&self, agent: AgentId) -> bool {
+        self.book.is_stable(agent)
     }
 
     /// Number of agents carrying a current stable mark.
