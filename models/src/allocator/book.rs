@@ -996,7 +996,14 @@ impl Book {
             return;
         };
         debug_assert!(!held || a.allocations[i].resources.contains(res));
-        a.allocations[i].resources.sub_assign(res);
+        // Returning all of it (a declined offer of a framework that held nothing
+        // else there) empties the entry: compare instead of subtracting entry by entry.
+        let entry = &mut a.allocations[i].resources;
+        if *entry == *res {
+            entry.clear();
+        } else {
+            entry.sub_assign(res);
+        }
         let emptied = a.allocations[i].resources.is_empty();
         if emptied {
             let gone = a.allocations.remove(i);
@@ -1005,7 +1012,12 @@ impl Book {
             }
         }
         if held && a.exact && !res.has_shared() {
-            a.available.add_assign(res);
+            if a.available.is_empty() {
+                // Canonical `res` is `∅ + res` (the agent was offered whole).
+                a.available.clone_from(res);
+            } else {
+                a.available.add_assign(res);
+            }
             a.version += 1;
             #[cfg(debug_assertions)]
             {
