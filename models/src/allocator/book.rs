@@ -11,8 +11,9 @@
 //!   client of the role sorter while it tracks at least one framework;
 //! * a sorter client is active iff its framework is active, subscribed to the role and
 //!   not suppressed in it;
-//! * every filter in `filters` is present in its framework's per-(role, agent) index
-//!   and counted in its role's `active_filters`;
+//! * every filter in `filters` is listed in its framework's per-role list (which may
+//!   also hold ids that expired since), counted in that list's `live_filters` and in
+//!   its role's `active_filters`;
 //! * an agent's `filter_mask` is the union of the bits of its visible filters.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use sim_core::rng::derive_seed;
 use sim_core::time::{SimDuration, SimTime};
 
+use super::filter_index::FilterIndex;
 use super::{
     AgentCapabilities, AgentId, AgentInfo, Allocation, Allocator, AllocatorConfig,
     AllocatorMetrics, Candidates, FilterId, FrameworkCapabilities, FrameworkId, FrameworkInfo,
@@ -98,7 +100,7 @@ pub(crate) struct AgentState {
     pub allocations: Vec<AgentAlloc>,
     pub info: AgentInfo,
     /// Filters hidden behind another filter of the same (framework, role) whose
-    /// resources contain theirs, keyed by (that shadower's id, own id). While the
+    /// resources contain theirs, sorted by (that shadower's id, own id). While the
     /// shadower lives, a hidden filter never decides anything (whatever it contains,
     /// the shadower contains), so `is_filtered` scans only `filters`; when the
     /// shadower goes, the filters it hid become visible again. A shadower may itself
@@ -106,9 +108,24 @@ pub(crate) struct AgentState {
     /// a visible one. In a replay a framework declines the agent's whole available
     /// set again after each change, and this keeps the scan to the sets that are
     /// not contained in a later one.
-    pub shadowed: BTreeMap<(FilterId, FilterId), AgentFilter>,
-    /// The shadower of each hidden filter.
-    pub shadow_of: BTreeMap<FilterId, FilterId>,
+    /// An agent holds a handful of them, so sorted vectors beat ordered maps.
+    pub shadowed: Vec<Hidden>,
+    /// (hidden filter's id, its shadower's id), sorted by the first.
+    pub shadow_of: Vec<(FilterId, FilterId)>,
+    /// `available` and the allocations are disjoint parts of `info.total` (every
+    /// allocation was moved out of `available`, nothing is shared): then returning a
+    /// part of an allocation adds it to `available`, which is exactly what
+    /// recomputing `total − Σ allocations` would give. Set by `refresh_available`
+    /// when nothing is allocated; kept by moves out of `available` (`track_from`
+    /// with a subset of it) and back (`Book::untrack_held`).
+    pub exact: bool,
+}
+
+/// A filter hidden behind filter `by` (see `AgentState::shadowed`).
+#[derive(Debug)]
+pub(crate) struct Hidden {
+    pub by: FilterId,
+    pub filter: AgentFilter,
 }
 
 /// A refused set: `resources` are not offered again to (framework, role) on the
@@ -185,9 +202,18 @@ impl AgentState {
             total_shared: info.total.has_shared(),
             allocations: Vec::new(),
             info,
-            shadowed: BTreeMap::new(),
-            shadow_of: BTreeMap::new(),
+            shadowed: Vec::new(),
+            shadow_of: Vec::new(),
+            exact: false,
         }
+    }
+
+    /// What `fw` holds under `role` on the agent.
+    fn entry(&self, fw: FrameworkId, role: RoleIdx) -> Option<&Resources> {
+        self.allocations
+            .binary_search_by(|e| (e.framework, e.role).cmp(&(fw, role)))
+            .ok()
+            .map(|i| &self.allocations[i].resources)
     }
 
     /// Replaces the total and the flags derived from it (`available` is left to
@@ -220,46 +246,76 @@ impl AgentState {
             .iter()
             .find(|f| filter_contains(f, &nf))
         {
-            self.shadow_of.insert(nf.id, sh.id);
-            self.shadowed.insert((sh.id, nf.id), nf);
+            let by = sh.id;
+            self.hide(by, nf);
             return;
         }
-        let mut kept = Vec::with_capacity(range.len() + 1);
-        for f in self.filters.drain(range.clone()) {
-            if filter_contains(&nf, &f) {
-                self.shadow_of.insert(f.id, nf.id);
-                self.shadowed.insert((nf.id, f.id), f);
+        // Visible, after the others of its (framework, role) (its id is the largest).
+        let (mut i, mut end) = (range.start, range.end);
+        while i < end {
+            if filter_contains(&nf, &self.filters[i]) {
+                let f = self.filters.remove(i);
+                self.hide(nf.id, f);
+                end -= 1;
             } else {
-                kept.push(f);
+                i += 1;
             }
         }
         self.filter_mask |= filter_bits(nf.framework, nf.role);
-        kept.push(nf);
-        self.filters.splice(range.start..range.start, kept);
+        self.filters.insert(end, nf);
+    }
+
+    /// Hides `f` behind filter `by`.
+    fn hide(&mut self, by: FilterId, f: AgentFilter) {
+        let at = self.shadow_of.partition_point(|&(h, _)| h < f.id);
+        self.shadow_of.insert(at, (f.id, by));
+        let key = (by, f.id);
+        let at = self.shadowed.partition_point(|h| (h.by, h.filter.id) < key);
+        self.shadowed.insert(at, Hidden { by, filter: f });
     }
 
     /// Removes filter `id` (visible or hidden); the filters it hid become visible.
-    pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) {
-        if let Some(sh) = self.shadow_of.remove(&id) {
-            self.shadowed.remove(&(sh, id));
-        } else {
-            let key = (fw, role, id);
-            if let Ok(i) = self
-                .filters
-                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
-            {
-                self.filters.remove(i);
+    /// Returns true when it was visible: removing a hidden filter changes no answer
+    /// of `is_filtered` (whatever it or the filters it hid contain, a visible filter
+    /// contains).
+    pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) -> bool {
+        let visible = match self.shadow_of.binary_search_by_key(&id, |&(h, _)| h) {
+            Ok(k) => {
+                let (_, by) = self.shadow_of.remove(k);
+                if let Ok(j) = self
+                    .shadowed
+                    .binary_search_by(|h| (h.by, h.filter.id).cmp(&(by, id)))
+                {
+                    self.shadowed.remove(j);
+                }
+                false
             }
-        }
+            Err(_) => {
+                let key = (fw, role, id);
+                match self
+                    .filters
+                    .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
+                {
+                    Ok(i) => {
+                        self.filters.remove(i);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        };
         // A hidden filter may hide others too (it hid them while visible).
-        let hidden: Vec<(FilterId, FilterId)> = self
-            .shadowed
-            .range((id, FilterId(0))..=(id, FilterId(u64::MAX)))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in hidden {
-            let f = self.shadowed.remove(&k).expect("listed");
-            self.shadow_of.remove(&f.id);
+        let from = self.shadowed.partition_point(|h| h.by < id);
+        let to = from
+            + self.shadowed[from..]
+                .iter()
+                .take_while(|h| h.by == id)
+                .count();
+        for h in self.shadowed.drain(from..to) {
+            let f = h.filter;
+            if let Ok(k) = self.shadow_of.binary_search_by_key(&f.id, |&(h, _)| h) {
+                self.shadow_of.remove(k);
+            }
             let at = self
                 .filters
                 .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
@@ -269,6 +325,7 @@ impl AgentState {
             .filters
             .iter()
             .fold(0, |m, f| m | filter_bits(f.framework, f.role));
+        visible
     }
 
     /// Ids of every filter on the agent, visible or hidden.
@@ -276,13 +333,22 @@ impl AgentState {
         self.filters
             .iter()
             .map(|f| f.id)
-            .chain(self.shadow_of.keys().copied())
+            .chain(self.shadow_of.iter().map(|&(h, _)| h))
             .collect()
     }
 
     fn refresh_available(&mut self) {
-        // `total − Σ allocations`, subtracting one allocation at a time: Mesos
-        // subtraction clamps at zero per entry, so this equals subtracting the sum.
+        let mut available = std::mem::take(&mut self.available);
+        self.recompute_available_into(&mut available);
+        self.available = available;
+        self.exact = self.allocations.is_empty() && !self.total_shared;
+        self.version += 1;
+    }
+
+    /// Writes `total − Σ allocations` into `out` (reusing its buffer), subtracting
+    /// one allocation at a time: Mesos subtraction clamps at zero per entry, so this
+    /// equals subtracting the sum.
+    fn recompute_available_into(&self, out: &mut Resources) {
         let shared = self.total_shared || self.allocations.iter().any(|e| e.resources.has_shared());
         if shared {
             // Shared resources stay offerable while in use.
@@ -291,14 +357,13 @@ impl AgentState {
                 a.sub_assign(&e.resources.non_shared());
             }
             a.add_assign(&self.info.total.shared());
-            self.available = a;
+            *out = a;
         } else {
-            self.available.clone_from(&self.info.total);
+            out.clone_from(&self.info.total);
             for e in &self.allocations {
-                self.available.sub_assign(&e.resources);
+                out.sub_assign(&e.resources);
             }
         }
-        self.version += 1;
     }
 }
 
@@ -311,8 +376,12 @@ pub(crate) struct FwRole {
     pub suppressed: bool,
     /// Number of agents where the framework holds resources under this role.
     pub alloc_agents: u32,
-    /// This framework's offer filters in this role, with their agents.
-    pub filters: BTreeMap<FilterId, AgentId>,
+    /// This framework's offer filters in this role, in install order, and maybe
+    /// some that are gone since (`Book::filters` tells): removing one costs nothing,
+    /// and the list is pruned when most of it is gone.
+    pub filters: Vec<FilterId>,
+    /// How many of `filters` are live.
+    pub live_filters: usize,
     /// Per-role override of `min_allocatable_resources`.
     pub min_alloc: Option<Vec<ResourceQuantities>>,
 }
@@ -364,7 +433,7 @@ pub(crate) struct RoleState {
 }
 
 /// Where a filter lives.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct FilterLoc {
     pub framework: FrameworkId,
     pub role: RoleIdx,
@@ -419,7 +488,7 @@ pub(crate) struct Book {
     pub visited_roles: Vec<u64>,
     pub epoch: u64,
     pub quota_roles: BTreeSet<RoleIdx>,
-    pub filters: BTreeMap<FilterId, FilterLoc>,
+    pub filters: FilterIndex,
     pub next_filter: u64,
     pub next_seq: u64,
     pub pending: Option<Candidates>,
@@ -492,7 +561,7 @@ impl Book {
             visited_roles: Vec::new(),
             epoch: 0,
             quota_roles: BTreeSet::new(),
-            filters: BTreeMap::new(),
+            filters: FilterIndex::default(),
             next_filter: 0,
             next_seq: 0,
             pending: None,
@@ -754,7 +823,8 @@ impl Book {
             subscribed: false,
             suppressed: false,
             alloc_agents: 0,
-            filters: BTreeMap::new(),
+            filters: Vec::new(),
+            live_filters: 0,
             min_alloc,
         });
         f.roles.len() - 1
@@ -938,6 +1008,24 @@ impl Book {
 
     /// Records that `res` (held by `fw` under `role` on `agent`) came back.
     pub fn untrack(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
+        self.untrack_from(agent, fw, role, res, false);
+    }
+
+    /// [`Book::untrack`] of resources the caller knows the (framework, role) entry
+    /// holds, so that an exact agent (see `AgentState::exact`) gets them back in
+    /// `available` without recomputing it.
+    fn untrack_held(&mut self, agent: AgentId, fw: FrameworkId, role: RoleIdx, res: &Resources) {
+        self.untrack_from(agent, fw, role, res, true);
+    }
+
+    fn untrack_from(
+        &mut self,
+        agent: AgentId,
+        fw: FrameworkId,
+        role: RoleIdx,
+        res: &Resources,
+        held: bool,
+    ) {
         if res.is_empty() {
             return;
         }
@@ -955,7 +1043,15 @@ impl Book {
         else {
             return;
         };
-        a.allocations[i].resources.sub_assign(res);
+        debug_assert!(!held || a.allocations[i].resources.contains(res));
+        // Returning all of it (a declined offer of a framework that held nothing
+        // else there) empties the entry: compare instead of subtracting entry by entry.
+        let entry = &mut a.allocations[i].resources;
+        if *entry == *res {
+            entry.clear();
+        } else {
+            entry.sub_assign(res);
+        }
         let emptied = a.allocations[i].resources.is_empty();
         if emptied {
             let gone = a.allocations.remove(i);
@@ -963,7 +1059,23 @@ impl Book {
                 self.spare.push(gone.resources);
             }
         }
-        a.refresh_available();
+        if held && a.exact && !res.has_shared() {
+            if a.available.is_empty() {
+                // Canonical `res` is `∅ + res` (the agent was offered whole).
+                a.available.clone_from(res);
+            } else {
+                a.available.add_assign(res);
+            }
+            a.version += 1;
+            #[cfg(debug_assertions)]
+            {
+                let mut check = Resources::new();
+                a.recompute_available_into(&mut check);
+                debug_assert_eq!(a.available, check, "incremental return on an exact agent");
+            }
+        } else {
+            a.refresh_available();
+        }
         self.sync_available(agent);
         let q = self.account(role, res, -1);
         let Some(f) = self.framework(fw) else { return };
@@ -981,6 +1093,59 @@ impl Book {
             f.roles[idx].alloc_agents -= 1;
             self.maybe_untrack_fw_role(fw, idx);
         }
+    }
+
+    /// Returns `resources` held by `fw` on `agent` under any of its roles: from the
+    /// one role holding them all if there is one (the first by role name), else from
+    /// each role in role-name order until nothing is left. Returns the first role
+    /// something came back from (where a filter goes).
+    fn recover_any_role(
+        &mut self,
+        agent: AgentId,
+        fw: FrameworkId,
+        resources: &Resources,
+    ) -> Option<RoleIdx> {
+        let a = self.agent(agent)?;
+        let mut roles: Vec<RoleIdx> = a
+            .allocations
+            .iter()
+            .filter(|e| e.framework == fw)
+            .map(|e| e.role)
+            .collect();
+        roles.sort_by(|x, y| self.roles[*x].name.cmp(&self.roles[*y].name));
+        if let Some(&whole) = roles
+            .iter()
+            .find(|&&r| a.entry(fw, r).is_some_and(|h| h.contains(resources)))
+        {
+            self.untrack_held(agent, fw, whole, resources);
+            // Nothing came back when nothing was returned.
+            return (!resources.is_empty()).then_some(whole);
+        }
+        let mut remaining = resources.clone();
+        let mut filter_role = None;
+        for r in roles {
+            let Some(held) = self.agent(agent).and_then(|a| a.entry(fw, r)) else {
+                continue;
+            };
+            let part = if held.contains(&remaining) {
+                std::mem::take(&mut remaining)
+            } else {
+                intersect(held, &remaining)
+            };
+            if part.is_empty() {
+                continue;
+            }
+            self.untrack_held(agent, fw, r, &part);
+            // `remaining − remaining` is empty: what is left is outside `part`.
+            if !remaining.is_empty() {
+                remaining.sub_assign(&part);
+            }
+            filter_role.get_or_insert(r);
+            if remaining.is_empty() {
+                break;
+            }
+        }
+        filter_role
     }
 
     /// Updates the offered-or-allocated quantities (global and along the role's
@@ -1216,7 +1381,12 @@ impl Book {
             .as_mut()
             .expect("known framework");
         let fr = &mut f.roles[idx];
-        fr.filters.insert(id, agent);
+        if fr.filters.len() >= 2 * fr.live_filters + 16 {
+            let index = &self.filters;
+            fr.filters.retain(|&id| index.get(id).is_some());
+        }
+        fr.filters.push(id);
+        fr.live_filters += 1;
         let role = fr.role;
         self.roles[role].active_filters += 1;
         self.filters.insert(
@@ -1259,13 +1429,16 @@ impl Book {
     }
 
     fn remove_filter(&mut self, id: FilterId) {
-        let Some(loc) = self.filters.remove(&id) else {
+        let Some(loc) = self.filters.remove(id) else {
             return;
         };
         self.roles[loc.role].active_filters -= 1;
-        self.unsettle(loc.agent);
-        if let Some(a) = self.agent_mut(loc.agent) {
-            a.remove_filter(loc.framework, loc.role, id);
+        let visible = self
+            .agent_mut(loc.agent)
+            .is_some_and(|a| a.remove_filter(loc.framework, loc.role, id));
+        // A hidden filter's removal changes no rejection: stable marks stay valid.
+        if visible {
+            self.unsettle(loc.agent);
         }
         let Some(f) = self.framework_mut(loc.framework) else {
             return;
@@ -1273,7 +1446,11 @@ impl Book {
         let Some(idx) = f.role_index(loc.role) else {
             return;
         };
-        f.roles[idx].filters.remove(&id);
+        let fr = &mut f.roles[idx];
+        fr.live_filters -= 1;
+        if fr.live_filters == 0 {
+            fr.filters.clear();
+        }
     }
 
     /// Clears the filters of `fw` on the (role index, agent) pairs `pred` selects.
@@ -1281,9 +1458,12 @@ impl Book {
         let Some(f) = self.framework(fw) else { return };
         let mut ids: Vec<FilterId> = Vec::new();
         for (i, fr) in f.roles.iter().enumerate() {
-            for (&id, &agent) in &fr.filters {
-                if pred(i, agent) {
-                    ids.push(id);
+            for &id in &fr.filters {
+                // Ids are never reused: a live one is this framework's.
+                if let Some(loc) = self.filters.get(id) {
+                    if pred(i, loc.agent) {
+                        ids.push(id);
+                    }
                 }
             }
         }
@@ -1472,6 +1652,12 @@ impl<P: Policy> Driver<P> {
         self
     }
 
+    /// Whether `agent` carries a current stable mark.
+    #[cfg(test)]
+    pub fn is_stable(&self, agent: AgentId) -> bool {
+        self.book.is_stable(agent)
+    }
+
     /// Number of agents carrying a current stable mark.
     #[cfg(test)]
     pub fn stable_agents(&self) -> usize {
@@ -1490,40 +1676,23 @@ impl<P: Policy> Driver<P> {
     ) -> Option<InstalledFilter> {
         let b = &mut self.book;
         let a = b.agent(agent)?;
-        let mut entries: Vec<(RoleIdx, Resources)> = a
-            .allocations
-            .iter()
-            .filter(|e| e.framework == fw && role.is_none_or(|r| r == e.role))
-            .map(|e| (e.role, e.resources.clone()))
-            .collect();
-        entries.sort_by(|x, y| b.roles[x.0].name.cmp(&b.roles[y.0].name));
-        if role.is_none() {
-            if let Some(whole) = entries
-                .iter()
-                .position(|(_, held)| held.contains(resources))
-            {
-                let e = entries.swap_remove(whole);
-                entries = vec![e];
+        let filter_role = match role {
+            // One (framework, role) entry at most: return what it holds of
+            // `resources`, subtracting in place (no copy of the entry).
+            Some(r) => {
+                if let Some(held) = a.entry(fw, r) {
+                    if held.contains(resources) {
+                        b.untrack_held(agent, fw, r, resources);
+                    } else {
+                        // `held − x` is always part of `held`.
+                        let part = intersect(held, resources);
+                        b.untrack_held(agent, fw, r, &part);
+                    }
+                }
+                Some(r)
             }
-        }
-        let mut remaining = resources.clone();
-        let mut filter_role = role;
-        for (r, held) in entries {
-            let part = if held.contains(&remaining) {
-                remaining.clone()
-            } else {
-                intersect(&held, &remaining)
-            };
-            if part.is_empty() {
-                continue;
-            }
-            b.untrack(agent, fw, r, &part);
-            remaining.sub_assign(&part);
-            filter_role.get_or_insert(r);
-            if remaining.is_empty() {
-                break;
-            }
-        }
+            None => b.recover_any_role(agent, fw, resources),
+        };
         let refuse = refuse?;
         let role = filter_role?;
         let idx = b.framework(fw)?.role_index(role)?;

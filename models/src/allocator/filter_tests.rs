@@ -90,7 +90,10 @@ fn containment_implies_the_quantity_check() {
 
 /// Every filter on the agent, visible or hidden.
 fn all_filters(a: &AgentState) -> Vec<&AgentFilter> {
-    a.filters.iter().chain(a.shadowed.values()).collect()
+    a.filters
+        .iter()
+        .chain(a.shadowed.iter().map(|h| &h.filter))
+        .collect()
 }
 
 #[test]
@@ -123,14 +126,15 @@ fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
                 live.push((fw, role, FilterId(step)));
             } else {
                 let (fw, role, id) = live.swap_remove(rng.random_range(0..live.len()));
-                agent.remove_filter(fw, role, id);
+                let visible = agent.filters.iter().any(|f| f.id == id);
+                assert_eq!(agent.remove_filter(fw, role, id), visible);
             }
             let mut ids: Vec<FilterId> = all_filters(&agent).iter().map(|f| f.id).collect();
             ids.sort_unstable();
             let mut want: Vec<FilterId> = live.iter().map(|l| l.2).collect();
             want.sort_unstable();
             assert_eq!(ids, want, "round {round} step {step}: the live filters");
-            for h in agent.shadowed.values() {
+            for h in agent.shadowed.iter().map(|h| &h.filter) {
                 hidden_seen += 1;
                 assert!(agent.filters.iter().any(|v| v.framework == h.framework
                     && v.role == h.role

@@ -46,6 +46,7 @@ use crate::sorter::SorterKind;
 mod bestfit;
 mod book;
 mod fifo;
+mod filter_index;
 mod hdrf;
 mod order;
 
