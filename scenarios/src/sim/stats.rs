@@ -9,10 +9,9 @@ use analysis::timeseries::TimeSeries;
 use models::resources::Resources;
 use sim_core::time::SimTime;
 
-use super::ids::OfferId;
 use super::res;
 use super::task::TaskState;
-use super::world::{FrameworkRt, Offer, TaskRt};
+use super::world::{FrameworkRt, TaskRt};
 use crate::scenario::{Action, Scenario};
 use crate::summary::{
     AllocatorSummary, ClusterSummary, FrameworkSummary, RoleSummary, Summary, TaskCounts,
@@ -241,7 +240,7 @@ impl Stats {
         &mut self,
         now: SimTime,
         frameworks: &[FrameworkRt],
-        offers: &BTreeMap<OfferId, Offer>,
+        offers: &super::offers::OfferTable,
     ) {
         self.samples += 1;
         let mut offered: BTreeMap<String, i64> = BTreeMap::new();
