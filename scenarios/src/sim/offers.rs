@@ -139,7 +139,9 @@ mod tests {
         // A linear congruential sequence of operations (fixed, so the test is exact).
         let mut x = 12345u64;
         for step in 0..5000usize {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let pick = (x >> 33) as usize;
             match pick % 5 {
                 0 | 1 => {
