@@ -52,12 +52,11 @@
 //! Floats are used only to draw, and every output is fixed-point; the stream is
 //! identical for a seed on a given platform (ChaCha8, ordered containers only).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Zipf};
+use sim_core::queue::EventQueue;
+use sim_core::time::SimTime;
 
 use crate::record::*;
 
@@ -185,13 +184,15 @@ pub struct SynthWorkload {
     lifetimes: ChaCha8Rng,
     machines: u32,
     end: u64,
-    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    events: Vec<Option<Pending>>,
-    free_slots: Vec<usize>,
-    seq: u64,
+    /// Pending lifecycle steps by (time, push order): the engine's monotone radix
+    /// queue pops them exactly as a heap on (time, sequence number) would.
+    queue: EventQueue<Pending>,
     out: std::collections::VecDeque<WorkloadRecord>,
-    specs: BTreeMap<usize, (JobSpec, u64)>,
-    next_spec: usize,
+    /// Jobs with tasks still to end, and their tasks left, by spec number. A number
+    /// is reused once its job is done: by then no pending step names it.
+    specs: Vec<Option<(JobSpec, u64)>>,
+    /// Spec numbers free for reuse.
+    free_specs: Vec<usize>,
     next_job: u64,
     users: Zipf<f64>,
     request: LogNormal<f64>,
@@ -214,13 +215,10 @@ pub fn synth(machines: u32, days: u32, seed: u64) -> SynthWorkload {
         lifetimes,
         machines: machines.max(1),
         end: u64::from(days).saturating_mul(DAY),
-        queue: BinaryHeap::new(),
-        events: Vec::new(),
-        free_slots: Vec::new(),
-        seq: 0,
+        queue: EventQueue::new(),
         out: std::collections::VecDeque::new(),
-        specs: BTreeMap::new(),
-        next_spec: 0,
+        specs: Vec::new(),
+        free_specs: Vec::new(),
         next_job: 1,
         users: Zipf::new(1000.0, 1.2).expect("constant Zipf parameters are valid"),
         request: lognormal(0.025, 0.6),
@@ -246,18 +244,16 @@ impl SynthWorkload {
         if at >= self.end {
             return;
         }
-        let slot = match self.free_slots.pop() {
-            Some(i) => {
-                self.events[i] = Some(ev);
-                i
-            }
-            None => {
-                self.events.push(Some(ev));
-                self.events.len() - 1
-            }
-        };
-        self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, slot)));
+        self.queue.push(SimTime::from_nanos(at), ev);
+    }
+
+    /// The job of spec number `spec` and its tasks left, while it has tasks to end.
+    fn spec(&self, spec: usize) -> Option<&(JobSpec, u64)> {
+        self.specs.get(spec).and_then(Option::as_ref)
+    }
+
+    fn spec_mut(&mut self, spec: usize) -> Option<&mut (JobSpec, u64)> {
+        self.specs.get_mut(spec).and_then(Option::as_mut)
     }
 
     fn secs(&mut self, d: LogNormal<f64>, cap_s: f64) -> u64 {
@@ -300,9 +296,16 @@ impl SynthWorkload {
             stop: None,
         };
         self.next_job += 1;
-        let id = self.next_spec;
-        self.next_spec += 1;
-        self.specs.insert(id, (spec, tasks));
+        let id = match self.free_specs.pop() {
+            Some(id) => {
+                self.specs[id] = Some((spec, tasks));
+                id
+            }
+            None => {
+                self.specs.push(Some((spec, tasks)));
+                self.specs.len() - 1
+            }
+        };
         (id, tasks)
     }
 
@@ -313,7 +316,7 @@ impl SynthWorkload {
         kind: LifecycleEvent,
         snapshot: bool,
     ) -> Option<WorkloadRecord> {
-        let (s, _) = self.specs.get(&spec)?;
+        let (s, _) = self.spec(spec)?;
         let mut j = JobEvent::new(Nanos(time), s.job, kind);
         j.user = Some(s.user);
         j.scheduling_class = Some(s.class);
@@ -331,7 +334,7 @@ impl SynthWorkload {
         machine: Option<MachineId>,
         snapshot: bool,
     ) -> Option<WorkloadRecord> {
-        let (s, _) = self.specs.get(&spec)?;
+        let (s, _) = self.spec(spec)?;
         let mut t = TaskEvent::new(Nanos(time), TaskId { job: s.job, index }, kind);
         t.machine = machine;
         t.user = Some(s.user);
@@ -357,7 +360,7 @@ impl SynthWorkload {
 
     /// Draws how task `index` of `spec` runs from `start` (when it is scheduled).
     fn plan_run(&mut self, spec: usize, index: u64, attempt: u8, start: u64, machine: MachineId) {
-        if let Some((s, _)) = self.specs.get(&spec).filter(|(s, _)| s.service) {
+        if let Some((s, _)) = self.spec(spec).filter(|(s, _)| s.service) {
             // A service runs until its job is stopped: all its tasks are killed then.
             // A snapshot service is never stopped within the trace.
             if let Some(stop) = s.stop {
@@ -414,7 +417,7 @@ impl SynthWorkload {
         while running < target {
             let (spec, tasks) = self.new_job(true);
             let tasks = tasks.min(target - running).max(1);
-            if let Some((_, n)) = self.specs.get_mut(&spec) {
+            if let Some((_, n)) = self.spec_mut(spec) {
                 *n = tasks;
             }
             running += tasks;
@@ -433,7 +436,7 @@ impl SynthWorkload {
                     }
                 }
                 // A snapshot task has already run for a while: its remaining time.
-                let service = self.specs.get(&spec).is_some_and(|(s, _)| s.service);
+                let service = self.spec(spec).is_some_and(|(s, _)| s.service);
                 if !service {
                     let run = self.secs(self.runtime, 30.0 * 86_400.0).max(SEC);
                     let left = self.rng.random_range(0..run.max(1));
@@ -507,7 +510,7 @@ impl SynthWorkload {
     }
 
     fn task_done(&mut self, spec: usize, time: u64, kind: LifecycleEvent) {
-        let remaining = match self.specs.get_mut(&spec) {
+        let remaining = match self.spec_mut(spec) {
             Some((_, n)) => {
                 *n = n.saturating_sub(1);
                 *n
@@ -518,24 +521,22 @@ impl SynthWorkload {
             if let Some(r) = self.job_event(spec, time, kind, false) {
                 self.out.push_back(r);
             }
-            self.specs.remove(&spec);
+            self.specs[spec] = None;
+            self.free_specs.push(spec);
         }
     }
 
     fn step(&mut self) -> bool {
-        let Some(Reverse((time, _, slot))) = self.queue.pop() else {
+        let Some((time, ev)) = self.queue.pop() else {
             return false;
         };
-        let Some(ev) = self.events.get_mut(slot).and_then(Option::take) else {
-            return true;
-        };
-        self.free_slots.push(slot);
+        let time = time.as_nanos();
         match ev {
             Pending::JobArrival => {
                 let (spec, tasks) = self.new_job(false);
-                if self.specs.get(&spec).is_some_and(|(s, _)| s.service) {
+                if self.spec(spec).is_some_and(|(s, _)| s.service) {
                     let stop = time + self.service_lifetime();
-                    if let Some((s, _)) = self.specs.get_mut(&spec) {
+                    if let Some((s, _)) = self.spec_mut(spec) {
                         s.stop = Some(stop);
                     }
                 }

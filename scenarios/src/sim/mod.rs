@@ -8,6 +8,7 @@ mod events;
 pub mod fetcher;
 mod ids;
 pub mod network;
+mod offers;
 mod pending;
 pub mod replay;
 pub mod replay_usage;

@@ -14,6 +14,7 @@
 //! when the trace ends the task, when the simulated task ends on its own (its agent
 //! removed, its framework gone), and all of them when the trace runs out.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use models::resources::{Resource, ResourceName, Resources};
@@ -114,12 +115,11 @@ pub(crate) struct Feeder {
     records: Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>>>,
     peeked: Option<WorkloadRecord>,
     pub config: ReplayConfig,
-    /// Trace task (job, index) → the simulated task of its current submission.
-    pub tasks: BTreeMap<(u64, u64), TaskId>,
-    /// The reverse of `tasks`.
-    by_task: BTreeMap<TaskId, (u64, u64)>,
-    /// Trace task → when the trace scheduled it (ns), for tasks in `tasks` only.
-    scheduled_at: BTreeMap<(u64, u64), u64>,
+    /// Trace task (job, index) → the simulated task of its current submission, and
+    /// when the trace scheduled it (ns), if it did. The reverse lives in the simulated
+    /// task's record ([`super::world::TaskRt::trace_key`]), so a task costs one map
+    /// entry, found once per record of it.
+    pub(super) tasks: BTreeMap<(u64, u64), Tracked>,
     pub summary: ReplaySummary,
     pub error: Option<TraceError>,
     pub exhausted: bool,
@@ -127,6 +127,15 @@ pub(crate) struct Feeder {
     pub usage: Option<super::replay_usage::TraceUsage>,
     /// Time of the last record read.
     pub last_time: SimTime,
+}
+
+/// A trace task's current simulated task.
+#[derive(Clone, Copy)]
+pub(super) struct Tracked {
+    /// The simulated task.
+    pub id: TaskId,
+    /// When the trace scheduled it (ns), if it did.
+    scheduled_at: Option<u64>,
 }
 
 /// The time of a record.
@@ -161,8 +170,6 @@ impl Feeder {
             usage,
             config,
             tasks: BTreeMap::new(),
-            by_task: BTreeMap::new(),
-            scheduled_at: BTreeMap::new(),
             summary,
             error: None,
             exhausted: false,
@@ -190,38 +197,43 @@ impl Feeder {
             // No record will end a task any more: the tasks still mapped run on
             // as they are.
             self.tasks = BTreeMap::new();
-            self.by_task = BTreeMap::new();
-            self.scheduled_at = BTreeMap::new();
         }
     }
 
     /// The trace submitted `key` as simulated task `id` (a resubmission replaces the
-    /// task it had before).
-    pub fn track(&mut self, key: (u64, u64), id: TaskId) {
-        if let Some(old) = self.tasks.insert(key, id) {
-            self.by_task.remove(&old);
+    /// task it had before, which is returned: its record no longer maps back to `key`).
+    #[must_use]
+    pub fn track(&mut self, key: (u64, u64), id: TaskId) -> Option<TaskId> {
+        match self.tasks.entry(key) {
+            // The trace's SCHEDULE of the earlier submission, if any, still counts.
+            Entry::Occupied(mut e) => Some(std::mem::replace(&mut e.get_mut().id, id)),
+            Entry::Vacant(e) => {
+                e.insert(Tracked {
+                    id,
+                    scheduled_at: None,
+                });
+                None
+            }
         }
-        self.by_task.insert(id, key);
     }
 
     /// The trace scheduled `key` at `at_ns` (remembered only while it is tracked:
     /// otherwise its runtime could never be used).
     pub fn scheduled(&mut self, key: (u64, u64), at_ns: u64) {
-        if self.tasks.contains_key(&key) {
-            self.scheduled_at.insert(key, at_ns);
+        if let Some(t) = self.tasks.get_mut(&key) {
+            t.scheduled_at = Some(at_ns);
         }
     }
 
     /// The trace ended `key` at `at_ns`: the simulated task it had, if still tracked,
-    /// and how long the trace ran it (if the trace scheduled it).
+    /// and how long the trace ran it (if the trace scheduled it). The caller clears
+    /// the task record's [`super::world::TaskRt::trace_key`].
     pub fn ended(&mut self, key: (u64, u64), at_ns: u64) -> Option<(TaskId, Option<SimDuration>)> {
-        let id = self.tasks.remove(&key)?;
-        self.by_task.remove(&id);
-        let runtime = self
+        let t = self.tasks.remove(&key)?;
+        let runtime = t
             .scheduled_at
-            .remove(&key)
             .map(|s| SimDuration::from_nanos(at_ns.saturating_sub(s)));
-        Some((id, runtime))
+        Some((t.id, runtime))
     }
 
     /// Trace tasks mapped to a simulated task.
@@ -315,9 +327,8 @@ impl World<'_, '_> {
     /// longer maps to it (no record of the trace can change it any more).
     pub(super) fn replay_task_ended(&mut self, id: TaskId) {
         if let Some(f) = self.feeder.as_mut() {
-            if let Some(key) = f.by_task.remove(&id) {
+            if let Some(key) = self.tasks.get_mut(id).and_then(|t| t.trace_key.take()) {
                 f.tasks.remove(&key);
-                f.scheduled_at.remove(&key);
             }
             if let Some(usage) = f.usage.as_mut() {
                 usage.forget(id);
@@ -329,9 +340,13 @@ impl World<'_, '_> {
     /// still maps to `old`, is now `new` (and ends when the trace says).
     pub(super) fn replay_task_resubmitted(&mut self, old: TaskId, new: TaskId) {
         if let Some(f) = self.feeder.as_mut() {
-            if let Some(key) = f.by_task.remove(&old) {
-                f.tasks.insert(key, new);
-                f.by_task.insert(new, key);
+            if let Some(key) = self.tasks.get_mut(old).and_then(|t| t.trace_key.take()) {
+                if let Some(t) = f.tasks.get_mut(&key) {
+                    t.id = new;
+                    if let Some(t) = self.tasks.get_mut(new) {
+                        t.trace_key = Some(key);
+                    }
+                }
             }
             if let Some(usage) = f.usage.as_mut() {
                 usage.moved(old, new);

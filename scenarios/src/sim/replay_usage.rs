@@ -267,7 +267,7 @@ impl World<'_, '_> {
         let Some(t) = f
             .tasks
             .get(&(task.job.0, task.index))
-            .and_then(|&id| self.tasks.get(id).map(|t| (id, t)))
+            .and_then(|t| self.tasks.get(t.id).map(|r| (t.id, r)))
         else {
             s.skipped_no_task += 1;
             return;

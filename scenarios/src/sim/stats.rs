@@ -6,20 +6,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use analysis::samples::CompactSamples;
 use analysis::stats::{jain_index, TimeWeighted};
 use analysis::timeseries::TimeSeries;
-use models::resources::Resources;
+use models::resources::{ResourceName, Resources};
 use sim_core::time::SimTime;
 
-use super::ids::OfferId;
 use super::res;
 use super::task::TaskState;
-use super::world::{FrameworkRt, Offer, TaskRt};
+use super::world::{FrameworkRt, TaskRt};
 use crate::scenario::{Action, Scenario};
 use crate::summary::{
     AllocatorSummary, ClusterSummary, FrameworkSummary, RoleSummary, Summary, TaskCounts,
     Utilization, WaitSummary,
 };
 
-#[derive(Default)]
 struct FrameworkStats {
     submitted: u64,
     launched: u64,
@@ -29,15 +27,22 @@ struct FrameworkStats {
     lost: u64,
     running: u64,
     running_max: u64,
-    /// Resources held by running tasks, milli-units per scalar name.
-    allocation: BTreeMap<String, i64>,
+    /// Resources held by running tasks, milli-units per scalar name of
+    /// [`Stats::names`] (by position; other names never count towards a share, their
+    /// cluster total being zero).
+    allocation: Vec<i64>,
     share_sum: f64,
 }
 
 pub(crate) struct Stats {
+    /// The scalar names measured, sorted.
     names: Vec<String>,
-    total: BTreeMap<String, TimeWeighted>,
-    allocated: BTreeMap<String, TimeWeighted>,
+    /// The position in `names` of cpus, mem, disk, gpus and ports, when measured: a
+    /// task's start and end find their series without comparing strings.
+    known: [Option<usize>; 5],
+    /// Cluster total and allocated amount per name of `names`, by position.
+    total: Vec<TimeWeighted>,
+    allocated: Vec<TimeWeighted>,
     offered_sum: BTreeMap<String, f64>,
     frameworks: Vec<FrameworkStats>,
     framework_role: Vec<String>,
@@ -93,12 +98,15 @@ impl Stats {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let zero = || {
-            names
-                .iter()
-                .map(|n| (n.clone(), TimeWeighted::new(0, 0)))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let zero = || vec![TimeWeighted::new(0, 0); names.len()];
+        let known = [
+            ResourceName::Cpus,
+            ResourceName::Mem,
+            ResourceName::Disk,
+            ResourceName::Gpus,
+            ResourceName::Ports,
+        ]
+        .map(|n| names.iter().position(|m| m == n.as_str()));
         let mut util_columns = Vec::new();
         for n in &names {
             util_columns.push(format!("{n}_allocated"));
@@ -111,13 +119,25 @@ impl Stats {
             frameworks: scenario
                 .frameworks
                 .iter()
-                .map(|_| FrameworkStats::default())
+                .map(|_| FrameworkStats {
+                    submitted: 0,
+                    launched: 0,
+                    finished: 0,
+                    failed: 0,
+                    killed: 0,
+                    lost: 0,
+                    running: 0,
+                    running_max: 0,
+                    allocation: vec![0; names.len()],
+                    share_sum: 0.0,
+                })
                 .collect(),
             utilization_series: TimeSeries::new(util_columns),
             share_series: TimeSeries::new(roles.clone()),
             queue_series: TimeSeries::new(scenario.frameworks.iter().map(|f| f.name.clone())),
             role_share_sum: vec![0.0; roles.len()],
             names,
+            known,
             framework_role,
             roles,
             agents_max: 0,
@@ -134,22 +154,44 @@ impl Stats {
         }
     }
 
-    fn shift(map: &mut BTreeMap<String, TimeWeighted>, now: SimTime, r: &Resources, sign: i64) {
+    /// The position of `name` in `names`, if measured.
+    fn slot(names: &[String], known: &[Option<usize>; 5], name: &ResourceName) -> Option<usize> {
+        match name {
+            ResourceName::Cpus => known[0],
+            ResourceName::Mem => known[1],
+            ResourceName::Disk => known[2],
+            ResourceName::Gpus => known[3],
+            ResourceName::Ports => known[4],
+            ResourceName::Custom(s) => names.binary_search_by(|n| n.as_str().cmp(s.as_str())).ok(),
+        }
+    }
+
+    /// Adds `sign` times `r`'s scalars to the series `which` (`total` or `allocated`)
+    /// and, with `fw`, to that framework's allocation.
+    fn shift(&mut self, total: bool, fw: Option<usize>, now: SimTime, r: &Resources, sign: i64) {
+        let series = if total {
+            &mut self.total
+        } else {
+            &mut self.allocated
+        };
         for (name, milli) in r.quantities().iter() {
-            if let Some(s) = map.get_mut(name.as_str()) {
-                s.add(now.as_nanos(), sign * milli);
+            if let Some(i) = Self::slot(&self.names, &self.known, name) {
+                series[i].add(now.as_nanos(), sign * milli);
+                if let Some(fw) = fw {
+                    self.frameworks[fw].allocation[i] += sign * milli;
+                }
             }
         }
     }
 
     pub fn agent_added(&mut self, now: SimTime, total: &Resources) {
-        Self::shift(&mut self.total, now, total, 1);
+        self.shift(true, None, now, total, 1);
         self.agents_now += 1;
         self.agents_max = self.agents_max.max(self.agents_now);
     }
 
     pub fn agent_removed(&mut self, now: SimTime, total: &Resources) {
-        Self::shift(&mut self.total, now, total, -1);
+        self.shift(true, None, now, total, -1);
         self.agents_now -= 1;
     }
 
@@ -171,41 +213,21 @@ impl Stats {
     ) {
         self.waits
             .push(now.saturating_duration_since(submitted).as_nanos());
-        Self::shift(&mut self.allocated, now, resources, 1);
+        self.shift(false, Some(fw), now, resources, 1);
         let f = &mut self.frameworks[fw];
         f.running += 1;
         f.running_max = f.running_max.max(f.running);
-        Self::add_allocation(&mut f.allocation, resources, 1);
     }
 
     pub fn task_stopped(&mut self, now: SimTime, fw: usize, resources: &Resources) {
-        Self::shift(&mut self.allocated, now, resources, -1);
-        let f = &mut self.frameworks[fw];
-        f.running -= 1;
-        Self::add_allocation(&mut f.allocation, resources, -1);
-    }
-
-    /// Adds `sign` times `r`'s scalars to a framework's allocation by name (without
-    /// building a `String` per name and task, as `entry` would).
-    fn add_allocation(allocation: &mut BTreeMap<String, i64>, r: &Resources, sign: i64) {
-        for (name, milli) in r.quantities().iter() {
-            match allocation.get_mut(name.as_str()) {
-                Some(v) => *v += sign * milli,
-                None => {
-                    allocation.insert(name.as_str().to_string(), sign * milli);
-                }
-            }
-        }
+        self.shift(false, Some(fw), now, resources, -1);
+        self.frameworks[fw].running -= 1;
     }
 
     /// A task group's executor holds `resources` (`sign` 1) or let them go (-1):
     /// they count as the framework's allocation like its tasks', without a task.
     pub fn executor_held(&mut self, now: SimTime, fw: usize, resources: &Resources, sign: i64) {
-        Self::shift(&mut self.allocated, now, resources, sign);
-        let f = &mut self.frameworks[fw];
-        for (name, milli) in res::scalars(resources) {
-            *f.allocation.entry(name).or_insert(0) += sign * milli;
-        }
+        self.shift(false, Some(fw), now, resources, sign);
     }
 
     pub fn task_ended(&mut self, now: SimTime, fw: usize, state: TaskState) {
@@ -222,16 +244,14 @@ impl Stats {
         }
     }
 
-    fn current_total(&self, name: &str) -> i64 {
-        self.total.get(name).map(TimeWeighted::current).unwrap_or(0)
-    }
-
-    /// Dominant share of an allocation against the current cluster total.
-    fn dominant_share(&self, allocation: &BTreeMap<String, i64>) -> f64 {
+    /// Dominant share of an allocation (by position in `names`) against the current
+    /// cluster total.
+    fn dominant_share(&self, allocation: &[i64]) -> f64 {
         allocation
             .iter()
-            .filter_map(|(name, milli)| {
-                let total = self.current_total(name);
+            .zip(&self.total)
+            .filter_map(|(milli, total)| {
+                let total = total.current();
                 (total > 0).then(|| *milli as f64 / total as f64)
             })
             .fold(0.0, f64::max)
@@ -241,7 +261,7 @@ impl Stats {
         &mut self,
         now: SimTime,
         frameworks: &[FrameworkRt],
-        offers: &BTreeMap<OfferId, Offer>,
+        offers: &super::offers::OfferTable,
     ) {
         self.samples += 1;
         let mut offered: BTreeMap<String, i64> = BTreeMap::new();
@@ -251,22 +271,22 @@ impl Stats {
             }
         }
         let mut util = Vec::new();
-        for name in &self.names {
-            let total = self.current_total(name).max(0) as f64;
+        for (i, name) in self.names.iter().enumerate() {
+            let total = self.total[i].current().max(0) as f64;
             let frac = |v: i64| if total > 0.0 { v as f64 / total } else { 0.0 };
             let off = frac(*offered.get(name).unwrap_or(&0));
-            util.push(round6(frac(self.allocated[name].current())));
+            util.push(round6(frac(self.allocated[i].current())));
             util.push(round6(off));
             *self.offered_sum.get_mut(name).expect("known name") += off;
         }
         self.utilization_series.push(now.as_nanos(), util);
-        let mut role_alloc: BTreeMap<&str, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut role_alloc: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
         for (i, f) in self.frameworks.iter().enumerate() {
             let entry = role_alloc
                 .entry(self.framework_role[i].as_str())
-                .or_default();
-            for (name, milli) in &f.allocation {
-                *entry.entry(name.clone()).or_insert(0) += milli;
+                .or_insert_with(|| vec![0; self.names.len()]);
+            for (sum, milli) in entry.iter_mut().zip(&f.allocation) {
+                *sum += milli;
             }
         }
         let shares: Vec<f64> = self
@@ -316,10 +336,10 @@ impl Stats {
     ) -> Summary {
         let end_ns = end.as_nanos();
         let mut utilization = BTreeMap::new();
-        for name in &self.names {
-            let total_mean = self.total[name].mean(end_ns);
+        for (i, name) in self.names.iter().enumerate() {
+            let total_mean = self.total[i].mean(end_ns);
             let allocated = if total_mean > 0.0 {
-                self.allocated[name].mean(end_ns) / total_mean
+                self.allocated[i].mean(end_ns) / total_mean
             } else {
                 0.0
             };
@@ -404,7 +424,8 @@ impl Stats {
                 totals: self
                     .names
                     .iter()
-                    .map(|n| (n.clone(), self.current_total(n) as f64 / 1000.0))
+                    .zip(&self.total)
+                    .map(|(n, t)| (n.clone(), t.current() as f64 / 1000.0))
                     .collect(),
             },
             tasks: TaskCounts {

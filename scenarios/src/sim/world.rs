@@ -106,6 +106,9 @@ pub(crate) struct TaskRt {
     /// The trace withdrew it while its DROPPED status was on the way to its framework,
     /// which therefore does not resubmit it.
     pub withdrawn: bool,
+    /// The replayed trace's task (job, index) this task currently stands for, while
+    /// the trace may still end it (the reverse of the feeder's map).
+    pub trace_key: Option<(u64, u64)>,
 }
 
 impl TaskRt {
@@ -132,6 +135,7 @@ impl TaskRt {
             end_state,
             status_in_flight: 0,
             withdrawn: false,
+            trace_key: None,
         }
     }
 }
@@ -147,7 +151,7 @@ pub(crate) struct World<'s, 'l> {
     agent_by_name: BTreeMap<String, usize>,
     pub frameworks: Vec<FrameworkRt>,
     framework_by_name: BTreeMap<String, usize>,
-    pub offers: BTreeMap<OfferId, Offer>,
+    pub offers: super::offers::OfferTable,
     next_offer: u64,
     pub tasks: TaskTable<TaskRt>,
     triggered_scheduled: bool,
@@ -242,7 +246,7 @@ impl<'s, 'l> World<'s, 'l> {
             agent_by_name: BTreeMap::new(),
             frameworks,
             framework_by_name,
-            offers: BTreeMap::new(),
+            offers: Default::default(),
             next_offer: 1,
             tasks: TaskTable::default(),
             triggered_scheduled: false,
@@ -394,7 +398,13 @@ impl<'s, 'l> World<'s, 'l> {
                             format!("trace-{}", role_of(t.priority.map(|p| p.band)))
                         );
                         let id = self.submit_task(now, fw, request, None);
-                        self.feeder.as_mut().expect("feeder").track(key, id);
+                        let feeder = self.feeder.as_mut().expect("feeder");
+                        if let Some(old) = feeder.track(key, id) {
+                            if let Some(t) = self.tasks.get_mut(old) {
+                                t.trace_key = None;
+                            }
+                        }
+                        self.tasks[id.0 as usize].trace_key = Some(key);
                         self.wake_framework(ctx, fw);
                         self.subscribe_on_first_task(ctx, fw);
                     }
@@ -411,6 +421,9 @@ impl<'s, 'l> World<'s, 'l> {
                         let Some((id, runtime)) = feeder.ended(key, t.time.0) else {
                             return;
                         };
+                        if let Some(t) = self.tasks.get_mut(id) {
+                            t.trace_key = None;
+                        }
                         self.end_traced_task(ctx, id, runtime, end_state);
                         self.replay_usage_forget(id);
                     }
