@@ -109,10 +109,7 @@ mod tests {
 
     #[test]
     fn a_producer_panic_reaches_the_consumer() {
-        let source = (0..BATCH * 2).map(|i| {
-            assert!(i != BATCH + 3, "bad record {i}");
-            i
-        });
+        let source = (0..BATCH * 2).inspect(|&i| assert!(i != BATCH + 3, "bad record {i}"));
         let mut items = ahead(source);
         let read =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| items.by_ref().count()));
