@@ -39,9 +39,13 @@ const USAGE: &str = "\
 ";
 
 fn write_trace(dir: &Path, usage: &str) -> Vec<PathBuf> {
+    write_tables(dir, MACHINES, TASKS, usage)
+}
+
+fn write_tables(dir: &Path, machines: &str, tasks: &str, usage: &str) -> Vec<PathBuf> {
     let files = [
-        ("machine_events", "part-00000-of-00001.csv", MACHINES),
-        ("task_events", "part-00000-of-00500.csv", TASKS),
+        ("machine_events", "part-00000-of-00001.csv", machines),
+        ("task_events", "part-00000-of-00500.csv", tasks),
         ("task_usage", "part-00000-of-00500.csv", usage),
     ];
     files
@@ -194,6 +198,60 @@ fn without_the_flag_samples_are_ignored_as_before() {
     let records = |r: &Run| r.summary.replay.as_ref().unwrap().records;
     assert_eq!(records(&with_samples), records(&without) + 5);
     assert!(with_samples.log == without.log, "event logs differ");
+}
+
+/// The machine leaves at 1.5 ms, after the framework accepted its first offer for
+/// the task (the ACCEPT reaches the master at 2 ms and finds the offer rescinded: the
+/// task is DROPPED, its framework learns it at 3 ms and retries) and comes back at
+/// 10 ms. The sample at 2.5 ms arrives while the DROPPED status is on its way.
+fn dropped_in_flight(tasks: &str) -> ReplayUsageSummary {
+    const MACHINE_LEAVES_AND_RETURNS: &str = "\
+600000000,1,0,p,1.0,1.0
+600001500,1,1,p,1.0,1.0
+600010000,1,0,p,1.0,1.0
+";
+    const SAMPLE_WHILE_DROPPED: &str = "600002500,900000000,1,0,1,0.5,0.0625,,,,,,,,,,,,\n";
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_tables(
+        dir.path(),
+        MACHINE_LEAVES_AND_RETURNS,
+        tasks,
+        SAMPLE_WHILE_DROPPED,
+    );
+    let run = replay_paths(&paths, Some(&[]), 4000, 4096);
+    let log = String::from_utf8(run.log).unwrap();
+    assert!(
+        log.contains(r#""t_ns":2000000,"kind":"task_state","framework":"trace-batch","role":"batch","task":0,"state":"TASK_DROPPED""#),
+        "{log}"
+    );
+    run.summary.replay.unwrap().usage.unwrap()
+}
+
+#[test]
+fn a_sample_arriving_while_a_drop_is_reported_waits_for_the_retry() {
+    let u = dropped_in_flight("600000000,,1,0,,0,u,0,2,0.25,0.125,0,0\n");
+    assert_eq!(
+        (u.remembered, u.skipped_no_task, u.held_max),
+        (1, 0, 1),
+        "{u:?}"
+    );
+    assert_eq!(
+        (u.tasks_started_with_sample, u.tasks_started_at_request),
+        (1, 0)
+    );
+}
+
+#[test]
+fn a_sample_for_a_dropped_task_the_trace_withdrew_is_skipped() {
+    // The trace kills the task at 2.2 ms, before it ever ran: no retry.
+    let u = dropped_in_flight(
+        "600000000,,1,0,,0,u,0,2,0.25,0.125,0,0\n600002200,,1,0,,5,u,0,2,0.25,0.125,0,0\n",
+    );
+    assert_eq!((u.remembered, u.skipped_no_task), (0, 1), "{u:?}");
+    assert_eq!(
+        (u.tasks_started_with_sample, u.tasks_started_at_request),
+        (0, 0)
+    );
 }
 
 #[test]

@@ -336,6 +336,14 @@ impl World<'_, '_> {
         }
     }
 
+    /// Dropped task `id` will not run again (the trace withdrew it): the usage sample
+    /// kept for its retry goes.
+    pub(super) fn replay_task_not_retried(&mut self, id: TaskId) {
+        if let Some(usage) = self.feeder.as_mut().and_then(|f| f.usage.as_mut()) {
+            usage.forget(id);
+        }
+    }
+
     /// A framework resubmitted dropped task `old` as `new`: the trace task, if it
     /// still maps to `old`, is now `new` (and ends when the trace says).
     pub(super) fn replay_task_resubmitted(&mut self, old: TaskId, new: TaskId) {

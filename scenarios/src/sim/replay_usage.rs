@@ -169,7 +169,8 @@ pub struct ReplayUsageSummary {
     pub samples: u64,
     /// Applied at once to a task running in the simulator.
     pub applied: u64,
-    /// Kept as the latest of a queued (pending or staging) task, for its start.
+    /// Kept as the latest of a queued task (pending, staging, or dropped and about
+    /// to be retried), for its start.
     pub remembered: u64,
     /// Skipped: the task is not live in the simulator (never submitted, submitted
     /// without a request, or already ended there).
@@ -294,8 +295,15 @@ impl World<'_, '_> {
                 .and_then(|a| convert(a, req_mem, true))
                 .map(|m| m.max(0)),
         };
+        // A DROPPED task still to learn it will run again as its retry (which takes
+        // over the remembered sample), unless the trace withdrew it.
+        let queued = match t.state {
+            TaskState::Pending | TaskState::Staging => true,
+            TaskState::Dropped => !t.withdrawn,
+            _ => false,
+        };
         match t.state {
-            TaskState::Pending | TaskState::Staging => {
+            _ if queued => {
                 let e = tu.latest.entry(id).or_default();
                 *e = e.then(d);
                 s.remembered += 1;

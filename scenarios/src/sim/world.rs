@@ -1217,6 +1217,8 @@ impl<'s, 'l> World<'s, 'l> {
                 fw, request, role, duration, submitted, end_state,
             ));
             self.replay_task_resubmitted(task, id);
+        } else if state == TaskState::Dropped {
+            self.replay_task_not_retried(task);
         }
     }
 
