@@ -1,2 +1,4 @@
 //! Live mode: real cgroups and network namespaces driven by the models. See README.md in this crate.
+pub mod cgroup;
 pub mod clock;
+pub mod process;
