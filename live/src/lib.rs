@@ -2,3 +2,5 @@
 pub mod cgroup;
 pub mod clock;
 pub mod process;
+pub mod run;
+pub mod summary;

@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 /// The trampoline every task starts as: `/bin/sh` writes its own pid (`$$`) into each
@@ -106,29 +107,32 @@ impl TaskProcess {
         if self.reaped {
             return Ok(None);
         }
-        match self.child.try_wait()? {
-            Some(status) => {
-                self.reaped = true;
-                self.kill_group();
-                Ok(Some(Exit::from_status(status)))
-            }
-            None => Ok(None),
+        // Peek without reaping (WNOWAIT): while the leader is an unreaped zombie its pid,
+        // and so the group id, cannot be reused, so killing the group cannot hit a
+        // stranger's processes.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(self.leader()), flags) {
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Err(io::Error::from(e)),
         }
+        Ok(self.kill())
     }
 
-    /// Kills the whole process group and waits for the leader.
+    /// Kills the whole process group, then reaps the leader; its exit (None when it was
+    /// reaped before).
     pub fn kill(&mut self) -> Option<Exit> {
-        self.kill_group();
         if self.reaped {
             return None;
         }
+        // ESRCH (nothing left in the group) is the normal case after a clean exit.
+        let _ = killpg(self.leader(), Signal::SIGKILL);
         self.reaped = true;
         self.child.wait().ok().map(Exit::from_status)
     }
 
-    fn kill_group(&self) {
-        // ESRCH (nothing left in the group) is the normal case after a clean exit.
-        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+    fn leader(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
     }
 }
 
