@@ -77,7 +77,8 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
     let resources = |flag: &str, text: &str| {
         Resources::parse(text).map_err(|e| format!("--{flag} `{text}`: {e}"))
     };
-    let duration = |flag: &str, text: &str| parse_duration(text).map_err(|e| format!("--{flag}: {e}"));
+    let duration =
+        |flag: &str, text: &str| parse_duration(text).map_err(|e| format!("--{flag}: {e}"));
     let config = live::run::LiveConfig {
         agents: args.agents,
         agent_resources: resources("agent-resources", &args.agent_resources)?,

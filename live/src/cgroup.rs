@@ -43,7 +43,9 @@ pub enum CgroupError {
     #[error("cannot tell this process's cgroup in the {0} hierarchy from /proc/self/cgroup")]
     UnknownOwnCgroup(String),
     /// Creating or writing a cgroup file was refused.
-    #[error("permission denied on {path} (live mode needs root, or write access to a delegated cgroup)")]
+    #[error(
+        "permission denied on {path} (live mode needs root, or write access to a delegated cgroup)"
+    )]
     PermissionDenied {
         /// The file or directory.
         path: PathBuf,
@@ -249,7 +251,9 @@ pub struct CgroupGuard {
 impl CgroupGuard {
     /// The cgroup.
     pub fn cgroup(&self) -> &Cgroup {
-        self.cgroup.as_ref().expect("a guard holds its cgroup until removed")
+        self.cgroup
+            .as_ref()
+            .expect("a guard holds its cgroup until removed")
     }
 
     /// Removes the cgroup and everything below it, reporting failure (dropping the guard
@@ -530,8 +534,7 @@ mod tests {
 
     #[test]
     fn unified_layout_with_controllers_uses_v2() {
-        let mountinfo =
-            "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        let mountinfo = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
         let own = "0::/user.slice/session-1.scope\n";
         let cg = detect(mountinfo, own, |dir| {
             assert_eq!(dir, Path::new("/sys/fs/cgroup/user.slice/session-1.scope"));
@@ -659,7 +662,11 @@ mod tests {
         );
         let agent = guard.cgroup().clone();
         // Already enabled: left alone.
-        fs::write(agent_dir(&agent).join("cgroup.subtree_control"), "cpu memory\n").unwrap();
+        fs::write(
+            agent_dir(&agent).join("cgroup.subtree_control"),
+            "cpu memory\n",
+        )
+        .unwrap();
         let task_guard = agent.create_child("task-3").unwrap();
         assert_eq!(
             read(&agent_dir(&agent).join("cgroup.subtree_control")),

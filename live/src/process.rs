@@ -2,8 +2,8 @@
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use nix::sys::signal::{killpg, Signal};
@@ -153,7 +153,10 @@ mod tests {
             if let Some(e) = p.try_exit().unwrap() {
                 return e;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "task never ended");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "task never ended"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -184,8 +187,7 @@ mod tests {
     fn a_failed_join_stops_the_command_from_running() {
         let tmp = tempfile::tempdir().unwrap();
         let procs = [tmp.path().join("missing-dir/cgroup.procs")];
-        let mut p =
-            TaskProcess::spawn("touch ran", tmp.path(), &procs, &TaskEnv::new()).unwrap();
+        let mut p = TaskProcess::spawn("touch ran", tmp.path(), &procs, &TaskEnv::new()).unwrap();
         assert_eq!(wait(&mut p), Exit::Code(JOIN_FAILED_STATUS));
         assert!(!tmp.path().join("ran").exists());
         let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap();
@@ -209,7 +211,11 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(20));
             std::thread::sleep(Duration::from_millis(5));
         }
-        let bg: i32 = std::fs::read_to_string(&bg_file).unwrap().trim().parse().unwrap();
+        let bg: i32 = std::fs::read_to_string(&bg_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert_eq!(p.kill(), Some(Exit::Signal(9)));
         // The grandchild got SIGKILL too: it is gone (or a zombie awaiting its reaper).
         let start = Instant::now();
@@ -217,9 +223,18 @@ mod tests {
             let stat = std::fs::read_to_string(format!("/proc/{bg}/stat"));
             match stat {
                 Err(_) => break,
-                Ok(s) if s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) => break,
+                Ok(s)
+                    if s.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z')) =>
+                {
+                    break
+                }
                 Ok(_) => {
-                    assert!(start.elapsed() < Duration::from_secs(20), "grandchild {bg} survived");
+                    assert!(
+                        start.elapsed() < Duration::from_secs(20),
+                        "grandchild {bg} survived"
+                    );
                     std::thread::sleep(Duration::from_millis(5));
                 }
             }

@@ -25,8 +25,8 @@ use models::allocator::{
     AgentId, AgentInfo, Allocator, AllocatorConfig, Candidates, FrameworkId, FrameworkInfo,
 };
 use models::resources::{ResourceName, Resources};
-use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
 use rand::RngCore;
+use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
 use thiserror::Error;
 
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
@@ -128,6 +128,9 @@ impl LiveConfig {
     /// Checks the settings before anything is created.
     pub fn validate(&self) -> Result<(), LiveError> {
         let bad = |m: String| Err(LiveError::Config(m));
+        if !models::allocator::ALLOCATOR_NAMES.contains(&self.policy.as_str()) {
+            return Err(models::allocator::UnknownAllocator(self.policy.clone()).into());
+        }
         if self.agents == 0 {
             return bad("--agents must be at least 1".into());
         }
@@ -198,8 +201,9 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             .stream("master/allocator")
             .next_u64(),
     )?;
-    let out = OutputDir::create(&config.out)?;
+    // Cgroups first: missing privileges are reported before anything else is touched.
     let run_cgroup = base.create_child(&config.cgroup_name)?;
+    let out = OutputDir::create(&config.out)?;
     let mut agents = Vec::new();
     for a in 0..config.agents {
         let name = format!("agent-{a}");
@@ -277,10 +281,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
 }
 
 fn dirs(cg: &Cgroup) -> Vec<String> {
-    cg.dirs()
-        .iter()
-        .map(|d| d.display().to_string())
-        .collect()
+    cg.dirs().iter().map(|d| d.display().to_string()).collect()
 }
 
 /// The master's events.
