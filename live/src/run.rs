@@ -575,6 +575,15 @@ impl OutputDir {
             let path = path.to_path_buf();
             move |source| LiveError::Output { path, source }
         };
+        // Replacing is only for a previous output: never delete a directory we did not
+        // write (an `--out` pointing at a home directory, say).
+        let is_empty = |p: &Path| fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
+        if out.exists() && !out.join("summary.json").is_file() && !is_empty(out) {
+            return Err(LiveError::Config(format!(
+                "--out {} exists and is not a mesosim output directory (no summary.json)",
+                out.display()
+            )));
+        }
         fs::create_dir_all(&parent).map_err(err(&parent))?;
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {

@@ -364,3 +364,35 @@ impl Drop for RmdirOnDrop {
         let _ = fs::remove_dir(&self.0);
     }
 }
+
+#[test]
+fn a_previous_output_is_replaced_but_a_foreign_directory_is_refused() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run(&config(&out, 1, "echo first"), &base).unwrap();
+    let s = run(&config(&out, 2, "true"), &base).unwrap();
+    let on_disk: LiveSummary = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!((on_disk.tasks.launched, s.tasks.launched), (2, 2));
+    let foreign = tmp.path().join("home");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    let cfg = config(&foreign, 1, "true");
+    let err = run(&cfg, &base).unwrap_err();
+    assert!(
+        err.to_string().contains("not a mesosim output directory"),
+        "{err}"
+    );
+    assert_eq!(read(&foreign.join("notes.txt")), "keep me");
+    assert!(base
+        .child(&cfg.cgroup_name)
+        .dirs()
+        .iter()
+        .all(|d| !d.exists()));
+    let mut names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["home", "out"]);
+}
