@@ -58,6 +58,13 @@ pub struct LiveRunArgs {
     /// [default: mesosim-<pid>].
     #[arg(long)]
     cgroup_name: Option<String>,
+    /// Put each agent (and its tasks) in a network namespace of its own, joined to a hub
+    /// namespace by a veth pair (agent a: 10.214.a.2, hub side 10.214.a.1).
+    #[arg(long)]
+    agent_network: bool,
+    /// Limit each agent's egress to this many bytes per second (tc tbf on its veth).
+    #[arg(long, value_name = "BYTES_PER_SEC", requires = "agent_network")]
+    agent_egress_rate: Option<u64>,
     /// Output directory [default: out/live-<seed>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -95,6 +102,9 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
         out: args
             .out
             .unwrap_or_else(|| PathBuf::from(format!("out/live-{}", args.seed))),
+        network: args.agent_network.then_some(live::run::NetworkConfig {
+            egress_bytes_per_sec: args.agent_egress_rate,
+        }),
     };
     // Bad flags are reported before the host is looked at.
     config.validate()?;

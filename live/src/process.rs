@@ -19,11 +19,13 @@ use nix::unistd::Pid;
 /// may only call async-signal-safe functions. With the trampoline the task's command
 /// never runs outside its cgroup: the pid is the same before and after `exec`, and the
 /// command starts only once every write succeeded (else exit status 125 and a line on
-/// the task's stderr).
-const TRAMPOLINE: &str = r#"cmd=$1; shift
+/// the task's stderr). Given a network namespace, the trampoline execs through
+/// `ip netns exec`, which enters it and execs the command in turn (still the same pid).
+const TRAMPOLINE: &str = r#"cmd=$1; netns=$2; shift 2
 for f in "$@"; do
   echo $$ > "$f" || { echo "mesosim: cannot join cgroup $f" >&2; exit 125; }
 done
+if [ -n "$netns" ]; then exec ip netns exec "$netns" /bin/sh -c "$cmd"; fi
 exec /bin/sh -c "$cmd""#;
 
 /// The exit status the trampoline returns when it could not join the cgroup.
@@ -75,6 +77,18 @@ impl TaskProcess {
         procs_files: &[PathBuf],
         env: &TaskEnv,
     ) -> io::Result<TaskProcess> {
+        Self::spawn_in_netns(command, sandbox, procs_files, env, None)
+    }
+
+    /// [`TaskProcess::spawn`], with the command run inside the named network namespace
+    /// (`ip netns`) when one is given.
+    pub fn spawn_in_netns(
+        command: &str,
+        sandbox: &Path,
+        procs_files: &[PathBuf],
+        env: &TaskEnv,
+        netns: Option<&str>,
+    ) -> io::Result<TaskProcess> {
         let stdout = File::create(sandbox.join("stdout"))?;
         let stderr = File::create(sandbox.join("stderr"))?;
         let child = Command::new("/bin/sh")
@@ -82,6 +96,7 @@ impl TaskProcess {
             .arg(TRAMPOLINE)
             .arg("mesosim-task")
             .arg(command)
+            .arg(netns.unwrap_or(""))
             .args(procs_files)
             .current_dir(sandbox)
             .envs(env.iter().map(|(k, v)| (k, v)))

@@ -31,6 +31,7 @@ use thiserror::Error;
 
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
+use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
 use crate::process::{Exit, TaskEnv, TaskProcess};
 use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
 
@@ -67,7 +68,22 @@ pub struct LiveConfig {
     pub cgroup_name: String,
     /// The output directory.
     pub out: PathBuf,
+    /// Per-agent network namespaces; `None` runs tasks in the host's network.
+    pub network: Option<NetworkConfig>,
 }
+
+/// Each agent in a network namespace of its own (`<cgroup_name>-agent-<a>`), joined to
+/// a hub namespace (`<cgroup_name>-hub`, the master's side) by a veth pair: `eth0` at
+/// `10.214.<a>.2/30` in the agent, `agent<a>` at `10.214.<a>.1/30` in the hub. Tasks
+/// run inside their agent's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// A tbf limit on each agent's `eth0` egress, bytes per second.
+    pub egress_bytes_per_sec: Option<u64>,
+}
+
+/// Agents a run with [`NetworkConfig`] may have (one /30 per agent in `10.214.<a>.0`).
+pub const MAX_NETWORK_AGENTS: u32 = 250;
 
 /// Why a live run failed.
 #[derive(Debug, Error)]
@@ -97,6 +113,9 @@ pub enum LiveError {
         /// The error.
         source: io::Error,
     },
+    /// A network namespace, veth pair or rate limit could not be set up or removed.
+    #[error(transparent)]
+    Network(#[from] NetError),
     /// The output directory could not be written.
     #[error("{path}: {source}")]
     Output {
@@ -169,6 +188,17 @@ impl LiveConfig {
                 self.cgroup_name
             ));
         }
+        if let Some(net) = &self.network {
+            if self.agents > MAX_NETWORK_AGENTS {
+                return bad(format!(
+                    "--agent-network allows at most {MAX_NETWORK_AGENTS} agents, got {}",
+                    self.agents
+                ));
+            }
+            if net.egress_bytes_per_sec == Some(0) {
+                return bad("--agent-egress-rate must be positive".into());
+            }
+        }
         if self.out.file_name().is_none() {
             return bad(format!(
                 "--out `{}` must name a directory",
@@ -203,18 +233,27 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     )?;
     // Cgroups first: missing privileges are reported before anything else is touched.
     let run_cgroup = base.create_child(&config.cgroup_name)?;
-    let out = OutputDir::create(&config.out)?;
+    let hub = match config.network {
+        Some(_) => Some(Netns::create(&format!("{}-hub", config.cgroup_name))?),
+        None => None,
+    };
     let mut agents = Vec::new();
     for a in 0..config.agents {
         let name = format!("agent-{a}");
         let cgroup = run_cgroup.cgroup().create_child(&name)?;
+        let network = match (&config.network, &hub) {
+            (Some(net), Some(hub)) => Some(agent_network(config, net, hub, a)?),
+            _ => None,
+        };
         agents.push(Agent {
             name,
             used: Resources::default(),
             cgroup,
+            network,
             launched: 0,
         });
     }
+    let out = OutputDir::create(&config.out)?;
     let mut master = Master {
         config,
         allocator,
@@ -256,8 +295,16 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             cpus_milli: scalar(&config.agent_resources, "cpus"),
             mem_mb: scalar(&config.agent_resources, "mem") / 1000,
             tasks_launched: agent.launched,
+            netns: agent.network.as_ref().map(|n| n.netns.name().to_string()),
+            address: agent.network.as_ref().map(|n| n.address.clone()),
         });
         agent.cgroup.remove()?;
+        if let Some(n) = agent.network {
+            n.netns.delete()?;
+        }
+    }
+    if let Some(hub) = hub {
+        hub.delete()?;
     }
     let cgroup_version = run_cgroup.cgroup().version().to_string();
     run_cgroup.remove()?;
@@ -275,9 +322,47 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         offers: master.offers,
         wall_ns,
         max_clock_lag_ns: clock.max_lag().as_nanos() as u64,
+        egress_bytes_per_sec: config.network.as_ref().and_then(|n| n.egress_bytes_per_sec),
     };
     out.commit(&summary)?;
     Ok(summary)
+}
+
+/// Agent `a`'s namespace, its veth pair to the hub, and its egress limit.
+fn agent_network(
+    config: &LiveConfig,
+    net: &NetworkConfig,
+    hub: &Netns,
+    a: u32,
+) -> Result<AgentNetwork, LiveError> {
+    let netns = Netns::create(&format!("{}-agent-{a}", config.cgroup_name))?;
+    let address = format!("10.214.{a}.2");
+    veth_pair(
+        End {
+            ns: &netns,
+            dev: "eth0",
+            cidr: &format!("{address}/30"),
+        },
+        End {
+            ns: hub,
+            dev: &format!("agent{a}"),
+            cidr: &format!("10.214.{a}.1/30"),
+        },
+    )?;
+    if let Some(rate) = net.egress_bytes_per_sec {
+        // 10 ms at the rate, and at least 16 KiB: tbf needs a bucket that holds a
+        // packet and what one timer tick releases.
+        let burst_bytes = (rate / 100).max(16 * 1024);
+        limit_egress(
+            &netns,
+            "eth0",
+            RateLimit {
+                bytes_per_sec: rate,
+                burst_bytes,
+            },
+        )?;
+    }
+    Ok(AgentNetwork { netns, address })
 }
 
 fn dirs(cg: &Cgroup) -> Vec<String> {
@@ -302,7 +387,14 @@ struct Agent {
     /// What running tasks hold (the master's books, checked against the total).
     used: Resources,
     cgroup: CgroupGuard,
+    network: Option<AgentNetwork>,
     launched: u64,
+}
+
+struct AgentNetwork {
+    netns: Netns,
+    /// Its `eth0` address.
+    address: String,
 }
 
 struct Running {
@@ -429,17 +521,22 @@ impl Master<'_> {
         })?;
         let cgroup = agent.cgroup.cgroup().create_child(&id)?;
         cgroup.cgroup().set_limits(self.config.task_limits())?;
-        let env: TaskEnv = vec![
+        let mut env: TaskEnv = vec![
             ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
             ("MESOSIM_TASK_ID".into(), id.clone()),
             ("MESOSIM_TASK_INDEX".into(), index.to_string()),
             ("MESOSIM_AGENT".into(), agent.name.clone()),
         ];
-        let process = TaskProcess::spawn(
+        if let Some(n) = &agent.network {
+            env.push(("MESOSIM_AGENT_IP".into(), n.address.clone()));
+            env.push(("MESOSIM_HUB_IP".into(), format!("10.214.{a}.1")));
+        }
+        let process = TaskProcess::spawn_in_netns(
             &self.config.task_command,
             &sandbox,
             &cgroup.cgroup().procs_files(),
             &env,
+            agent.network.as_ref().map(|n| n.netns.name()),
         )
         .map_err(|source| LiveError::Spawn {
             task: id.clone(),

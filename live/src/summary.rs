@@ -31,6 +31,9 @@ pub struct LiveSummary {
     pub wall_ns: u64,
     /// The wall clock's largest lag dispatching a master event, ns.
     pub max_clock_lag_ns: u64,
+    /// The tbf limit on each agent's egress, bytes/s (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_bytes_per_sec: Option<u64>,
 }
 
 /// Task counts.
@@ -63,6 +66,12 @@ pub struct AgentSummary {
     pub cgroup: Vec<String>,
     /// Tasks launched on it.
     pub tasks_launched: u64,
+    /// Its network namespace (absent without `--agent-network`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    /// Its `eth0` address there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// One task's run.

@@ -61,6 +61,7 @@ fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
         timeout: SimDuration::from_secs(60),
         cgroup_name: unique_name(),
         out: out.to_path_buf(),
+        network: None,
     }
 }
 
@@ -395,4 +396,51 @@ fn a_previous_output_is_replaced_but_a_foreign_directory_is_refused() {
         .collect();
     names.sort();
     assert_eq!(names, ["home", "out"]);
+}
+
+#[test]
+fn with_agent_networks_tasks_run_in_their_agents_namespace_behind_its_limit() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = config(
+        &out,
+        2,
+        "ip -o -4 addr show dev eth0 > addr; tc qdisc show dev eth0 > qdisc; \
+         echo $MESOSIM_AGENT_IP > ip",
+    );
+    cfg.network = Some(live::run::NetworkConfig {
+        egress_bytes_per_sec: Some(1_000_000),
+    });
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!(s.tasks.finished, 2, "{s:?}");
+    assert_eq!(s.egress_bytes_per_sec, Some(1_000_000));
+    for r in &s.task_runs {
+        let sandbox = out.join(&r.sandbox);
+        let agent = s.agents.iter().find(|a| a.name == r.agent).unwrap();
+        let ip = agent.address.clone().unwrap();
+        assert_eq!(read(&sandbox.join("ip")).trim(), ip);
+        // Inside the agent's namespace its eth0 has the agent's address ...
+        let addr = read(&sandbox.join("addr"));
+        assert!(addr.contains(&format!("inet {ip}/30")), "{addr}");
+        // ... and the tbf limit (1 MB/s = 8 Mbit).
+        let qdisc = read(&sandbox.join("qdisc"));
+        assert!(
+            qdisc.contains("tbf") && qdisc.contains("rate 8Mbit"),
+            "{qdisc}"
+        );
+    }
+    // Every namespace is gone.
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(!list.contains(&cfg.cgroup_name), "{list}");
+    for a in &s.agents {
+        assert!(a
+            .netns
+            .as_deref()
+            .is_some_and(|n| n.starts_with(&cfg.cgroup_name)));
+    }
 }
