@@ -59,6 +59,11 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
         (&["--timeout", "10"][..], "--timeout: `10` has no unit"),
         (&["--cgroup-name", "a/b"][..], "must be one path component"),
         (&["--task-command", " "][..], "--task-command is empty"),
+        (
+            &["--agent-network", "--agent-egress-rate", "0"][..],
+            "--agent-egress-rate must be positive",
+        ),
+        (&["--agent-egress-rate", "5"][..], "--agent-network"),
     ] {
         let mut all = vec!["live", "run", "--out", "o"];
         all.extend_from_slice(args);
@@ -160,5 +165,65 @@ fn without_privileges_the_error_names_the_cgroup_and_nothing_is_written() {
     let err = stderr(&o);
     assert!(err.contains("permission denied on "), "{err}");
     assert!(err.contains(&name) && err.contains("needs root"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn sigterm_kills_the_tasks_removes_the_cgroups_and_writes_nothing() {
+    let pid = std::process::id();
+    if !cgroups_usable(&format!("mesosim-test-{pid}-4")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("mesosim-test-{pid}-5");
+    let child = Command::new(env!("CARGO_BIN_EXE_mesosim"))
+        .args(["live", "run", "--tasks", "2", "--task-command"])
+        .arg("echo $$ > pid; exec sleep 60")
+        .args(["--cgroup-name", &name, "--out", "o", "--quiet"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both tasks have written their pids into their sandboxes (inside the
+    // output directory under construction, `.o.tmp-<pid>`).
+    let start = std::time::Instant::now();
+    let task_pids = loop {
+        let building = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains(".o.tmp-"));
+        if let Some(t) = building {
+            let pids: Vec<_> = (0..2)
+                .filter_map(|i| std::fs::read_to_string(t.join(format!("tasks/task-{i}/pid"))).ok())
+                .filter(|p| !p.trim().is_empty())
+                .collect();
+            if pids.len() == 2 {
+                break pids;
+            }
+        }
+        assert!(start.elapsed().as_secs() < 30, "tasks never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&o)
+    );
+    for task_pid in task_pids {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", task_pid.trim()));
+        assert!(
+            stat.is_err() || stat.unwrap().contains(") Z"),
+            "task {task_pid} survived"
+        );
+    }
+    let base = live::cgroup::detect_host().unwrap();
+    assert!(base.child(&name).dirs().iter().all(|d| !d.exists()));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

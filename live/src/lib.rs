@@ -4,4 +4,5 @@ pub mod clock;
 pub mod netns;
 pub mod process;
 pub mod run;
+pub mod signals;
 pub mod summary;

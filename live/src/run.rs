@@ -33,6 +33,7 @@ use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
 use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
 use crate::process::{Exit, TaskEnv, TaskProcess};
+use crate::signals::Interrupts;
 use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
 
 /// How often the master looks for ended tasks.
@@ -116,6 +117,12 @@ pub enum LiveError {
     /// A network namespace, veth pair or rate limit could not be set up or removed.
     #[error(transparent)]
     Network(#[from] NetError),
+    /// SIGINT or SIGTERM arrived: the tasks were killed and everything removed.
+    #[error("interrupted by {0}: tasks killed, cgroups and namespaces removed, no output written")]
+    Interrupted(String),
+    /// Signal handling could not be set up.
+    #[error("cannot set up signal handling: {0}")]
+    Signals(io::Error),
     /// The output directory could not be written.
     #[error("{path}: {source}")]
     Output {
@@ -231,6 +238,8 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             .stream("master/allocator")
             .next_u64(),
     )?;
+    // From here on Ctrl-C or SIGTERM ends the run through the cleanup below.
+    let interrupts = Interrupts::install().map_err(LiveError::Signals)?;
     // Cgroups first: missing privileges are reported before anything else is touched.
     let run_cgroup = base.create_child(&config.cgroup_name)?;
     let hub = match config.network {
@@ -269,6 +278,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         offers: 0,
         start: Instant::now(),
         sandboxes: out.tmp.join("tasks"),
+        interrupts: &interrupts,
         error: None,
     };
     let mut clock = WallClock::new();
@@ -420,6 +430,7 @@ struct Master<'a> {
     offers: u64,
     start: Instant,
     sandboxes: PathBuf,
+    interrupts: &'a Interrupts,
     error: Option<LiveError>,
 }
 
@@ -572,6 +583,11 @@ impl Master<'_> {
     }
 
     fn poll(&mut self, ctx: &mut Context<'_, Event>) -> Result<(), LiveError> {
+        if let Some(signal) = self.interrupts.received() {
+            self.kill_all(ctx.now());
+            ctx.stop();
+            return Err(LiveError::Interrupted(signal.as_str().to_string()));
+        }
         let mut i = 0;
         while i < self.running.len() {
             let exit = self.running[i]
