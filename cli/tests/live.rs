@@ -82,6 +82,35 @@ fn live_run_places_tasks_in_their_cgroups_and_removes_them() {
     }
     let dir = tempfile::tempdir().unwrap();
     let name = format!("mesosim-test-{pid}-1");
+    // Each task copies /proc/self/cgroup and its own limit files into its sandbox.
+    let base = live::cgroup::detect_host().unwrap();
+    let own = |d: &Path| {
+        format!(
+            "{}/$MESOSIM_AGENT/$MESOSIM_TASK_ID",
+            d.join(&name).display()
+        )
+    };
+    let (limits, expected_cpu, expected_mem) = match &base {
+        live::cgroup::Cgroup::V1 { cpu, memory } => (
+            format!(
+                "cat {}/cpu.cfs_quota_us > cpu; cat {}/memory.limit_in_bytes > mem",
+                own(cpu),
+                own(memory)
+            ),
+            "50000",
+            "67108864",
+        ),
+        live::cgroup::Cgroup::V2 { dir } => (
+            format!(
+                "cat {d}/cpu.max > cpu; cat {d}/memory.max > mem",
+                d = own(dir)
+            ),
+            "50000 100000",
+            "67108864",
+        ),
+    };
+    let command =
+        format!("cat /proc/self/cgroup > cgroup; {limits}; test $MESOSIM_TASK_INDEX != 2");
     let o = mesosim(
         &[
             "live",
@@ -90,8 +119,10 @@ fn live_run_places_tasks_in_their_cgroups_and_removes_them() {
             "2",
             "--tasks",
             "3",
+            "--task-resources",
+            "cpus:0.5;mem:64",
             "--task-command",
-            "cat /proc/self/cgroup > cgroup; test $MESOSIM_TASK_INDEX != 2",
+            &command,
             "--allocation-interval",
             "100ms",
             "--cgroup-name",
@@ -126,6 +157,10 @@ fn live_run_places_tasks_in_their_cgroups_and_removes_them() {
                 .unwrap();
         let suffix = format!("/{name}/{}/{id}", run["agent"].as_str().unwrap());
         assert!(seen.lines().any(|l| l.ends_with(&suffix)), "{seen}");
+        let sandbox = out.join(run["sandbox"].as_str().unwrap());
+        let limit = |f: &str| std::fs::read_to_string(sandbox.join(f)).unwrap();
+        assert_eq!(limit("cpu").trim(), expected_cpu);
+        assert_eq!(limit("mem").trim(), expected_mem);
         for d in run["cgroup"].as_array().unwrap() {
             assert!(!Path::new(d.as_str().unwrap()).exists(), "{d} left behind");
         }

@@ -281,6 +281,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         interrupts: &interrupts,
         error: None,
     };
+    // Task times count from the instant the clock's simulated zero is anchored to.
     let mut clock = WallClock::new();
     master.start = Instant::now();
     master.register(SimTime::ZERO);

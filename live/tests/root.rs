@@ -100,7 +100,8 @@ fn tasks_run_in_their_own_cgroups_with_their_limits_and_everything_is_removed() 
         ),
     };
     // ... and its blocked-signal mask (the master blocks SIGINT and SIGTERM for itself).
-    cfg.task_command.push_str("; grep SigBlk /proc/self/status > sigblk");
+    cfg.task_command
+        .push_str("; grep SigBlk /proc/self/status > sigblk");
     let summary = run(&cfg, &base).unwrap();
     let on_disk: LiveSummary = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!(on_disk, summary);
@@ -143,7 +144,10 @@ fn tasks_run_in_their_own_cgroups_with_their_limits_and_everything_is_removed() 
             Cgroup::V2 { .. } => assert_eq!(read(&sandbox.join("cpu")).trim(), "50000 100000"),
         }
         assert_eq!(read(&sandbox.join("mem")).trim(), (64u64 << 20).to_string());
-        assert_eq!(read(&sandbox.join("sigblk")).trim(), "SigBlk:\t0000000000000000");
+        assert_eq!(
+            read(&sandbox.join("sigblk")).trim(),
+            "SigBlk:\t0000000000000000"
+        );
         assert!(gone(&run.cgroup), "{:?} left behind", run.cgroup);
         assert!(run.end_ns >= run.start_ns);
     }
