@@ -3,6 +3,7 @@
 //! (a benchmark regression found by `bench --baseline` exits 1).
 
 mod cmd_bench;
+mod cmd_live;
 mod cmd_run;
 mod cmd_sweep;
 mod cmd_trace;
@@ -38,6 +39,8 @@ enum Command {
     Sweep(cmd_sweep::SweepArgs),
     /// Join the shards of a sweep into the files one machine would have written.
     Merge(cmd_sweep::MergeArgs),
+    /// Live mode on this host: the simulator's allocator driving real processes in cgroups.
+    Live(cmd_live::LiveArgs),
 }
 
 /// What every command returns: an error with its cause chain.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_run::replay(args),
         Command::Sweep(args) => cmd_sweep::sweep(args),
         Command::Merge(args) => cmd_sweep::merge(args),
+        Command::Live(args) => cmd_live::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

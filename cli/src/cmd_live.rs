@@ -1,0 +1,131 @@
+//! `mesosim live run`: the master, agents and a batch framework on this host, with tasks as real processes in cgroups.
+
+use std::path::PathBuf;
+
+use analysis::table::Table;
+use clap::{Args, Subcommand};
+use models::resources::Resources;
+use scenarios::duration::parse_duration;
+
+use crate::CmdResult;
+
+/// `mesosim live`.
+#[derive(Args)]
+pub struct LiveArgs {
+    #[command(subcommand)]
+    command: LiveCommand,
+}
+
+#[derive(Subcommand)]
+enum LiveCommand {
+    /// Run a master, N agents and a batch framework on this host: tasks are real
+    /// processes in per-task cgroups (needs root and the cpu and memory controllers).
+    Run(LiveRunArgs),
+}
+
+/// `mesosim live run`.
+#[derive(Args)]
+pub struct LiveRunArgs {
+    /// Agents to start on this host, each with its own cgroup subtree.
+    #[arg(long, default_value_t = 2)]
+    agents: u32,
+    /// Each agent's resources (Mesos notation, unreserved cpus and mem in MB).
+    #[arg(long, default_value = "cpus:1;mem:256")]
+    agent_resources: String,
+    /// Tasks to run.
+    #[arg(long, default_value_t = 4)]
+    tasks: u32,
+    /// Each task's resources: cpus becomes its CFS quota, mem (MB) its memory limit.
+    #[arg(long, default_value = "cpus:0.5;mem:64")]
+    task_resources: String,
+    /// The command each task runs with /bin/sh -c, in its sandbox; it sees
+    /// MESOS_SANDBOX, MESOSIM_TASK_ID, MESOSIM_TASK_INDEX and MESOSIM_AGENT.
+    #[arg(long, default_value = "sleep 1")]
+    task_command: String,
+    /// Allocation policy: hdrf, random, fifo, bestfit.
+    #[arg(long, default_value = "hdrf")]
+    policy: String,
+    /// Seed of the allocator's random streams.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Time between allocation cycles.
+    #[arg(long, default_value = "1s")]
+    allocation_interval: String,
+    /// Tasks still running after this long are killed (TASK_KILLED).
+    #[arg(long, default_value = "10m")]
+    timeout: String,
+    /// Name of the run's cgroup, created under mesosim's own cgroup
+    /// [default: mesosim-<pid>].
+    #[arg(long)]
+    cgroup_name: Option<String>,
+    /// Put each agent (and its tasks) in a network namespace of its own, joined to a hub
+    /// namespace by a veth pair (agent a: 10.214.a.2, hub side 10.214.a.1).
+    #[arg(long)]
+    agent_network: bool,
+    /// Limit each agent's egress to this many bytes per second (tc tbf on its veth).
+    #[arg(long, value_name = "BYTES_PER_SEC", requires = "agent_network")]
+    agent_egress_rate: Option<u64>,
+    /// Output directory [default: out/live-<seed>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Runs `mesosim live ...`.
+pub fn run(args: LiveArgs) -> CmdResult {
+    match args.command {
+        LiveCommand::Run(a) => live_run(a),
+    }
+}
+
+fn live_run(args: LiveRunArgs) -> CmdResult {
+    let resources = |flag: &str, text: &str| {
+        Resources::parse(text).map_err(|e| format!("--{flag} `{text}`: {e}"))
+    };
+    let duration =
+        |flag: &str, text: &str| parse_duration(text).map_err(|e| format!("--{flag}: {e}"));
+    let config = live::run::LiveConfig {
+        agents: args.agents,
+        agent_resources: resources("agent-resources", &args.agent_resources)?,
+        tasks: args.tasks,
+        task_resources: resources("task-resources", &args.task_resources)?,
+        task_command: args.task_command,
+        policy: args.policy,
+        seed: args.seed,
+        allocation_interval: duration("allocation-interval", &args.allocation_interval)?,
+        timeout: duration("timeout", &args.timeout)?,
+        cgroup_name: args
+            .cgroup_name
+            .unwrap_or_else(|| format!("mesosim-{}", std::process::id())),
+        out: args
+            .out
+            .unwrap_or_else(|| PathBuf::from(format!("out/live-{}", args.seed))),
+        network: args.agent_network.then_some(live::run::NetworkConfig {
+            egress_bytes_per_sec: args.agent_egress_rate,
+        }),
+    };
+    // Bad flags are reported before the host is looked at.
+    config.validate()?;
+    let base = live::cgroup::detect_host()?;
+    let summary = live::run::run(&config, &base)?;
+    if !args.quiet {
+        let t = &summary.tasks;
+        let mut table = Table::new(["figure", "value"]);
+        table
+            .row(["cgroups".to_string(), summary.cgroup_version.clone()])
+            .row(["agents".to_string(), summary.agents.len().to_string()])
+            .row(["tasks launched".to_string(), t.launched.to_string()])
+            .row(["tasks finished".to_string(), t.finished.to_string()])
+            .row(["tasks failed".to_string(), t.failed.to_string()])
+            .row(["tasks killed".to_string(), t.killed.to_string()])
+            .row([
+                "wall time".to_string(),
+                format!("{:.2} s", summary.wall_ns as f64 / 1e9),
+            ]);
+        print!("{}", table.render());
+        println!("output: {}", config.out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,705 @@
+//! cgroups v1 and v2 behind one type: finding the cpu and memory controllers, creating child cgroups, applying CPU quota and memory limits, and removing them again.
+//!
+//! A [`Cgroup`] is a set of directories: on v1 one per hierarchy that carries a
+//! controller we use (`cpu` and `memory`, the same directory when they are co-mounted),
+//! on v2 the one unified directory. Every operation takes the directories it was given,
+//! so unit tests point a `Cgroup` at a temporary tree instead of `/sys/fs/cgroup` and
+//! read back what was written.
+//!
+//! | what            | v1                                         | v2                      |
+//! |-----------------|--------------------------------------------|-------------------------|
+//! | CPU limit       | `cpu.cfs_period_us`, `cpu.cfs_quota_us`    | `cpu.max`               |
+//! | memory limit    | `memory.limit_in_bytes`                    | `memory.max`            |
+//! | join            | `cgroup.procs` in each hierarchy           | `cgroup.procs`          |
+//! | child controls  | (inherited)                                | `cgroup.subtree_control`|
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use thiserror::Error;
+
+/// The CFS period mesosim sets (the kernel's default, 100 ms).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// The kernel's smallest CFS quota (1 ms): smaller requests are raised to it.
+pub const MIN_CPU_QUOTA_US: u64 = 1_000;
+
+/// What went wrong with cgroups.
+#[derive(Debug, Error)]
+pub enum CgroupError {
+    /// No mounted hierarchy offers the named controllers.
+    #[error("no cgroup hierarchy provides the {missing} controller{plural} ({found})", plural = if missing.contains(' ') { "s" } else { "" })]
+    MissingControllers {
+        /// The controllers not found, e.g. `memory` or `cpu and memory`.
+        missing: String,
+        /// What was found, for the message.
+        found: String,
+    },
+    /// This process's own cgroup could not be found for a hierarchy.
+    #[error("cannot tell this process's cgroup in the {0} hierarchy from /proc/self/cgroup")]
+    UnknownOwnCgroup(String),
+    /// Creating or writing a cgroup file was refused.
+    #[error(
+        "permission denied on {path} (live mode needs root, or write access to a delegated cgroup)"
+    )]
+    PermissionDenied {
+        /// The file or directory.
+        path: PathBuf,
+    },
+    /// cgroup v2: the parent does not hand the cpu and memory controllers down.
+    #[error("cannot enable the cpu and memory controllers for children of {path}: {source}")]
+    Delegation {
+        /// The parent's directory.
+        path: PathBuf,
+        /// Why writing its `cgroup.subtree_control` failed.
+        source: io::Error,
+    },
+    /// Any other I/O error, with the path it concerned.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// A cgroup still held processes after they were killed.
+    #[error("cgroup {path} is still busy after killing its processes")]
+    Busy {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+fn io_err(path: &Path, source: io::Error) -> CgroupError {
+    if source.kind() == io::ErrorKind::PermissionDenied {
+        CgroupError::PermissionDenied {
+            path: path.to_path_buf(),
+        }
+    } else {
+        CgroupError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A cgroup: its directories in the hierarchies that carry the cpu and memory
+/// controllers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cgroup {
+    /// cgroup v1: one directory in the hierarchy with `cpu`, one in the hierarchy with
+    /// `memory` (equal when the two are mounted together).
+    V1 {
+        /// Directory in the cpu hierarchy.
+        cpu: PathBuf,
+        /// Directory in the memory hierarchy.
+        memory: PathBuf,
+    },
+    /// cgroup v2: the directory in the unified hierarchy.
+    V2 {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+/// The limits applied to a task's cgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU in thousandths of a CPU (as `Resources` counts them): the CFS quota is
+    /// `cpu_milli / 1000` CPUs per period.
+    pub cpu_milli: u64,
+    /// Memory limit in bytes.
+    pub memory_bytes: u64,
+}
+
+impl Limits {
+    /// The CFS quota in microseconds per [`CPU_PERIOD_US`], at least
+    /// [`MIN_CPU_QUOTA_US`].
+    pub fn cpu_quota_us(&self) -> u64 {
+        (self.cpu_milli * CPU_PERIOD_US / 1000).max(MIN_CPU_QUOTA_US)
+    }
+}
+
+impl Cgroup {
+    /// `"v1"` or `"v2"`.
+    pub fn version(&self) -> &'static str {
+        match self {
+            Cgroup::V1 { .. } => "v1",
+            Cgroup::V2 { .. } => "v2",
+        }
+    }
+
+    /// Its directories, each once (a co-mounted v1 cpu and memory give one).
+    pub fn dirs(&self) -> Vec<&Path> {
+        match self {
+            Cgroup::V1 { cpu, memory } if cpu == memory => vec![cpu],
+            Cgroup::V1 { cpu, memory } => vec![cpu, memory],
+            Cgroup::V2 { dir } => vec![dir],
+        }
+    }
+
+    /// The child cgroup `name` (not created).
+    pub fn child(&self, name: &str) -> Cgroup {
+        match self {
+            Cgroup::V1 { cpu, memory } => Cgroup::V1 {
+                cpu: cpu.join(name),
+                memory: memory.join(name),
+            },
+            Cgroup::V2 { dir } => Cgroup::V2 {
+                dir: dir.join(name),
+            },
+        }
+    }
+
+    /// The `cgroup.procs` files a process writes its pid into to join this cgroup (one
+    /// per hierarchy).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs()
+            .into_iter()
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// Creates the child cgroup `name` and returns a guard that removes it (and
+    /// anything below it) when dropped. v2: first makes sure this cgroup hands the cpu
+    /// and memory controllers down (`cgroup.subtree_control`), which the kernel only
+    /// allows while this cgroup holds no processes of its own.
+    pub fn create_child(&self, name: &str) -> Result<CgroupGuard, CgroupError> {
+        if let Cgroup::V2 { dir } = self {
+            enable_v2_controllers(dir)?;
+        }
+        let child = self.child(name);
+        for d in child.dirs() {
+            fs::create_dir(d).map_err(|e| io_err(d, e))?;
+        }
+        Ok(CgroupGuard {
+            cgroup: Some(child),
+        })
+    }
+
+    /// Applies `limits`: v1 `cpu.cfs_period_us`, `cpu.cfs_quota_us`,
+    /// `memory.limit_in_bytes`; v2 `cpu.max`, `memory.max`.
+    pub fn set_limits(&self, limits: Limits) -> Result<(), CgroupError> {
+        let quota = limits.cpu_quota_us();
+        match self {
+            Cgroup::V1 { cpu, memory } => {
+                write(&cpu.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                write(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                write(
+                    &memory.join("memory.limit_in_bytes"),
+                    &limits.memory_bytes.to_string(),
+                )
+            }
+            Cgroup::V2 { dir } => {
+                write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
+                write(&dir.join("memory.max"), &limits.memory_bytes.to_string())
+            }
+        }
+    }
+
+    /// The pids in this cgroup (read from the first directory's `cgroup.procs`; a
+    /// missing file reads as none).
+    pub fn pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for f in self.procs_files() {
+            if let Ok(text) = fs::read_to_string(&f) {
+                out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(|e| io_err(path, e))
+}
+
+/// v2: writes `+cpu +memory` into `dir`'s `cgroup.subtree_control` unless both are
+/// already enabled there.
+fn enable_v2_controllers(dir: &Path) -> Result<(), CgroupError> {
+    let control = dir.join("cgroup.subtree_control");
+    let current = fs::read_to_string(&control).map_err(|e| io_err(&control, e))?;
+    let has = |c: &str| current.split_whitespace().any(|w| w == c);
+    if has("cpu") && has("memory") {
+        return Ok(());
+    }
+    fs::write(&control, "+cpu +memory").map_err(|source| {
+        if source.kind() == io::ErrorKind::PermissionDenied {
+            CgroupError::PermissionDenied { path: control }
+        } else {
+            CgroupError::Delegation {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// Owns a created cgroup: [`CgroupGuard::remove`] (or dropping the guard) kills what
+/// is left in it and below it and removes the directories, deepest first.
+#[derive(Debug)]
+pub struct CgroupGuard {
+    cgroup: Option<Cgroup>,
+}
+
+impl CgroupGuard {
+    /// The cgroup.
+    pub fn cgroup(&self) -> &Cgroup {
+        self.cgroup
+            .as_ref()
+            .expect("a guard holds its cgroup until removed")
+    }
+
+    /// Removes the cgroup and everything below it, reporting failure (dropping the guard
+    /// does the same and ignores errors).
+    pub fn remove(mut self) -> Result<(), CgroupError> {
+        match self.cgroup.take() {
+            Some(cg) => remove_tree(&cg),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = remove_tree(&cg) {
+                eprintln!("warning: leaving cgroup behind: {e}");
+            }
+        }
+    }
+}
+
+/// How long removal keeps retrying a busy cgroup (processes being killed take a moment
+/// to leave it).
+const REMOVE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Removes every directory of `cg`, children first. A cgroup directory on cgroupfs is
+/// removed with `rmdir` although it lists control files; `EBUSY` means processes are
+/// still inside: they are sent SIGKILL and removal is retried.
+fn remove_tree(cg: &Cgroup) -> Result<(), CgroupError> {
+    for dir in cg.dirs() {
+        remove_dir_tree(dir)?;
+    }
+    Ok(())
+}
+
+fn remove_dir_tree(dir: &Path) -> Result<(), CgroupError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    children.sort();
+    for child in &children {
+        remove_dir_tree(child)?;
+    }
+    let start = Instant::now();
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EBUSY) => {
+                if start.elapsed() > REMOVE_PATIENCE {
+                    return Err(CgroupError::Busy {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                kill_procs_in(dir);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(io_err(dir, e)),
+        }
+    }
+}
+
+fn kill_procs_in(dir: &Path) {
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // Already gone is fine: we only want it out of the cgroup.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// One line of `/proc/self/mountinfo` that mounts a cgroup hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CgroupMount {
+    /// The cgroup path mounted (`root` field, usually `/`).
+    root: String,
+    /// Where it is mounted.
+    mount_point: PathBuf,
+    /// v2 (`cgroup2`) or v1 (`cgroup`).
+    v2: bool,
+    /// v1: the controllers named in the super options (`cpu`, `cpuacct`, `name=...`).
+    options: Vec<String>,
+}
+
+fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split_whitespace().collect();
+        let post: Vec<&str> = post.split_whitespace().collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let v2 = match post[0] {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => continue,
+        };
+        out.push(CgroupMount {
+            root: unescape(pre[3]),
+            mount_point: PathBuf::from(unescape(pre[4])),
+            v2,
+            options: post[2].split(',').map(str::to_string).collect(),
+        });
+    }
+    out
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 4);
+        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
+            Some(b) => {
+                out.push(b as char);
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The directory of this process's cgroup in `mount`, from `/proc/self/cgroup`'s path
+/// for that hierarchy (made relative to the mount's root).
+fn own_dir(mount: &CgroupMount, cgroup_path: &str) -> PathBuf {
+    let rel = cgroup_path
+        .strip_prefix(mount.root.as_str())
+        .unwrap_or(cgroup_path)
+        .trim_start_matches('/');
+    if rel.is_empty() {
+        mount.mount_point.clone()
+    } else {
+        mount.mount_point.join(rel)
+    }
+}
+
+/// Finds this process's own cgroup in the hierarchy (or hierarchies) carrying the cpu
+/// and memory controllers, from the text of `/proc/self/mountinfo` and
+/// `/proc/self/cgroup`. v2 is preferred when its `cgroup.controllers` (read through
+/// `controllers`, given the directory) lists both; otherwise v1 needs both mounted.
+pub fn detect(
+    mountinfo: &str,
+    self_cgroup: &str,
+    controllers: impl Fn(&Path) -> Option<String>,
+) -> Result<Cgroup, CgroupError> {
+    let mounts = cgroup_mounts(mountinfo);
+    let v2_path = self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::trim);
+    let v1_path = |controller: &str| {
+        self_cgroup.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+            names
+                .split(',')
+                .any(|n| n == controller)
+                .then(|| path.trim().to_string())
+        })
+    };
+    let mut v2_found = Vec::new();
+    if let (Some(mount), Some(path)) = (mounts.iter().find(|m| m.v2), v2_path) {
+        let dir = own_dir(mount, path);
+        let list = controllers(&dir).unwrap_or_default();
+        let has = |c: &str| list.split_whitespace().any(|w| w == c);
+        if has("cpu") && has("memory") {
+            return Ok(Cgroup::V2 { dir });
+        }
+        v2_found.push(format!(
+            "cgroup v2 at {} has: {}",
+            mount.mount_point.display(),
+            if list.trim().is_empty() {
+                "none"
+            } else {
+                list.trim()
+            }
+        ));
+    }
+    let v1_mount = |c: &str| {
+        mounts
+            .iter()
+            .find(|m| !m.v2 && m.options.iter().any(|o| o == c))
+    };
+    let cpu = v1_mount("cpu");
+    let memory = v1_mount("memory");
+    if let (Some(cpu_mount), Some(mem_mount)) = (cpu, memory) {
+        let cpu_path = v1_path("cpu").ok_or_else(|| CgroupError::UnknownOwnCgroup("cpu".into()))?;
+        let mem_path =
+            v1_path("memory").ok_or_else(|| CgroupError::UnknownOwnCgroup("memory".into()))?;
+        return Ok(Cgroup::V1 {
+            cpu: own_dir(cpu_mount, &cpu_path),
+            memory: own_dir(mem_mount, &mem_path),
+        });
+    }
+    let missing = match (cpu.is_some(), memory.is_some()) {
+        (false, false) => "cpu and memory",
+        (true, false) => "memory",
+        _ => "cpu",
+    };
+    let mut found = v2_found;
+    let v1: Vec<&str> = ["cpu", "memory"]
+        .into_iter()
+        .filter(|c| v1_mount(c).is_some())
+        .collect();
+    found.push(format!(
+        "cgroup v1 has: {}",
+        if v1.is_empty() {
+            "none".to_string()
+        } else {
+            v1.join(", ")
+        }
+    ));
+    Err(CgroupError::MissingControllers {
+        missing: missing.to_string(),
+        found: found.join("; "),
+    })
+}
+
+/// [`detect`] on this machine: reads `/proc/self/mountinfo`, `/proc/self/cgroup` and
+/// the v2 `cgroup.controllers` file.
+pub fn detect_host() -> Result<Cgroup, CgroupError> {
+    let read = |p: &str| fs::read_to_string(p).map_err(|e| io_err(Path::new(p), e));
+    let mountinfo = read("/proc/self/mountinfo")?;
+    let self_cgroup = read("/proc/self/cgroup")?;
+    detect(&mountinfo, &self_cgroup, |dir| {
+        fs::read_to_string(dir.join("cgroup.controllers")).ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This machine's layout: v1 controllers, an empty cgroup2 at `unified`.
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const HYBRID_SELF: &str = "\
+9:name=systemd:/
+4:memory:/process_api/abc
+1:cpu,cpuacct:/
+0::/
+";
+
+    #[test]
+    fn hybrid_layout_uses_v1_when_v2_has_no_controllers() {
+        let cg = detect(HYBRID, HYBRID_SELF, |_| Some(String::new())).unwrap();
+        assert_eq!(
+            cg,
+            Cgroup::V1 {
+                cpu: "/sys/fs/cgroup/cpu,cpuacct".into(),
+                memory: "/sys/fs/cgroup/memory/process_api/abc".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn unified_layout_with_controllers_uses_v2() {
+        let mountinfo = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        let own = "0::/user.slice/session-1.scope\n";
+        let cg = detect(mountinfo, own, |dir| {
+            assert_eq!(dir, Path::new("/sys/fs/cgroup/user.slice/session-1.scope"));
+            Some("cpuset cpu io memory pids\n".into())
+        })
+        .unwrap();
+        assert_eq!(
+            cg,
+            Cgroup::V2 {
+                dir: "/sys/fs/cgroup/user.slice/session-1.scope".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_mount_of_a_subtree_is_resolved_against_its_root() {
+        let mountinfo = "30 23 0:26 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let cg = detect(mountinfo, "0::/kubepods/pod1/c1\n", |_| {
+            Some("cpu memory".into())
+        })
+        .unwrap();
+        assert_eq!(
+            cg,
+            Cgroup::V2 {
+                dir: "/sys/fs/cgroup/c1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_controllers_are_named() {
+        let mountinfo = "\
+32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+        let err = detect(mountinfo, "1:cpu:/\n0::/\n", |_| Some("pids\n".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no cgroup hierarchy provides the memory controller \
+             (cgroup v2 at /sys/fs/cgroup/unified has: pids; cgroup v1 has: cpu)"
+        );
+        let err = detect("", "", |_| None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no cgroup hierarchy provides the cpu and memory controllers (cgroup v1 has: none)"
+        );
+    }
+
+    #[test]
+    fn mountinfo_octal_escapes_are_decoded() {
+        assert_eq!(unescape(r"/mnt/a\040b"), "/mnt/a b");
+        assert_eq!(unescape(r"/x\\"), r"/x\\");
+    }
+
+    #[test]
+    fn quota_is_thousandths_of_the_period_with_the_kernel_minimum() {
+        let l = |cpu_milli| Limits {
+            cpu_milli,
+            memory_bytes: 0,
+        };
+        assert_eq!(l(500).cpu_quota_us(), 50_000);
+        assert_eq!(l(2000).cpu_quota_us(), 200_000);
+        assert_eq!(l(1).cpu_quota_us(), MIN_CPU_QUOTA_US);
+    }
+
+    fn read(p: &Path) -> String {
+        fs::read_to_string(p).unwrap()
+    }
+
+    #[test]
+    fn v1_limits_go_to_the_cfs_and_memory_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Cgroup::V1 {
+            cpu: tmp.path().join("cpu"),
+            memory: tmp.path().join("memory"),
+        };
+        for d in root.dirs() {
+            fs::create_dir_all(d).unwrap();
+        }
+        let guard = root.create_child("task-1").unwrap();
+        let cg = guard.cgroup().clone();
+        cg.set_limits(Limits {
+            cpu_milli: 250,
+            memory_bytes: 64 << 20,
+        })
+        .unwrap();
+        let cpu = tmp.path().join("cpu/task-1");
+        let mem = tmp.path().join("memory/task-1");
+        assert_eq!(read(&cpu.join("cpu.cfs_period_us")), "100000");
+        assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "25000");
+        assert_eq!(read(&mem.join("memory.limit_in_bytes")), "67108864");
+        assert_eq!(
+            cg.procs_files(),
+            [cpu.join("cgroup.procs"), mem.join("cgroup.procs")]
+        );
+        fs::write(cpu.join("cgroup.procs"), "12\n7\n").unwrap();
+        fs::write(mem.join("cgroup.procs"), "7\n").unwrap();
+        assert_eq!(cg.pids(), [7, 12]);
+        // A temporary tree is not cgroupfs (the control files are real files), so only
+        // the real-cgroup tests can see rmdir succeed; here the guard just lets go.
+        drop(guard);
+    }
+
+    #[test]
+    fn v1_co_mounted_controllers_share_one_directory() {
+        let cg = Cgroup::V1 {
+            cpu: "/c/a".into(),
+            memory: "/c/a".into(),
+        };
+        assert_eq!(cg.dirs(), [Path::new("/c/a")]);
+        assert_eq!(cg.procs_files(), [PathBuf::from("/c/a/cgroup.procs")]);
+    }
+
+    #[test]
+    fn v2_delegates_controllers_then_writes_cpu_max_and_memory_max() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Cgroup::V2 {
+            dir: tmp.path().to_path_buf(),
+        };
+        fs::write(tmp.path().join("cgroup.subtree_control"), "").unwrap();
+        let guard = root.create_child("agent-0").unwrap();
+        assert_eq!(
+            read(&tmp.path().join("cgroup.subtree_control")),
+            "+cpu +memory"
+        );
+        let agent = guard.cgroup().clone();
+        // Already enabled: left alone.
+        fs::write(
+            agent_dir(&agent).join("cgroup.subtree_control"),
+            "cpu memory\n",
+        )
+        .unwrap();
+        let task_guard = agent.create_child("task-3").unwrap();
+        assert_eq!(
+            read(&agent_dir(&agent).join("cgroup.subtree_control")),
+            "cpu memory\n"
+        );
+        let task = task_guard.cgroup();
+        task.set_limits(Limits {
+            cpu_milli: 1500,
+            memory_bytes: 1 << 30,
+        })
+        .unwrap();
+        let dir = tmp.path().join("agent-0/task-3");
+        assert_eq!(read(&dir.join("cpu.max")), "150000 100000");
+        assert_eq!(read(&dir.join("memory.max")), "1073741824");
+        assert_eq!(task.procs_files(), [dir.join("cgroup.procs")]);
+        assert_eq!(task.version(), "v2");
+    }
+
+    fn agent_dir(cg: &Cgroup) -> PathBuf {
+        match cg {
+            Cgroup::V2 { dir } => dir.clone(),
+            Cgroup::V1 { .. } => unreachable!("a v2 test"),
+        }
+    }
+
+    #[test]
+    fn creating_where_the_parent_is_missing_is_an_error_naming_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Cgroup::V1 {
+            cpu: tmp.path().join("nope"),
+            memory: tmp.path().join("nope"),
+        };
+        let err = root.create_child("x").unwrap_err();
+        assert!(err.to_string().contains("nope/x"), "{err}");
+    }
+}

@@ -1,0 +1,752 @@
+//! `mesosim live run`: a master running the simulator's allocator in real time, agents on this host each owning a cgroup subtree, and a built-in batch framework whose tasks are real processes.
+//!
+//! Everything lives in one process. The master is a `sim_core::Engine` paced by
+//! [`WallClock`]: an allocation cycle every `allocation_interval` (the allocator chosen
+//! by name with [`models::allocator::by_name`], as `mesosim run` builds it), a poll of
+//! the running tasks every [`POLL_INTERVAL`], and the timeout. The framework accepts
+//! each offer, launching as many waiting tasks as fit, and declines the rest without a
+//! filter. A launch creates `<agent cgroup>/task-<i>` with the task's CPU quota and
+//! memory limit and starts the command in it (see [`crate::process`]); an exit becomes
+//! `TASK_FINISHED` (status 0) or `TASK_FAILED`, the cgroup is removed and the resources
+//! go back to the allocator.
+//!
+//! The cgroup tree is `<this process's cgroup>/<cgroup_name>/agent-<a>/task-<i>`; the
+//! output directory is built as a hidden sibling and renamed into place once
+//! `summary.json` is written, so an error leaves neither cgroups nor a partial
+//! directory behind.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use models::allocator::{
+    AgentId, AgentInfo, Allocator, AllocatorConfig, Candidates, FrameworkId, FrameworkInfo,
+};
+use models::resources::{ResourceName, Resources};
+use rand::RngCore;
+use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
+use thiserror::Error;
+
+use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
+use crate::clock::WallClock;
+use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
+use crate::process::{Exit, TaskEnv, TaskProcess};
+use crate::signals::Interrupts;
+use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
+
+/// How often the master looks for ended tasks.
+pub const POLL_INTERVAL: SimDuration = SimDuration::from_millis(20);
+
+/// The role the built-in framework subscribes with.
+pub const ROLE: &str = "live";
+
+const FRAMEWORK: FrameworkId = FrameworkId(0);
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Agents to start (each with `agent_resources`).
+    pub agents: u32,
+    /// Each agent's resources (`cpus` and `mem` scalars, Mesos notation).
+    pub agent_resources: Resources,
+    /// Tasks the framework runs.
+    pub tasks: u32,
+    /// Each task's resources: `cpus` becomes its CFS quota, `mem` (MB) its memory limit.
+    pub task_resources: Resources,
+    /// The command line each task runs with `/bin/sh -c`.
+    pub task_command: String,
+    /// The allocation policy, by name.
+    pub policy: String,
+    /// Seeds the allocator's random streams.
+    pub seed: u64,
+    /// Time between allocation cycles.
+    pub allocation_interval: SimDuration,
+    /// Tasks still running this long after the start are killed (`TASK_KILLED`).
+    pub timeout: SimDuration,
+    /// The run's cgroup, created under this process's own cgroup.
+    pub cgroup_name: String,
+    /// The output directory.
+    pub out: PathBuf,
+    /// Per-agent network namespaces; `None` runs tasks in the host's network.
+    pub network: Option<NetworkConfig>,
+}
+
+/// Each agent in a network namespace of its own (`<cgroup_name>-agent-<a>`), joined to
+/// a hub namespace (`<cgroup_name>-hub`, the master's side) by a veth pair: `eth0` at
+/// `10.214.<a>.2/30` in the agent, `agent<a>` at `10.214.<a>.1/30` in the hub. Tasks
+/// run inside their agent's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// A tbf limit on each agent's `eth0` egress, bytes per second.
+    pub egress_bytes_per_sec: Option<u64>,
+}
+
+/// Agents a run with [`NetworkConfig`] may have (one /30 per agent in `10.214.<a>.0`).
+pub const MAX_NETWORK_AGENTS: u32 = 250;
+
+/// Why a live run failed.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The policy name is not an allocator.
+    #[error(transparent)]
+    UnknownPolicy(#[from] models::allocator::UnknownAllocator),
+    /// A cgroup could not be found, created, limited or removed.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// A task could not be started.
+    #[error("cannot start {task}: {source}")]
+    Spawn {
+        /// The task id.
+        task: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// Waiting for a task failed.
+    #[error("cannot wait for {task}: {source}")]
+    Wait {
+        /// The task id.
+        task: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// A network namespace, veth pair or rate limit could not be set up or removed.
+    #[error(transparent)]
+    Network(#[from] NetError),
+    /// SIGINT or SIGTERM arrived: the tasks were killed and everything removed.
+    #[error("interrupted by {0}: tasks killed, cgroups and namespaces removed, no output written")]
+    Interrupted(String),
+    /// Signal handling could not be set up.
+    #[error("cannot set up signal handling: {0}")]
+    Signals(io::Error),
+    /// The output directory could not be written.
+    #[error("{path}: {source}")]
+    Output {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The allocator offered more than an agent has (a broken invariant, reported
+    /// rather than acted on).
+    #[error("over-allocation on {agent}: {used} in use plus {task} exceeds {total}")]
+    OverAllocation {
+        /// The agent.
+        agent: String,
+        /// What its running tasks hold.
+        used: String,
+        /// The task about to launch.
+        task: String,
+        /// Its total.
+        total: String,
+    },
+}
+
+fn scalar(r: &Resources, name: &str) -> i64 {
+    r.quantity_milli(&ResourceName::new(name))
+}
+
+impl LiveConfig {
+    /// Checks the settings before anything is created.
+    pub fn validate(&self) -> Result<(), LiveError> {
+        let bad = |m: String| Err(LiveError::Config(m));
+        if !models::allocator::ALLOCATOR_NAMES.contains(&self.policy.as_str()) {
+            return Err(models::allocator::UnknownAllocator(self.policy.clone()).into());
+        }
+        if self.agents == 0 {
+            return bad("--agents must be at least 1".into());
+        }
+        for (flag, r) in [
+            ("--agent-resources", &self.agent_resources),
+            ("--task-resources", &self.task_resources),
+        ] {
+            if scalar(r, "cpus") <= 0 || scalar(r, "mem") <= 0 {
+                return bad(format!("{flag} needs positive cpus and mem, got `{r}`"));
+            }
+            if r.iter().any(|x| !x.is_scalar() || !x.is_unreserved()) {
+                return bad(format!(
+                    "{flag} takes unreserved scalars only (cpus, mem), got `{r}`"
+                ));
+            }
+        }
+        if !self.agent_resources.contains(&self.task_resources) {
+            return bad(format!(
+                "a task's resources `{}` do not fit an agent's `{}`",
+                self.task_resources, self.agent_resources
+            ));
+        }
+        if self.task_command.trim().is_empty() {
+            return bad("--task-command is empty".into());
+        }
+        if self.allocation_interval == SimDuration::ZERO {
+            return bad("--allocation-interval must be positive".into());
+        }
+        let name_ok = !self.cgroup_name.is_empty()
+            && self.cgroup_name != "."
+            && self.cgroup_name != ".."
+            && !self.cgroup_name.contains('/');
+        if !name_ok {
+            return bad(format!(
+                "--cgroup-name `{}` must be one path component",
+                self.cgroup_name
+            ));
+        }
+        if let Some(net) = &self.network {
+            if self.agents > MAX_NETWORK_AGENTS {
+                return bad(format!(
+                    "--agent-network allows at most {MAX_NETWORK_AGENTS} agents, got {}",
+                    self.agents
+                ));
+            }
+            if net.egress_bytes_per_sec == Some(0) {
+                return bad("--agent-egress-rate must be positive".into());
+            }
+        }
+        if self.out.file_name().is_none() {
+            return bad(format!(
+                "--out `{}` must name a directory",
+                self.out.display()
+            ));
+        }
+        Ok(())
+    }
+
+    fn task_limits(&self) -> Limits {
+        Limits {
+            cpu_milli: scalar(&self.task_resources, "cpus") as u64,
+            // `mem` is in MB; its milli-units are thousandths of a MB.
+            memory_bytes: (scalar(&self.task_resources, "mem") as u64) * (1 << 20) / 1000,
+        }
+    }
+}
+
+/// Runs `config` with the tasks' cgroups under `base` (this process's own cgroup, from
+/// [`crate::cgroup::detect_host`]) and returns the summary it wrote.
+pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError> {
+    config.validate()?;
+    let allocator = models::allocator::by_name(
+        &config.policy,
+        AllocatorConfig {
+            allocation_interval: config.allocation_interval,
+            ..Default::default()
+        },
+        RngStreams::new(config.seed)
+            .stream("master/allocator")
+            .next_u64(),
+    )?;
+    // From here on Ctrl-C or SIGTERM ends the run through the cleanup below.
+    let interrupts = Interrupts::install().map_err(LiveError::Signals)?;
+    // Cgroups first: missing privileges are reported before anything else is touched.
+    let run_cgroup = base.create_child(&config.cgroup_name)?;
+    let hub = match config.network {
+        Some(_) => Some(Netns::create(&format!("{}-hub", config.cgroup_name))?),
+        None => None,
+    };
+    let mut agents = Vec::new();
+    for a in 0..config.agents {
+        let name = format!("agent-{a}");
+        let cgroup = run_cgroup.cgroup().create_child(&name)?;
+        let network = match (&config.network, &hub) {
+            (Some(net), Some(hub)) => Some(agent_network(config, net, hub, a)?),
+            _ => None,
+        };
+        agents.push(Agent {
+            name,
+            used: Resources::default(),
+            cgroup,
+            network,
+            launched: 0,
+        });
+    }
+    let out = OutputDir::create(&config.out)?;
+    let mut master = Master {
+        config,
+        allocator,
+        running: Vec::new(),
+        agents,
+        next_task: 0,
+        runs: Vec::new(),
+        counts: TaskCounts {
+            submitted: u64::from(config.tasks),
+            ..Default::default()
+        },
+        cycles: 0,
+        offers: 0,
+        start: Instant::now(),
+        sandboxes: out.tmp.join("tasks"),
+        interrupts: &interrupts,
+        error: None,
+    };
+    // Task times count from the instant the clock's simulated zero is anchored to.
+    let mut clock = WallClock::new();
+    master.start = Instant::now();
+    master.register(SimTime::ZERO);
+    let mut engine: Engine<Event> = Engine::new();
+    engine.schedule_at(SimTime::ZERO, Event::Allocate);
+    engine.schedule_at(SimTime::ZERO + POLL_INTERVAL, Event::Poll);
+    engine.schedule_at(SimTime::ZERO + config.timeout, Event::Timeout);
+    if config.tasks == 0 {
+        engine.schedule_at(SimTime::ZERO, Event::Done);
+    }
+    engine.run_with(&mut master, &mut clock, &mut NoObserver, None);
+    let wall_ns = master.start.elapsed().as_nanos() as u64;
+    if let Some(e) = master.error.take() {
+        return Err(e);
+    }
+    let mut agents = Vec::new();
+    for agent in std::mem::take(&mut master.agents) {
+        agents.push(AgentSummary {
+            cgroup: dirs(agent.cgroup.cgroup()),
+            name: agent.name,
+            resources: config.agent_resources.to_string(),
+            cpus_milli: scalar(&config.agent_resources, "cpus"),
+            mem_mb: scalar(&config.agent_resources, "mem") / 1000,
+            tasks_launched: agent.launched,
+            netns: agent.network.as_ref().map(|n| n.netns.name().to_string()),
+            address: agent.network.as_ref().map(|n| n.address.clone()),
+        });
+        agent.cgroup.remove()?;
+        if let Some(n) = agent.network {
+            n.netns.delete()?;
+        }
+    }
+    if let Some(hub) = hub {
+        hub.delete()?;
+    }
+    let cgroup_version = run_cgroup.cgroup().version().to_string();
+    run_cgroup.remove()?;
+    let summary = LiveSummary {
+        mesosim_version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: "live".into(),
+        policy: config.policy.clone(),
+        seed: config.seed,
+        cgroup_version,
+        task_command: config.task_command.clone(),
+        tasks: master.counts.clone(),
+        agents,
+        task_runs: master.runs.clone(),
+        allocation_cycles: master.cycles,
+        offers: master.offers,
+        wall_ns,
+        max_clock_lag_ns: clock.max_lag().as_nanos() as u64,
+        egress_bytes_per_sec: config.network.as_ref().and_then(|n| n.egress_bytes_per_sec),
+    };
+    out.commit(&summary)?;
+    Ok(summary)
+}
+
+/// Agent `a`'s namespace, its veth pair to the hub, and its egress limit.
+fn agent_network(
+    config: &LiveConfig,
+    net: &NetworkConfig,
+    hub: &Netns,
+    a: u32,
+) -> Result<AgentNetwork, LiveError> {
+    let netns = Netns::create(&format!("{}-agent-{a}", config.cgroup_name))?;
+    let address = format!("10.214.{a}.2");
+    veth_pair(
+        End {
+            ns: &netns,
+            dev: "eth0",
+            cidr: &format!("{address}/30"),
+        },
+        End {
+            ns: hub,
+            dev: &format!("agent{a}"),
+            cidr: &format!("10.214.{a}.1/30"),
+        },
+    )?;
+    if let Some(rate) = net.egress_bytes_per_sec {
+        // 10 ms at the rate, and at least 16 KiB: tbf needs a bucket that holds a
+        // packet and what one timer tick releases.
+        let burst_bytes = (rate / 100).max(16 * 1024);
+        limit_egress(
+            &netns,
+            "eth0",
+            RateLimit {
+                bytes_per_sec: rate,
+                burst_bytes,
+            },
+        )?;
+    }
+    Ok(AgentNetwork { netns, address })
+}
+
+fn dirs(cg: &Cgroup) -> Vec<String> {
+    cg.dirs().iter().map(|d| d.display().to_string()).collect()
+}
+
+/// The master's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    /// A periodic allocation cycle.
+    Allocate,
+    /// Look for ended tasks.
+    Poll,
+    /// `--timeout` passed: kill what runs and stop.
+    Timeout,
+    /// Nothing to run at all.
+    Done,
+}
+
+struct Agent {
+    name: String,
+    /// What running tasks hold (the master's books, checked against the total).
+    used: Resources,
+    cgroup: CgroupGuard,
+    network: Option<AgentNetwork>,
+    launched: u64,
+}
+
+struct AgentNetwork {
+    netns: Netns,
+    /// Its `eth0` address.
+    address: String,
+}
+
+struct Running {
+    /// Index into `runs`.
+    run: usize,
+    agent: usize,
+    role: Arc<str>,
+    // Field order is drop order: the process group dies before its cgroup is removed.
+    process: TaskProcess,
+    cgroup: CgroupGuard,
+}
+
+struct Master<'a> {
+    config: &'a LiveConfig,
+    allocator: Box<dyn Allocator>,
+    // Dropped before `agents`, so task cgroups go before agent cgroups.
+    running: Vec<Running>,
+    agents: Vec<Agent>,
+    next_task: u32,
+    runs: Vec<TaskRun>,
+    counts: TaskCounts,
+    cycles: u64,
+    offers: u64,
+    start: Instant,
+    sandboxes: PathBuf,
+    interrupts: &'a Interrupts,
+    error: Option<LiveError>,
+}
+
+impl Handler<Event> for Master<'_> {
+    fn handle(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
+        let result = match event {
+            Event::Allocate => self.allocate(ctx),
+            Event::Poll => self.poll(ctx),
+            Event::Timeout => {
+                self.kill_all(ctx.now());
+                ctx.stop();
+                Ok(())
+            }
+            Event::Done => {
+                ctx.stop();
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+            ctx.stop();
+        }
+    }
+}
+
+impl Master<'_> {
+    fn register(&mut self, now: SimTime) {
+        for (a, agent) in self.agents.iter().enumerate() {
+            self.allocator.add_agent(
+                now,
+                AgentId(a as u32),
+                AgentInfo {
+                    name: agent.name.clone(),
+                    total: self.config.agent_resources.clone(),
+                    ..Default::default()
+                },
+                &[],
+            );
+        }
+        self.allocator.add_framework(
+            now,
+            FRAMEWORK,
+            FrameworkInfo {
+                name: "live-batch".into(),
+                roles: vec![ROLE.into()],
+                ..Default::default()
+            },
+            true,
+        );
+    }
+
+    fn allocate(&mut self, ctx: &mut Context<'_, Event>) -> Result<(), LiveError> {
+        let now = ctx.now();
+        // Event-triggered requests fold into the periodic cycle over all agents.
+        let _ = self.allocator.take_allocation_request();
+        self.cycles += 1;
+        let task = self.config.task_resources.clone();
+        for offer in self.allocator.allocate(now, &Candidates::All) {
+            self.offers += 1;
+            let mut left = offer.resources.clone();
+            while self.next_task < self.config.tasks && left.contains(&task) {
+                self.launch(offer.agent.0 as usize, offer.role.clone())?;
+                left.sub_assign(&task);
+            }
+            if !left.is_empty() {
+                // Declined without a filter (refuse_seconds = 0).
+                self.allocator.recover_role_resources(
+                    now,
+                    FRAMEWORK,
+                    &offer.role,
+                    offer.agent,
+                    &left,
+                    None,
+                );
+            }
+        }
+        ctx.schedule_after(self.config.allocation_interval, Event::Allocate);
+        Ok(())
+    }
+
+    fn launch(&mut self, a: usize, role: Arc<str>) -> Result<(), LiveError> {
+        let task = &self.config.task_resources;
+        let agent = &mut self.agents[a];
+        let in_use = agent.used.plus(task);
+        if !self.config.agent_resources.contains(&in_use) {
+            return Err(LiveError::OverAllocation {
+                agent: agent.name.clone(),
+                used: agent.used.to_string(),
+                task: task.to_string(),
+                total: self.config.agent_resources.to_string(),
+            });
+        }
+        let index = self.next_task;
+        let id = format!("task-{index}");
+        let sandbox = self.sandboxes.join(&id);
+        fs::create_dir_all(&sandbox).map_err(|source| LiveError::Output {
+            path: sandbox.clone(),
+            source,
+        })?;
+        let cgroup = agent.cgroup.cgroup().create_child(&id)?;
+        cgroup.cgroup().set_limits(self.config.task_limits())?;
+        let mut env: TaskEnv = vec![
+            ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
+            ("MESOSIM_TASK_ID".into(), id.clone()),
+            ("MESOSIM_TASK_INDEX".into(), index.to_string()),
+            ("MESOSIM_AGENT".into(), agent.name.clone()),
+        ];
+        if let Some(n) = &agent.network {
+            env.push(("MESOSIM_AGENT_IP".into(), n.address.clone()));
+            env.push(("MESOSIM_HUB_IP".into(), format!("10.214.{a}.1")));
+        }
+        let process = TaskProcess::spawn_in_netns(
+            &self.config.task_command,
+            &sandbox,
+            &cgroup.cgroup().procs_files(),
+            &env,
+            agent.network.as_ref().map(|n| n.netns.name()),
+        )
+        .map_err(|source| LiveError::Spawn {
+            task: id.clone(),
+            source,
+        })?;
+        let start_ns = self.start.elapsed().as_nanos() as u64;
+        agent.used = in_use;
+        agent.launched += 1;
+        self.runs.push(TaskRun {
+            id: id.clone(),
+            agent: agent.name.clone(),
+            cpus_milli: scalar(task, "cpus"),
+            mem_mb: scalar(task, "mem") / 1000,
+            cgroup: dirs(cgroup.cgroup()),
+            sandbox: format!("tasks/{id}"),
+            state: "TASK_RUNNING".into(),
+            exit_code: None,
+            signal: None,
+            start_ns,
+            end_ns: start_ns,
+            wall_ns: 0,
+        });
+        self.running.push(Running {
+            run: self.runs.len() - 1,
+            agent: a,
+            role,
+            process,
+            cgroup,
+        });
+        self.next_task += 1;
+        self.counts.launched += 1;
+        Ok(())
+    }
+
+    fn poll(&mut self, ctx: &mut Context<'_, Event>) -> Result<(), LiveError> {
+        if let Some(signal) = self.interrupts.received() {
+            self.kill_all(ctx.now());
+            ctx.stop();
+            return Err(LiveError::Interrupted(signal.as_str().to_string()));
+        }
+        let mut i = 0;
+        while i < self.running.len() {
+            let exit = self.running[i]
+                .process
+                .try_exit()
+                .map_err(|source| LiveError::Wait {
+                    task: self.runs[self.running[i].run].id.clone(),
+                    source,
+                })?;
+            match exit {
+                Some(exit) => {
+                    let r = self.running.swap_remove(i);
+                    self.end(ctx.now(), r, Some(exit), false)?;
+                }
+                None => i += 1,
+            }
+        }
+        if self.next_task == self.config.tasks && self.running.is_empty() {
+            ctx.stop();
+        } else {
+            ctx.schedule_after(POLL_INTERVAL, Event::Poll);
+        }
+        Ok(())
+    }
+
+    /// Records how a task ended, removes its cgroup and returns its resources.
+    fn end(
+        &mut self,
+        now: SimTime,
+        mut r: Running,
+        exit: Option<Exit>,
+        killed: bool,
+    ) -> Result<(), LiveError> {
+        let end_ns = self.start.elapsed().as_nanos() as u64;
+        let run = &mut self.runs[r.run];
+        run.end_ns = end_ns;
+        run.wall_ns = end_ns - run.start_ns;
+        match exit {
+            Some(Exit::Code(c)) => run.exit_code = Some(c),
+            Some(Exit::Signal(s)) => run.signal = Some(s),
+            None => {}
+        }
+        run.state = if killed {
+            self.counts.killed += 1;
+            "TASK_KILLED"
+        } else if exit.is_some_and(Exit::success) {
+            self.counts.finished += 1;
+            "TASK_FINISHED"
+        } else {
+            self.counts.failed += 1;
+            "TASK_FAILED"
+        }
+        .into();
+        r.process.kill();
+        r.cgroup.remove()?;
+        let task = &self.config.task_resources;
+        self.agents[r.agent].used.sub_assign(task);
+        self.allocator.recover_role_resources(
+            now,
+            FRAMEWORK,
+            &r.role,
+            AgentId(r.agent as u32),
+            task,
+            None,
+        );
+        Ok(())
+    }
+
+    fn kill_all(&mut self, now: SimTime) {
+        for mut r in std::mem::take(&mut self.running) {
+            let exit = r.process.kill();
+            if let Err(e) = self.end(now, r, exit, true) {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// The output directory under construction: a hidden sibling of the target, removed
+/// on drop unless committed.
+struct OutputDir {
+    tmp: PathBuf,
+    out: PathBuf,
+    committed: bool,
+}
+
+impl OutputDir {
+    fn create(out: &Path) -> Result<OutputDir, LiveError> {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LiveError::Output { path, source }
+        };
+        // Replacing is only for a previous output: never delete a directory we did not
+        // write (an `--out` pointing at a home directory, say).
+        let is_empty = |p: &Path| fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
+        if out.exists() && !out.join("summary.json").is_file() && !is_empty(out) {
+            return Err(LiveError::Config(format!(
+                "--out {} exists and is not a mesosim output directory (no summary.json)",
+                out.display()
+            )));
+        }
+        fs::create_dir_all(&parent).map_err(err(&parent))?;
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(err(&tmp))?;
+        }
+        fs::create_dir(&tmp).map_err(err(&tmp))?;
+        Ok(OutputDir {
+            tmp,
+            out: out.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// Writes `summary.json` and moves the directory into place (an existing one is
+    /// moved aside first, then removed).
+    fn commit(mut self, summary: &LiveSummary) -> Result<(), LiveError> {
+        let file = self.tmp.join("summary.json");
+        let mut json = serde_json::to_string_pretty(summary).expect("summary serializes");
+        json.push('\n');
+        fs::write(&file, json).map_err(|source| LiveError::Output {
+            path: file.clone(),
+            source,
+        })?;
+        let out = &self.out.clone();
+        let old = self.tmp.with_file_name(format!(
+            "{}.old",
+            self.tmp.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LiveError::Output { path, source }
+        };
+        let replaced = out.exists();
+        if replaced {
+            fs::rename(out, &old).map_err(err(out))?;
+        }
+        fs::rename(&self.tmp, out).map_err(err(out))?;
+        self.committed = true;
+        if replaced {
+            fs::remove_dir_all(&old).map_err(err(&old))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! Tests against the real cgroup hierarchies: they need root and the cpu and memory controllers, print why and skip without them, and fail instead of skipping when `MESOSIM_REQUIRE_ROOT_TESTS=1` (as CI sets it).
+//!
+//! Every cgroup a test creates is named `mesosim-test-<pid>-<n>` and owned by a guard,
+//! so a failing test removes it on unwinding and a leftover is recognisable.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use live::cgroup::{detect_host, Cgroup, Limits};
+use live::process::{Exit, TaskEnv, TaskProcess};
+use live::run::{run, LiveConfig, LiveError};
+use live::summary::LiveSummary;
+use models::resources::Resources;
+use sim_core::SimDuration;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "mesosim-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The host's cgroup base, or `None` (after saying why) when the capability is absent.
+fn host() -> Option<Cgroup> {
+    let reason = match detect_host() {
+        Ok(base) => match base.create_child(&unique_name()) {
+            Ok(probe) => match probe.remove() {
+                Ok(()) => return Some(base),
+                Err(e) => format!("cannot remove a probe cgroup: {e}"),
+            },
+            Err(e) => format!("cannot create a cgroup: {e}"),
+        },
+        Err(e) => e.to_string(),
+    };
+    skip(&reason);
+    None
+}
+
+fn skip(reason: &str) {
+    if std::env::var("MESOSIM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1") {
+        panic!("MESOSIM_REQUIRE_ROOT_TESTS=1 but: {reason}");
+    }
+    eprintln!("skipping a root test: {reason}");
+}
+
+fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
+    LiveConfig {
+        agents: 2,
+        agent_resources: Resources::parse("cpus:1;mem:256").unwrap(),
+        tasks,
+        task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
+        task_command: command.into(),
+        policy: "hdrf".into(),
+        seed: 1,
+        allocation_interval: SimDuration::from_millis(100),
+        timeout: SimDuration::from_secs(60),
+        cgroup_name: unique_name(),
+        out: out.to_path_buf(),
+        network: None,
+    }
+}
+
+fn gone(dirs: &[String]) -> bool {
+    dirs.iter().all(|d| !Path::new(d).exists())
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn tasks_run_in_their_own_cgroups_with_their_limits_and_everything_is_removed() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = config(&out, 4, "");
+    // Each task copies its /proc/self/cgroup and its own limit files into its sandbox.
+    let run_dirs: Vec<PathBuf> = base
+        .child(&cfg.cgroup_name)
+        .dirs()
+        .iter()
+        .map(|d| d.to_path_buf())
+        .collect();
+    let own = |i: usize| format!("{}/$MESOSIM_AGENT/$MESOSIM_TASK_ID", run_dirs[i].display());
+    cfg.task_command = match &base {
+        Cgroup::V1 { .. } => format!(
+            "cat /proc/self/cgroup > cgroup; cat {c}/cpu.cfs_quota_us > cpu; \
+             cat {c}/cpu.cfs_period_us > period; cat {m}/memory.limit_in_bytes > mem",
+            c = own(0),
+            m = own(run_dirs.len() - 1)
+        ),
+        Cgroup::V2 { .. } => format!(
+            "cat /proc/self/cgroup > cgroup; cat {c}/cpu.max > cpu; cat {c}/memory.max > mem",
+            c = own(0)
+        ),
+    };
+    // ... and its blocked-signal mask (the master blocks SIGINT and SIGTERM for itself).
+    cfg.task_command
+        .push_str("; grep SigBlk /proc/self/status > sigblk");
+    let summary = run(&cfg, &base).unwrap();
+    let on_disk: LiveSummary = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(on_disk, summary);
+    assert_eq!(summary.cgroup_version, base.version());
+    assert_eq!(
+        (
+            summary.tasks.launched,
+            summary.tasks.finished,
+            summary.tasks.failed
+        ),
+        (4, 4, 0)
+    );
+    assert_eq!(summary.agents.len(), 2);
+    for run in &summary.task_runs {
+        assert_eq!(run.state, "TASK_FINISHED");
+        let sandbox = out.join(&run.sandbox);
+        let suffix = format!("/{}/{}/{}", cfg.cgroup_name, run.agent, run.id);
+        let cgroup = read(&sandbox.join("cgroup"));
+        // The lines of /proc/self/cgroup for the hierarchies we placed it in.
+        let placed: Vec<&str> = cgroup
+            .lines()
+            .filter(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, names) = (f.next(), f.next().unwrap_or(""));
+                match base {
+                    Cgroup::V1 { .. } => names.split(',').any(|n| n == "cpu" || n == "memory"),
+                    Cgroup::V2 { .. } => names.is_empty(),
+                }
+            })
+            .collect();
+        assert!(!placed.is_empty(), "{cgroup}");
+        for line in placed {
+            assert!(line.ends_with(&suffix), "{} ran in {line}", run.id);
+        }
+        match base {
+            Cgroup::V1 { .. } => {
+                assert_eq!(read(&sandbox.join("cpu")).trim(), "50000");
+                assert_eq!(read(&sandbox.join("period")).trim(), "100000");
+            }
+            Cgroup::V2 { .. } => assert_eq!(read(&sandbox.join("cpu")).trim(), "50000 100000"),
+        }
+        assert_eq!(read(&sandbox.join("mem")).trim(), (64u64 << 20).to_string());
+        assert_eq!(
+            read(&sandbox.join("sigblk")).trim(),
+            "SigBlk:\t0000000000000000"
+        );
+        assert!(gone(&run.cgroup), "{:?} left behind", run.cgroup);
+        assert!(run.end_ns >= run.start_ns);
+    }
+    for agent in &summary.agents {
+        assert!(gone(&agent.cgroup), "{:?} left behind", agent.cgroup);
+    }
+    assert!(run_dirs.iter().all(|d| !d.exists()));
+    // Only the finished directory is left beside it.
+    let names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["out"]);
+}
+
+#[test]
+fn a_non_zero_exit_is_task_failed_and_zero_is_task_finished() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = config(&out, 4, "exit $((MESOSIM_TASK_INDEX % 2 * 3))");
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!((s.tasks.finished, s.tasks.failed), (2, 2));
+    for r in &s.task_runs {
+        let index: u32 = r.id.trim_start_matches("task-").parse().unwrap();
+        let (state, code) = if index % 2 == 1 {
+            ("TASK_FAILED", 3)
+        } else {
+            ("TASK_FINISHED", 0)
+        };
+        assert_eq!(
+            (r.state.as_str(), r.exit_code),
+            (state, Some(code)),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn running_tasks_never_exceed_their_agent() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = config(&out, 8, "sleep 0.3");
+    // 0.4 CPU each: two fit an agent (0.8 of 1), a third does not.
+    cfg.task_resources = Resources::parse("cpus:0.4;mem:64").unwrap();
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!(s.tasks.finished, 8);
+    let mut most = 0;
+    for agent in &s.agents {
+        // Sweep the agent's task starts and ends in time order (ends first on ties:
+        // an interval is [start, end)).
+        let mut edges: Vec<(u64, i8, i64, i64)> = Vec::new();
+        for r in s.task_runs.iter().filter(|r| r.agent == agent.name) {
+            edges.push((r.start_ns, 1, r.cpus_milli, r.mem_mb));
+            edges.push((r.end_ns, -1, r.cpus_milli, r.mem_mb));
+        }
+        edges.sort_by_key(|e| (e.0, e.1));
+        let (mut cpus, mut mem, mut n) = (0i64, 0i64, 0i64);
+        for (_, d, c, m) in edges {
+            let d = i64::from(d);
+            cpus += d * c;
+            mem += d * m;
+            n += d;
+            assert!(cpus <= agent.cpus_milli && mem <= agent.mem_mb, "{s:?}");
+            most = most.max(n);
+        }
+    }
+    // The check above saw agents full, not idle.
+    assert_eq!(most, 2);
+}
+
+#[test]
+fn the_timeout_kills_running_tasks_and_their_process_groups() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = config(&out, 2, "sleep 60 & echo $! > bg; wait");
+    cfg.timeout = SimDuration::from_millis(500);
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!((s.tasks.launched, s.tasks.killed), (2, 2));
+    for r in &s.task_runs {
+        assert_eq!((r.state.as_str(), r.signal), ("TASK_KILLED", Some(9)));
+        let bg = read(&out.join(&r.sandbox).join("bg"));
+        let stat = fs::read_to_string(format!("/proc/{}/stat", bg.trim()));
+        assert!(
+            stat.is_err() || stat.unwrap().contains(") Z"),
+            "background process {bg} survived"
+        );
+        assert!(gone(&r.cgroup));
+    }
+}
+
+#[test]
+fn an_error_leaves_no_cgroup_and_no_output() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = config(&out, 2, "true");
+    // The run's cgroup exists already: creating it fails before any task starts.
+    let squatter = base.create_child(&cfg.cgroup_name).unwrap();
+    let err = run(&cfg, &base).unwrap_err();
+    assert!(matches!(err, LiveError::Cgroup(_)), "{err}");
+    assert!(err.to_string().contains(&cfg.cgroup_name), "{err}");
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    squatter.remove().unwrap();
+    assert!(base
+        .child(&cfg.cgroup_name)
+        .dirs()
+        .iter()
+        .all(|d| !d.exists()));
+}
+
+#[test]
+fn dropping_a_guard_kills_what_runs_inside_and_removes_the_cgroup() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let guard = base.create_child(&unique_name()).unwrap();
+    let cg = guard.cgroup().clone();
+    cg.set_limits(Limits {
+        cpu_milli: 100,
+        memory_bytes: 32 << 20,
+    })
+    .unwrap();
+    // Started detached from any TaskProcess guard: only the cgroup knows it.
+    let mut p = TaskProcess::spawn(
+        "exec sleep 60",
+        tmp.path(),
+        &cg.procs_files(),
+        &TaskEnv::new(),
+    )
+    .unwrap();
+    let pid = p.pid() as i32;
+    let start = Instant::now();
+    while !cg.pids().contains(&pid) {
+        assert!(start.elapsed() < Duration::from_secs(20), "never joined");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(guard);
+    assert!(cg.dirs().iter().all(|d| !d.exists()));
+    assert_eq!(p.try_exit().unwrap(), Some(Exit::Signal(9)));
+}
+
+#[test]
+fn memory_over_the_limit_is_killed_and_reported_failed() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // `tail` keeps a newline-free stream in memory: 200 MB against a 64 MB limit.
+    let mut cfg = config(&out, 1, "head -c 200000000 /dev/zero | tail > /dev/null");
+    let s = run(&cfg, &base).unwrap();
+    let r = &s.task_runs[0];
+    assert_eq!(r.state, "TASK_FAILED");
+    // The shell reports its SIGKILLed `tail` as 128 + 9.
+    assert_eq!(r.exit_code, Some(137), "{r:?}");
+    // The same command under a limit it fits in finishes: the limit did the killing.
+    cfg.task_resources = Resources::parse("cpus:0.5;mem:250").unwrap();
+    cfg.cgroup_name = unique_name();
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!(s.task_runs[0].state, "TASK_FINISHED", "{s:?}");
+}
+
+/// cgroup v2 as far as this host allows: on a hybrid layout the unified hierarchy has
+/// no controllers, but creating, joining and removing work there too.
+#[test]
+fn cgroup_v2_join_and_removal_on_the_unified_hierarchy() {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mount = mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ")
+            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+    });
+    let path = own.lines().find_map(|l| l.strip_prefix("0::"));
+    let (Some(mount), Some(path)) = (mount, path) else {
+        skip("no cgroup2 hierarchy mounted");
+        return;
+    };
+    let base = Cgroup::V2 {
+        dir: mount.join(path.trim().trim_start_matches('/')),
+    };
+    // Without controllers to hand down, create the test cgroup directly.
+    let name = unique_name();
+    let dir = base.child(&name);
+    if let Err(e) = fs::create_dir(dir.dirs()[0]) {
+        skip(&format!("cannot create a cgroup2 directory: {e}"));
+        return;
+    }
+    let _cleanup = RmdirOnDrop(dir.dirs()[0].to_path_buf());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = TaskProcess::spawn(
+        "cat /proc/self/cgroup > cgroup",
+        tmp.path(),
+        &dir.procs_files(),
+        &TaskEnv::new(),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(e) = p.try_exit().unwrap() {
+            break e;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(exit, Exit::Code(0));
+    let seen = read(&tmp.path().join("cgroup"));
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("0::") && l.ends_with(&format!("/{name}"))),
+        "{seen}"
+    );
+    fs::remove_dir(dir.dirs()[0]).unwrap();
+    assert!(!dir.dirs()[0].exists());
+}
+
+/// Removes a cgroup directory made by hand, also when the test fails.
+struct RmdirOnDrop(PathBuf);
+
+impl Drop for RmdirOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_previous_output_is_replaced_but_a_foreign_directory_is_refused() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run(&config(&out, 1, "echo first"), &base).unwrap();
+    let s = run(&config(&out, 2, "true"), &base).unwrap();
+    let on_disk: LiveSummary = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!((on_disk.tasks.launched, s.tasks.launched), (2, 2));
+    let foreign = tmp.path().join("home");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    let cfg = config(&foreign, 1, "true");
+    let err = run(&cfg, &base).unwrap_err();
+    assert!(
+        err.to_string().contains("not a mesosim output directory"),
+        "{err}"
+    );
+    assert_eq!(read(&foreign.join("notes.txt")), "keep me");
+    assert!(base
+        .child(&cfg.cgroup_name)
+        .dirs()
+        .iter()
+        .all(|d| !d.exists()));
+    let mut names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["home", "out"]);
+}
+
+#[test]
+fn with_agent_networks_tasks_run_in_their_agents_namespace_behind_its_limit() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = config(
+        &out,
+        2,
+        "ip -o -4 addr show dev eth0 > addr; tc qdisc show dev eth0 > qdisc; \
+         echo $MESOSIM_AGENT_IP > ip",
+    );
+    cfg.network = Some(live::run::NetworkConfig {
+        egress_bytes_per_sec: Some(1_000_000),
+    });
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!(s.tasks.finished, 2, "{s:?}");
+    assert_eq!(s.egress_bytes_per_sec, Some(1_000_000));
+    for r in &s.task_runs {
+        let sandbox = out.join(&r.sandbox);
+        let agent = s.agents.iter().find(|a| a.name == r.agent).unwrap();
+        let ip = agent.address.clone().unwrap();
+        assert_eq!(read(&sandbox.join("ip")).trim(), ip);
+        // Inside the agent's namespace its eth0 has the agent's address ...
+        let addr = read(&sandbox.join("addr"));
+        assert!(addr.contains(&format!("inet {ip}/30")), "{addr}");
+        // ... and the tbf limit (1 MB/s = 8 Mbit).
+        let qdisc = read(&sandbox.join("qdisc"));
+        assert!(
+            qdisc.contains("tbf") && qdisc.contains("rate 8Mbit"),
+            "{qdisc}"
+        );
+    }
+    // Every namespace is gone.
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(!list.contains(&cfg.cgroup_name), "{list}");
+    for a in &s.agents {
+        assert!(a
+            .netns
+            .as_deref()
+            .is_some_and(|n| n.starts_with(&cfg.cgroup_name)));
+    }
+}
