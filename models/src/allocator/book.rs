@@ -406,7 +406,11 @@ impl AgentState {
         let mut gone = vec![id];
         while let Some(by) = gone.pop() {
             let from = self.shadowed.partition_point(|h| h.by < by);
-            let to = from + self.shadowed[from..].iter().take_while(|h| h.by == by).count();
+            let to = from
+                + self.shadowed[from..]
+                    .iter()
+                    .take_while(|h| h.by == by)
+                    .count();
             if from == to {
                 continue;
             }
@@ -480,9 +484,9 @@ impl AgentState {
                 if let Ok(k) = self.shadow_of.binary_search_by_key(&f.id, |&(h, _)| h) {
                     self.shadow_of.remove(k);
                 }
-                let at = self.filters.partition_point(|g| {
-                    (g.framework, g.role, g.id) < (f.framework, f.role, f.id)
-                });
+                let at = self
+                    .filters
+                    .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
                 self.filters.insert(at, f);
             }
         }
@@ -1840,6 +1844,12 @@ impl<P: Policy> Driver<P> {
     #[cfg(test)]
     pub fn is_stable(&self, agent: AgentId) -> bool {
         self.book.is_stable(agent)
+    }
+
+    /// The books (for the tests' reference checks).
+    #[cfg(test)]
+    pub fn book(&self) -> &Book {
+        &self.book
     }
 
     /// Number of agents carrying a current stable mark.

@@ -119,17 +119,26 @@ fn containment_implies_the_quantity_check_which_decides_for_exact_sets() {
             sa.exact,
             a.iter().all(|r| {
                 let t = r.to_string();
-                ["cpus:", "mem:", "disk:", "gpus:"].iter().any(|n| t.starts_with(n))
+                ["cpus:", "mem:", "disk:", "gpus:"]
+                    .iter()
+                    .any(|n| t.starts_with(n))
             }),
             "{a}"
         );
         if sa.exact && sb.exact {
             exact_pairs += 1;
-            assert_eq!(a.contains(&b), dominates(&sa.quantities, &sb.quantities), "{a} ⊇ {b}");
+            assert_eq!(
+                a.contains(&b),
+                dominates(&sa.quantities, &sb.quantities),
+                "{a} ⊇ {b}"
+            );
         }
     }
     assert!(contained > 5_000, "the generator exercises containment");
-    assert!(exact_pairs > 1_000, "the generator makes exact pairs ({exact_pairs})");
+    assert!(
+        exact_pairs > 1_000,
+        "the generator makes exact pairs ({exact_pairs})"
+    );
 }
 
 #[test]
@@ -138,7 +147,14 @@ fn filters_without_their_resources_answer_like_contains() {
     let mut rng = ChaCha8Rng::seed_from_u64(6);
     let (mut yes, mut dropped) = (0, 0);
     let filter = |res: &Resources, id| {
-        AgentFilter::new(FrameworkId(0), 0, FilterId(id), SimTime::ZERO, res, &shape(res))
+        AgentFilter::new(
+            FrameworkId(0),
+            0,
+            FilterId(id),
+            SimTime::ZERO,
+            res,
+            &shape(res),
+        )
     };
     for i in 0..20_000 {
         let base = random_resources(&mut rng);
@@ -265,9 +281,9 @@ impl Bench {
         }
         for h in a.shadowed.iter().map(|h| &h.filter) {
             assert!(
-                a.filters
-                    .iter()
-                    .any(|v| v.framework == h.framework && v.role == h.role && filter_contains(v, h)),
+                a.filters.iter().any(|v| v.framework == h.framework
+                    && v.role == h.role
+                    && filter_contains(v, h)),
                 "{what}: hidden {:?} is contained in a visible one",
                 h.id
             );
@@ -337,9 +353,18 @@ fn is_filtered_agrees_with_a_plain_scan_of_every_live_filter() {
             }
         }
     }
-    assert!(hits > 1_000, "the generator exercises filtered offers ({hits})");
-    assert!(hidden_seen > 1_000, "the generator hides filters ({hidden_seen})");
-    assert!(detached_seen > 1_000, "the generator detaches filters ({detached_seen})");
+    assert!(
+        hits > 1_000,
+        "the generator exercises filtered offers ({hits})"
+    );
+    assert!(
+        hidden_seen > 1_000,
+        "the generator hides filters ({hidden_seen})"
+    );
+    assert!(
+        detached_seen > 1_000,
+        "the generator detaches filters ({detached_seen})"
+    );
 }
 
 #[test]
