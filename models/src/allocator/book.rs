@@ -1875,7 +1875,9 @@ impl<P: Policy> Driver<P> {
             // `resources`, subtracting in place (no copy of the entry).
             Some(r) => {
                 if let Some(held) = a.entry(fw, r) {
-                    if held.contains(resources) {
+                    // A declined offer is usually all the entry holds: equality is
+                    // the cheap first answer.
+                    if held == resources || held.contains(resources) {
                         b.untrack_held(agent, fw, r, resources);
                     } else {
                         // `held − x` is always part of `held`.
