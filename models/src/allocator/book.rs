@@ -14,7 +14,10 @@
 //! * every filter in `filters` is listed in its framework's per-role list (which may
 //!   also hold ids that expired since), counted in that list's `live_filters` and in
 //!   its role's `active_filters`;
-//! * an agent's `filter_mask` is the union of the bits of its visible filters.
+//! * an agent's `filter_mask` is the union of the bits of its visible filters;
+//! * a live filter is on its agent's `filters` or `shadowed` list, or marked
+//!   `detached` in `filters` and listed in the agent's `detached`, contained in a
+//!   filter there of its (framework, role) that expires later.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
