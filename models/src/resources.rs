@@ -533,7 +533,7 @@ impl Resource {
     /// True for the common entry: unreserved, no disk info, neither revocable nor
     /// shared. Two plain entries' keys differ only by name and value type.
     #[inline]
-    fn is_plain(&self) -> bool {
+    pub(crate) fn is_plain(&self) -> bool {
         self.reservations.is_empty() && self.disk.is_none() && !self.revocable && !self.shared
     }
 

@@ -14,7 +14,10 @@
 //! * every filter in `filters` is listed in its framework's per-role list (which may
 //!   also hold ids that expired since), counted in that list's `live_filters` and in
 //!   its role's `active_filters`;
-//! * an agent's `filter_mask` is the union of the bits of its visible filters.
+//! * an agent's `filter_mask` is the union of the bits of its visible filters;
+//! * a live filter is on its agent's `filters` or `shadowed` list, or marked
+//!   `detached` in `filters` and listed in the agent's `detached`, contained in a
+//!   filter there of its (framework, role) that expires later.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use super::{
     InstalledFilter, Quota, QuotaMetrics,
 };
 use crate::operations::{apply, Conversion, Rejection};
-use crate::resources::{OfferFacts, ResourceName, ResourceQuantities, Resources};
+use crate::resources::{OfferFacts, Resource, ResourceName, ResourceQuantities, Resources, Value};
 use crate::sorter::{new_sorter, ClientId, Sorter};
 
 /// Index of an interned role.
@@ -112,6 +115,17 @@ pub(crate) struct AgentState {
     pub shadowed: Vec<Hidden>,
     /// (hidden filter's id, its shadower's id), sorted by the first.
     pub shadow_of: Vec<(FilterId, FilterId)>,
+    /// Live filters of this agent that are in neither `filters` nor `shadowed`
+    /// (marked `detached` in `Book::filters`), and maybe some that are gone since:
+    /// each is contained in a live filter of its (framework, role) here that expires
+    /// later. It never becomes visible: its container outlives it, and every clear
+    /// that removes the container early (a revive, an untracked role, a removed
+    /// framework or agent) removes it too. So its expiry touches only the counts,
+    /// not the agent. Kept only so that clearing the agent's filters finds it; pruned
+    /// when it doubles (`detached_kept`).
+    pub detached: Vec<FilterId>,
+    /// Length of `detached` after its last pruning.
+    pub detached_kept: usize,
     /// `available` and the allocations are disjoint parts of `info.total` (every
     /// allocation was moved out of `available`, nothing is shared): then returning a
     /// part of an allocation adds it to `available`, which is exactly what
@@ -128,39 +142,139 @@ pub(crate) struct Hidden {
     pub filter: AgentFilter,
 }
 
-/// A refused set: `resources` are not offered again to (framework, role) on the
+/// A refused set: its resources are not offered again to (framework, role) on the
 /// agent while any candidate is contained in them.
 #[derive(Debug)]
 pub(crate) struct AgentFilter {
     pub framework: FrameworkId,
     pub role: RoleIdx,
     pub id: FilterId,
-    pub resources: Resources,
-    /// `known_quantities(&resources)`: a filter whose quantity of some well-known
-    /// name is below the offer's cannot contain it, so most filters are rejected
-    /// without comparing entries.
+    /// When the driver expires it (see `AgentState::detached`).
+    pub expires_at: SimTime,
+    /// `Shape::quantities` of the refused set: a filter whose quantity of some
+    /// well-known name is below the offer's cannot contain it, so most filters are
+    /// rejected without comparing entries.
     pub quantities: [i64; 5],
+    /// The refused set, unless it is exact (see [`Shape::exact`]): then `quantities`
+    /// describe it entirely and no copy is kept, which keeps the filter list small
+    /// and an install free of allocations.
+    pub resources: Option<Box<Resources>>,
 }
 
-/// Summed quantities (scalars, range and set elements, every copy of a shared
-/// entry) of cpus, mem, disk, gpus and ports. When `a.contains(b)`, every entry of
-/// `b` is matched by a distinct entry of `a` with a value at least as large, so each
-/// of these sums of `a` is at least the one of `b`: comparing them is a necessary
-/// condition for containment, never a sufficient one.
-pub(crate) fn known_quantities(res: &Resources) -> [i64; 5] {
-    let mut q = [0i64; 5];
-    for r in res.iter() {
-        let slot = match r.name {
-            ResourceName::Cpus => 0,
-            ResourceName::Mem => 1,
-            ResourceName::Disk => 2,
-            ResourceName::Gpus => 3,
-            ResourceName::Ports => 4,
-            _ => continue,
-        };
-        q[slot] = q[slot].saturating_add(r.value.quantity_milli());
+impl AgentFilter {
+    /// A filter refusing `resources` (of shape `shape`).
+    pub(crate) fn new(
+        framework: FrameworkId,
+        role: RoleIdx,
+        id: FilterId,
+        expires_at: SimTime,
+        resources: &Resources,
+        shape: &Shape,
+    ) -> AgentFilter {
+        AgentFilter {
+            framework,
+            role,
+            id,
+            expires_at,
+            quantities: shape.quantities,
+            resources: (!shape.exact).then(|| Box::new(resources.clone())),
+        }
     }
-    q
+
+    /// True when the refused set contains `offer`, whose shape is `want`.
+    #[inline]
+    pub(crate) fn contains(&self, offer: &Resources, want: &Shape) -> bool {
+        if !covers(&self.quantities, &want.quantities) {
+            return false;
+        }
+        match &self.resources {
+            None if want.exact => true,
+            None => exact_contains(&self.quantities, offer),
+            Some(mine) => mine.contains(offer),
+        }
+    }
+}
+
+/// What the filter checks need of a resource set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Summed quantities (scalars, range and set elements, every copy of a shared
+    /// entry) of cpus, mem, disk, gpus and ports. When `a.contains(b)`, every entry
+    /// of `b` is matched by a distinct entry of `a` with a value at least as large,
+    /// so each of these sums of `a` is at least the one of `b`: comparing them is a
+    /// necessary condition for containment, and a sufficient one when both sets are
+    /// exact.
+    pub quantities: [i64; 5],
+    /// Every entry is a plain (unreserved, no disk info, neither revocable nor
+    /// shared) positive scalar of cpus, mem, disk or gpus. Entries of equal keys are
+    /// merged, so such a set holds one entry per name and `quantities` describe it
+    /// entirely: an exact set contains another exact set iff its quantities are at
+    /// least the other's.
+    pub exact: bool,
+}
+
+/// The slot of a well-known name in [`Shape::quantities`].
+#[inline]
+fn slot(name: &ResourceName) -> Option<usize> {
+    match name {
+        ResourceName::Cpus => Some(0),
+        ResourceName::Mem => Some(1),
+        ResourceName::Disk => Some(2),
+        ResourceName::Gpus => Some(3),
+        ResourceName::Ports => Some(4),
+        ResourceName::Custom(_) => None,
+    }
+}
+
+/// The scalar of a plain entry of cpus, mem, disk or gpus (an exact set's kind).
+#[inline]
+fn exact_entry(r: &Resource) -> Option<(usize, i64)> {
+    match (slot(&r.name), &r.value) {
+        (Some(s), Value::Scalar(v)) if s < 4 && r.is_plain() => Some((s, *v)),
+        _ => None,
+    }
+}
+
+/// The [`Shape`] of `res`.
+pub(crate) fn shape(res: &Resources) -> Shape {
+    let mut q = [0i64; 5];
+    let mut exact = true;
+    for r in res.iter() {
+        exact &= exact_entry(r).is_some_and(|(_, v)| v > 0);
+        if let Some(s) = slot(&r.name) {
+            q[s] = q[s].saturating_add(r.value.quantity_milli());
+        }
+    }
+    Shape {
+        quantities: q,
+        exact,
+    }
+}
+
+/// `a >= b` name by name.
+#[inline]
+fn covers(a: &[i64; 5], b: &[i64; 5]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x >= y)
+}
+
+/// `Resources::contains` for a container that is the exact set of quantities `q`:
+/// every entry of `other` needs a plain scalar of its name there (present iff its
+/// quantity is positive) at least as large.
+fn exact_contains(q: &[i64; 5], other: &Resources) -> bool {
+    other
+        .iter()
+        .all(|r| exact_entry(r).is_some_and(|(s, v)| q[s] > 0 && q[s] >= v))
+}
+
+/// `Resources::contains` for a contained exact set of quantities `q`: `outer` has a
+/// plain scalar at least as large for each of its names.
+fn contains_exact(outer: &Resources, q: &[i64; 5]) -> bool {
+    q[..4].iter().enumerate().all(|(s, &need)| {
+        need <= 0
+            || outer
+                .iter()
+                .any(|r| exact_entry(r).is_some_and(|(t, v)| t == s && v >= need))
+    })
 }
 
 /// The two bits of (framework, role) in [`AgentState::filter_mask`], from two 7-bit
@@ -174,14 +288,17 @@ pub(crate) fn filter_bits(fw: FrameworkId, role: RoleIdx) -> u128 {
     (1u128 << (h >> 57)) | (1u128 << ((h >> 50) & 127))
 }
 
-/// True when `outer` contains `inner` (quantities first, see [`known_quantities`]).
-fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
-    outer
-        .quantities
-        .iter()
-        .zip(&inner.quantities)
-        .all(|(o, i)| o >= i)
-        && outer.resources.contains(&inner.resources)
+/// True when `outer` contains `inner` (quantities first, see [`Shape`]).
+pub(crate) fn filter_contains(outer: &AgentFilter, inner: &AgentFilter) -> bool {
+    if !covers(&outer.quantities, &inner.quantities) {
+        return false;
+    }
+    match (&outer.resources, &inner.resources) {
+        (None, None) => true,
+        (None, Some(i)) => exact_contains(&outer.quantities, i),
+        (Some(o), None) => contains_exact(o, &inner.quantities),
+        (Some(o), Some(i)) => o.contains(i),
+    }
 }
 
 // What a visit reads for every candidate fits the first line.
@@ -204,6 +321,8 @@ impl AgentState {
             info,
             shadowed: Vec::new(),
             shadow_of: Vec::new(),
+            detached: Vec::new(),
+            detached_kept: 0,
             exact: false,
         }
     }
@@ -237,16 +356,25 @@ impl AgentState {
         from..to
     }
 
-    /// Adds a filter whose id is larger than every other: hidden behind a visible
-    /// filter of its (framework, role) that contains it, if any; otherwise visible,
-    /// hiding the visible ones it contains (see `shadowed`).
+    /// Adds a filter whose id is larger than every other (see `shadowed` and
+    /// `detached`): a filter contained in another of its (framework, role) that
+    /// expires later is detached at once; otherwise it is hidden behind a visible
+    /// one of its (framework, role) that contains it, if any, or else visible, and
+    /// then every visible filter it contains goes: detached (with what it hid and
+    /// expires earlier too) when it expires earlier, hidden behind it otherwise.
     pub(crate) fn add_filter(&mut self, nf: AgentFilter) {
         let range = self.filter_range(nf.framework, nf.role);
-        if let Some(sh) = self.filters[range.clone()]
-            .iter()
-            .find(|f| filter_contains(f, &nf))
-        {
-            let by = sh.id;
+        let mut shadower = None;
+        for f in &self.filters[range.clone()] {
+            if filter_contains(f, &nf) {
+                if nf.expires_at < f.expires_at {
+                    self.detached.push(nf.id);
+                    return;
+                }
+                shadower.get_or_insert(f.id);
+            }
+        }
+        if let Some(by) = shadower {
             self.hide(by, nf);
             return;
         }
@@ -255,7 +383,11 @@ impl AgentState {
         while i < end {
             if filter_contains(&nf, &self.filters[i]) {
                 let f = self.filters.remove(i);
-                self.hide(nf.id, f);
+                if f.expires_at < nf.expires_at {
+                    self.detach(f.id, &nf);
+                } else {
+                    self.hide(nf.id, f);
+                }
                 end -= 1;
             } else {
                 i += 1;
@@ -263,6 +395,42 @@ impl AgentState {
         }
         self.filter_mask |= filter_bits(nf.framework, nf.role);
         self.filters.insert(end, nf);
+    }
+
+    /// Detaches filter `id` (no longer in `filters` nor `shadowed`), contained in
+    /// `nf`, which expires later: the filters it hid are contained in `nf` too, so
+    /// those that expire before `nf` are detached as well (with what they hid), and
+    /// the others are hidden behind `nf`.
+    fn detach(&mut self, id: FilterId, nf: &AgentFilter) {
+        self.detached.push(id);
+        if self.shadowed.is_empty() {
+            return;
+        }
+        let mut gone = vec![id];
+        while let Some(by) = gone.pop() {
+            let from = self.shadowed.partition_point(|h| h.by < by);
+            let to = from
+                + self.shadowed[from..]
+                    .iter()
+                    .take_while(|h| h.by == by)
+                    .count();
+            if from == to {
+                continue;
+            }
+            let freed: Vec<Hidden> = self.shadowed.drain(from..to).collect();
+            for h in freed {
+                let f = h.filter;
+                if let Ok(k) = self.shadow_of.binary_search_by_key(&f.id, |&(h, _)| h) {
+                    self.shadow_of.remove(k);
+                }
+                if f.expires_at < nf.expires_at {
+                    self.detached.push(f.id);
+                    gone.push(f.id);
+                } else {
+                    self.hide(nf.id, f);
+                }
+            }
+        }
     }
 
     /// Hides `f` behind filter `by`.
@@ -274,66 +442,76 @@ impl AgentState {
         self.shadowed.insert(at, Hidden { by, filter: f });
     }
 
-    /// Removes filter `id` (visible or hidden); the filters it hid become visible.
-    /// Returns true when it was visible: removing a hidden filter changes no answer
-    /// of `is_filtered` (whatever it or the filters it hid contain, a visible filter
-    /// contains).
+    /// Removes filter `id` (visible or hidden, not detached); the filters it hid
+    /// become visible. Returns true when it was visible: removing a hidden filter
+    /// changes no answer of `is_filtered` (whatever it or the filters it hid
+    /// contain, a visible filter contains).
     pub(crate) fn remove_filter(&mut self, fw: FrameworkId, role: RoleIdx, id: FilterId) -> bool {
-        let visible = match self.shadow_of.binary_search_by_key(&id, |&(h, _)| h) {
-            Ok(k) => {
-                let (_, by) = self.shadow_of.remove(k);
-                if let Ok(j) = self
-                    .shadowed
-                    .binary_search_by(|h| (h.by, h.filter.id).cmp(&(by, id)))
-                {
-                    self.shadowed.remove(j);
-                }
-                false
-            }
-            Err(_) => {
-                let key = (fw, role, id);
-                match self
-                    .filters
-                    .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
-                {
-                    Ok(i) => {
-                        self.filters.remove(i);
-                        true
+        let hidden = !self.shadow_of.is_empty()
+            && match self.shadow_of.binary_search_by_key(&id, |&(h, _)| h) {
+                Ok(k) => {
+                    let (_, by) = self.shadow_of.remove(k);
+                    if let Ok(j) = self
+                        .shadowed
+                        .binary_search_by(|h| (h.by, h.filter.id).cmp(&(by, id)))
+                    {
+                        self.shadowed.remove(j);
                     }
-                    Err(_) => false,
+                    true
                 }
+                Err(_) => false,
+            };
+        let visible = !hidden && {
+            let key = (fw, role, id);
+            match self
+                .filters
+                .binary_search_by(|f| (f.framework, f.role, f.id).cmp(&key))
+            {
+                Ok(i) => {
+                    self.filters.remove(i);
+                    true
+                }
+                Err(_) => false,
             }
         };
         // A hidden filter may hide others too (it hid them while visible).
-        let from = self.shadowed.partition_point(|h| h.by < id);
-        let to = from
-            + self.shadowed[from..]
-                .iter()
-                .take_while(|h| h.by == id)
-                .count();
-        for h in self.shadowed.drain(from..to) {
-            let f = h.filter;
-            if let Ok(k) = self.shadow_of.binary_search_by_key(&f.id, |&(h, _)| h) {
-                self.shadow_of.remove(k);
+        if !self.shadowed.is_empty() {
+            let from = self.shadowed.partition_point(|h| h.by < id);
+            let to = from
+                + self.shadowed[from..]
+                    .iter()
+                    .take_while(|h| h.by == id)
+                    .count();
+            for h in self.shadowed.drain(from..to) {
+                let f = h.filter;
+                if let Ok(k) = self.shadow_of.binary_search_by_key(&f.id, |&(h, _)| h) {
+                    self.shadow_of.remove(k);
+                }
+                let at = self
+                    .filters
+                    .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
+                self.filters.insert(at, f);
             }
-            let at = self
-                .filters
-                .partition_point(|g| (g.framework, g.role, g.id) < (f.framework, f.role, f.id));
-            self.filters.insert(at, f);
         }
-        self.filter_mask = self
-            .filters
-            .iter()
-            .fold(0, |m, f| m | filter_bits(f.framework, f.role));
+        // The filters that became visible are of the same (framework, role): the
+        // mask changes only when that pair has no visible filter left.
+        if visible && self.filter_range(fw, role).is_empty() {
+            self.filter_mask = self
+                .filters
+                .iter()
+                .fold(0, |m, f| m | filter_bits(f.framework, f.role));
+        }
         visible
     }
 
-    /// Ids of every filter on the agent, visible or hidden.
+    /// Ids of every filter of the agent, visible, hidden or detached (with some
+    /// detached ones that are gone since).
     fn filter_ids(&self) -> Vec<FilterId> {
         self.filters
             .iter()
             .map(|f| f.id)
             .chain(self.shadow_of.iter().map(|&(h, _)| h))
+            .chain(self.detached.iter().copied())
             .collect()
     }
 
@@ -438,6 +616,8 @@ pub(crate) struct FilterLoc {
     pub framework: FrameworkId,
     pub role: RoleIdx,
     pub agent: AgentId,
+    /// Listed in the agent's `detached`, not in its filter lists.
+    pub detached: bool,
 }
 
 /// The allocator's state, shared by every policy.
@@ -1271,14 +1451,14 @@ impl Book {
         Book::is_filtered_by(a, fw, role, offer, &mut None)
     }
 
-    /// [`Book::is_filtered`] with a slot for `known_quantities(offer)`: filled on
-    /// first need, reused by the caller for the next candidate of the same offer.
+    /// [`Book::is_filtered`] with a slot for `shape(offer)`: filled on first need,
+    /// reused by the caller for the next candidate of the same offer.
     pub fn is_filtered_by(
         a: &AgentState,
         fw: FrameworkId,
         role: RoleIdx,
         offer: &Resources,
-        want: &mut Option<[i64; 5]>,
+        want: &mut Option<Shape>,
     ) -> bool {
         let bits = filter_bits(fw, role);
         if a.filter_mask & bits != bits {
@@ -1294,10 +1474,8 @@ impl Book {
         if mine.peek().is_none() {
             return false;
         }
-        let want = *want.get_or_insert_with(|| known_quantities(offer));
-        mine.any(|f| {
-            f.quantities.iter().zip(&want).all(|(have, w)| have >= w) && f.resources.contains(offer)
-        })
+        let want = want.get_or_insert_with(|| shape(offer));
+        mine.any(|f| f.contains(offer, want))
     }
 
     /// Offers `fw` (its role at `fr_idx`) everything on `agent` its role may use and
@@ -1375,6 +1553,7 @@ impl Book {
         refuse: SimDuration,
     ) -> InstalledFilter {
         let d = refuse.max(self.config.allocation_interval).min(MAX_FILTER);
+        let expires_at = now.saturating_add(d);
         let id = FilterId(self.next_filter);
         self.next_filter += 1;
         let f = self.frameworks[fw.0 as usize]
@@ -1395,22 +1574,32 @@ impl Book {
                 framework: fw,
                 role,
                 agent,
+                detached: false,
             },
         );
-        let a = self
-            .agent_mut(agent)
+        let a = self.agents[agent.0 as usize]
+            .as_mut()
             .expect("filters are installed on known agents");
-        a.add_filter(AgentFilter {
-            framework: fw,
+        let before = a.detached.len();
+        a.add_filter(AgentFilter::new(
+            fw,
             role,
             id,
-            resources: resources.clone(),
-            quantities: known_quantities(resources),
-        });
-        InstalledFilter {
-            id,
-            expires_at: now.saturating_add(d),
+            expires_at,
+            resources,
+            &shape(resources),
+        ));
+        for &gone in &a.detached[before..] {
+            if let Some(loc) = self.filters.get_mut(gone) {
+                loc.detached = true;
+            }
         }
+        if a.detached.len() >= 2 * a.detached_kept + 16 {
+            let index = &self.filters;
+            a.detached.retain(|&id| index.get(id).is_some());
+            a.detached_kept = a.detached.len();
+        }
+        InstalledFilter { id, expires_at }
     }
 
     /// What `fw` holds on every agent, by role, in agent order.
@@ -1433,9 +1622,11 @@ impl Book {
             return;
         };
         self.roles[loc.role].active_filters -= 1;
-        let visible = self
-            .agent_mut(loc.agent)
-            .is_some_and(|a| a.remove_filter(loc.framework, loc.role, id));
+        // A detached filter is on no list of the agent (see `AgentState::detached`).
+        let visible = !loc.detached
+            && self
+                .agent_mut(loc.agent)
+                .is_some_and(|a| a.remove_filter(loc.framework, loc.role, id));
         // A hidden filter's removal changes no rejection: stable marks stay valid.
         if visible {
             self.unsettle(loc.agent);
@@ -1658,6 +1849,12 @@ impl<P: Policy> Driver<P> {
         self.book.is_stable(agent)
     }
 
+    /// The books (for the tests' reference checks).
+    #[cfg(test)]
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
     /// Number of agents carrying a current stable mark.
     #[cfg(test)]
     pub fn stable_agents(&self) -> usize {
@@ -1681,7 +1878,9 @@ impl<P: Policy> Driver<P> {
             // `resources`, subtracting in place (no copy of the entry).
             Some(r) => {
                 if let Some(held) = a.entry(fw, r) {
-                    if held.contains(resources) {
+                    // A declined offer is usually all the entry holds: equality is
+                    // the cheap first answer.
+                    if held == resources || held.contains(resources) {
                         b.untrack_held(agent, fw, r, resources);
                     } else {
                         // `held − x` is always part of `held`.

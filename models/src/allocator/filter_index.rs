@@ -55,6 +55,15 @@ impl FilterIndex {
         self.window.get(i)?.as_ref()
     }
 
+    /// Where filter `id` lives, if it is live, to update.
+    pub fn get_mut(&mut self, id: FilterId) -> Option<&mut FilterLoc> {
+        if id.0 < self.base {
+            return self.far.get_mut(&id);
+        }
+        let i = usize::try_from(id.0 - self.base).ok()?;
+        self.window.get_mut(i)?.as_mut()
+    }
+
     /// Forgets filter `id`; returns where it lived.
     pub fn remove(&mut self, id: FilterId) -> Option<FilterLoc> {
         if id.0 < self.base {
@@ -97,6 +106,7 @@ mod tests {
             framework: FrameworkId((n % 7) as u32),
             role: (n % 3) as usize,
             agent: AgentId((n % 11) as u32),
+            detached: n % 5 == 0,
         }
     }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use sim_core::time::SimTime;
 
-use super::book::{strip, strip_needed, Book, Policy, RoleIdx, Source};
+use super::book::{strip, strip_needed, Book, Policy, RoleIdx, Shape, Source};
 use super::order::shuffle_agents;
 use super::{AgentId, Allocation, Candidates, FrameworkId};
 use crate::resources::{shrink, shrink_to_limits, OfferFacts, ResourceQuantities, Resources};
@@ -180,7 +180,7 @@ struct Memo {
     /// The agent version (`AgentState::version`) the answers hold for.
     version: u64,
     allocatable: Option<bool>,
-    want: Option<[i64; 5]>,
+    want: Option<Shape>,
     facts: Option<OfferFacts>,
 }
 

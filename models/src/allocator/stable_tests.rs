@@ -1,4 +1,4 @@
-//! Skipping stable agents in `hdrf` changes nothing: seeded random operation sequences (agents, frameworks, declines with filters of many lengths, returns, filter expiry, suppress/revive, activation, weights, quota) run through `hdrf` with the skip on and off must yield identical allocations at every cycle, also when an agent stays stable through the expiry of a hidden filter.
+//! Skipping stable agents in `hdrf` changes nothing: seeded random operation sequences (agents, frameworks, declines with filters of many lengths, returns, filter expiry, suppress/revive, activation, weights, quota) run through `hdrf` with the skip on and off must yield identical allocations at every cycle, also when an agent stays stable through the expiry of a hidden filter; along the way the filter storage answers like a plain scan over the live filters the test installed, which its roles' `active_filters` count.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim_core::time::{SimDuration, SimTime};
 
-use super::book::Driver;
+use super::book::{Book, Driver};
 use super::hdrf::Hdrf;
 use super::*;
 use crate::resources::{ResourceLimits, ResourceQuantities, Resources};
@@ -21,6 +21,16 @@ const AGENT_KINDS: [&str; 5] = [
 const ROLES: [&str; 3] = ["a", "b", "a/x"];
 const REFUSE_SECS: [u64; 6] = [0, 1, 3, 5, 30, 3600];
 
+/// A filter as the test installed it.
+#[derive(Clone)]
+struct Refused {
+    id: FilterId,
+    agent: AgentId,
+    framework: FrameworkId,
+    role: String,
+    resources: Resources,
+}
+
 /// The same operations applied to two allocators, one with the skip disabled.
 struct Twin {
     on: Driver<Hdrf>,
@@ -30,7 +40,9 @@ struct Twin {
     agents: BTreeMap<u32, bool>,
     frameworks: BTreeMap<u32, (Vec<String>, bool)>,
     held: Vec<Allocation>,
-    timers: BTreeMap<(SimTime, u64), (FilterId, AgentId)>,
+    /// Installed filters by deadline (FIFO among equal ones), whether still live
+    /// or cleared since: what each refused.
+    timers: BTreeMap<(SimTime, u64), Refused>,
     timer_seq: u64,
     next_agent: u32,
     next_fw: u32,
@@ -39,6 +51,8 @@ struct Twin {
     stable_seen: usize,
     /// Expiries after which the agent kept its stable mark.
     kept_stable: usize,
+    /// Filtered answers `check_filters` compared.
+    filtered: usize,
 }
 
 impl Twin {
@@ -60,6 +74,7 @@ impl Twin {
             offers: 0,
             stable_seen: 0,
             kept_stable: 0,
+            filtered: 0,
         }
     }
 
@@ -102,8 +117,14 @@ impl Twin {
         });
         if let Some(f) = installed {
             self.timer_seq += 1;
-            self.timers
-                .insert((f.expires_at, self.timer_seq), (f.id, a.agent));
+            let refused = Refused {
+                id: f.id,
+                agent: a.agent,
+                framework: a.framework,
+                role: a.role.to_string(),
+                resources: a.resources.clone(),
+            };
+            self.timers.insert((f.expires_at, self.timer_seq), refused);
         }
     }
 
@@ -116,10 +137,11 @@ impl Twin {
 
     fn tick(&mut self) {
         self.now += SimDuration::from_secs(1);
-        while let Some((&(at, seq), &(id, agent))) = self.timers.iter().next() {
+        while let Some((&(at, seq), r)) = self.timers.iter().next() {
             if at > self.now {
                 break;
             }
+            let (id, agent) = (r.id, r.agent);
             self.timers.remove(&(at, seq));
             let was_stable = self.on.is_stable(agent);
             self.both("expire", |x| x.expire_filter(at, id));
@@ -128,6 +150,59 @@ impl Twin {
             }
         }
         self.cycle(Candidates::All);
+        self.check_filters();
+    }
+
+    /// The filter storage (visible, hidden, detached, resources kept or not)
+    /// against a plain reference: every live filter the test installed counts in
+    /// its role's `active_filters`, and `is_filtered` answers for the agent's
+    /// available set and every refused set like a scan of `contains` over them.
+    fn check_filters(&mut self) {
+        let b = self.on.book();
+        let live: Vec<&Refused> = self
+            .timers
+            .values()
+            .filter(|r| b.filters.get(r.id).is_some())
+            .collect();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &live {
+            *counts.entry(r.role.clone()).or_default() += 1;
+            assert!(
+                self.agents.contains_key(&r.agent.0),
+                "a removed agent's filter lives"
+            );
+            assert!(
+                self.frameworks.contains_key(&r.framework.0),
+                "a removed framework's filter lives"
+            );
+        }
+        let mut reported = self.on.metrics().active_filters;
+        reported.retain(|_, n| *n > 0);
+        assert_eq!(reported, counts, "active filters at {:?}", self.now);
+        for r in &live {
+            let Some(a) = b.agent(r.agent) else { continue };
+            let role = b.role_index[&r.role];
+            for offer in live
+                .iter()
+                .filter(|o| o.agent == r.agent)
+                .map(|o| &o.resources)
+                .chain([&a.available])
+            {
+                let plain = live.iter().any(|l| {
+                    l.agent == r.agent
+                        && l.framework == r.framework
+                        && l.role == r.role
+                        && l.resources.contains(offer)
+                });
+                assert_eq!(
+                    Book::is_filtered(a, r.framework, role, offer),
+                    plain,
+                    "offer {offer} at {:?}",
+                    self.now
+                );
+                self.filtered += usize::from(plain);
+            }
+        }
     }
 
     fn roles_subset(&mut self) -> Vec<String> {
@@ -293,7 +368,7 @@ impl Twin {
 
 #[test]
 fn skipping_stable_agents_changes_no_allocation() {
-    let (mut cycles, mut offers, mut stable, mut kept) = (0, 0, 0, 0);
+    let (mut cycles, mut offers, mut stable, mut kept, mut filtered) = (0, 0, 0, 0, 0);
     for seed in 0..24 {
         let mut t = Twin::new(seed);
         for _ in 0..600 {
@@ -304,12 +379,14 @@ fn skipping_stable_agents_changes_no_allocation() {
         offers += t.offers;
         stable += t.stable_seen;
         kept += t.kept_stable;
+        filtered += t.filtered;
     }
     // The comparison is only worth something if the skip actually happened often
     // and offers kept flowing.
     assert!(cycles > 5_000, "{cycles} cycles");
     assert!(offers > 5_000, "{offers} offers");
     assert!(stable > 1_000, "{stable} stable agent-cycles");
+    assert!(filtered > 1_000, "{filtered} filtered answers checked");
     assert!(
         kept > 50,
         "{kept} expiries of hidden filters kept a stable mark"
