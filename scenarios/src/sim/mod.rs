@@ -6,6 +6,7 @@ pub mod control;
 mod eventlog;
 mod events;
 pub mod fetcher;
+mod id_window;
 mod ids;
 pub mod network;
 mod offers;

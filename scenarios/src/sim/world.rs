@@ -1226,7 +1226,7 @@ impl<'s, 'l> World<'s, 'l> {
         self.offers
             .iter()
             .filter(|(_, o)| pred(o))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect()
     }
 
