@@ -854,9 +854,7 @@ impl<'s, 'l> World<'s, 'l> {
         let scan = pending.len().min(MAX_TASKS_SCANNED_PER_OFFER);
         // Most offers fit none of the tasks looked at: those are declined without
         // copying the offer.
-        let first = (0..scan)
-            .find(|p| pending.get(*p).is_some_and(|q| q.need.may_fit(usable)))
-            .unwrap_or(scan);
+        let first = pending.first_may_fit(scan, usable).unwrap_or(scan);
         let mut remaining = if first < scan {
             offer.resources.clone()
         } else {
