@@ -254,6 +254,75 @@ mod tests {
         );
     }
 
+    fn task(time: u64, job: u64, kind: LifecycleEvent, cpus: Option<u64>) -> WorkloadRecord {
+        let mut t = traces::TaskEvent::new(
+            traces::Nanos(time),
+            traces::TaskId {
+                job: traces::JobId(job),
+                index: 0,
+            },
+            kind,
+        );
+        t.request.cpus = cpus.map(|c| Amount::Normalized(NormalizedFraction(c)));
+        t.priority = Some(traces::Priority {
+            value: 9,
+            band: traces::PriorityBand::Production,
+        });
+        WorkloadRecord::Task(t)
+    }
+
+    /// What the world reads for a trace task's life: its slot at submission, the same
+    /// slot on its SCHEDULE and end, the slot reused by the next task after the end,
+    /// nothing for a request without CPU or memory, errors passed on in place.
+    #[test]
+    fn records_carry_their_trace_task_slot() {
+        use LifecycleEvent::*;
+        let records = vec![
+            Ok(task(1, 7, Submit, Some(500_000_000))),
+            Ok(task(2, 8, Submit, Some(250_000_000))),
+            Ok(task(3, 7, Schedule, None)),
+            Ok(task(4, 7, Finish, None)),
+            Ok(task(5, 9, Submit, None)),
+            Ok(task(6, 10, Submit, Some(1_000_000))),
+            Ok(task(7, 11, Queue, None)),
+            Err(TraceError::Open {
+                path: "t".into(),
+                source: std::io::Error::other("cut"),
+            }),
+        ];
+        let fed: Vec<String> = prepare(records.into_iter(), ReplayConfig::default())
+            .map(|r| match r {
+                Err(_) => "error".to_string(),
+                Ok(f) => match f.what {
+                    FedKind::Submit {
+                        slot,
+                        framework,
+                        request,
+                    } => format!("{} submit {slot} fw {framework} {request}", f.time),
+                    FedKind::SubmitSkipped => format!("{} skipped", f.time),
+                    FedKind::Schedule { slot } => format!("{} schedule {slot:?}", f.time),
+                    FedKind::End { kind, slot } => format!("{} {kind:?} {slot:?}", f.time),
+                    FedKind::Ignored => format!("{} ignored", f.time),
+                    FedKind::Machine { .. } | FedKind::Usage { .. } => unreachable!(),
+                },
+            })
+            .collect();
+        // Production is the first band (framework 0); 1.0 is 32 CPUs.
+        assert_eq!(
+            fed,
+            vec![
+                "1 submit 0 fw 0 cpus:16",
+                "2 submit 1 fw 0 cpus:8",
+                "3 schedule Some(0)",
+                "4 Finish Some(0)",
+                "5 skipped",
+                "6 submit 0 fw 0 cpus:0.032",
+                "7 ignored",
+                "error",
+            ]
+        );
+    }
+
     /// Every key holding a slot has its own; the last released slot comes back first;
     /// the slots issued never exceed the most keys held at once. Checked against a plain
     /// map under a fixed pseudo-random mix of submissions, lookups and ends.
