@@ -8,7 +8,7 @@
 //! samples ([`super::replay_usage`] documents the mapping); otherwise samples are read
 //! and ignored.
 //!
-//! Records are prepared on the reader's thread ([`super::replay_feed`]) and pulled one
+//! Records are prepared on the reader's thread (`sim/replay_feed.rs`) and pulled one
 //! at a time as simulated time reaches them, so a replay holds the cluster's live
 //! state, never the whole trace. The map from trace tasks (by their slot) to simulated
 //! ones holds only tasks whose end the trace may still tell: an entry goes when the

@@ -1,5 +1,5 @@
 //! Trace-driven usage in a replay (`mesosim replay --usage trace`): the usage model of
-//! [`super::usage`] runs on the replay's agents, and each replayed task's CPU demand
+//! `sim/usage.rs` runs on the replay's agents, and each replayed task's CPU demand
 //! and memory follow the trace's own usage samples instead of a profile.
 //!
 //! The mapping, as documented in README.md (replay) and ARCHITECTURE.md:
