@@ -66,10 +66,8 @@ pub fn run(
     let generate_only_s = generate_started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    // Generated on another thread, as `mesosim replay` parses a trace.
-    let workload = traces::prefetch::ahead(
-        traces::synth(options.machines, options.days, options.seed).map(Ok),
-    );
+    // `sim::replay` generates it on another thread, as `mesosim replay` parses a trace.
+    let workload = traces::synth(options.machines, options.days, options.seed).map(Ok);
     let output = sim::replay(
         Box::new(workload),
         ReplayOptions {

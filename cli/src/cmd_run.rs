@@ -488,7 +488,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     let started = Instant::now();
     let output = sim::replay(
         // Parsing runs on the second core while the simulation runs on this one.
-        Box::new(traces::prefetch::ahead(records)),
+        records,
         sim::ReplayOptions {
             name,
             config: scenarios::sim::replay::ReplayConfig {

@@ -150,7 +150,7 @@ pub enum Behaviour {
     },
     /// Holds offers until the timeline acts.
     Scripted,
-    /// Runs what a replayed trace submits (see [`crate::sim::replay`]).
+    /// Runs what a replayed trace submits (see [`crate::sim::replay()`]).
     Trace,
     /// Instances on reserved resources with persistent volumes (see
     /// `sim/stateful.rs`).

@@ -16,7 +16,7 @@ fn sample() -> Vec<PathBuf> {
 
 /// One machine in a hundred (about 125 of the cell's 12,500) keeps the test fast; tasks
 /// are all kept, so the thinned cell is heavily loaded.
-fn thinned() -> Box<dyn Iterator<Item = Result<WorkloadRecord, traces::TraceError>>> {
+fn thinned() -> Box<dyn Iterator<Item = Result<WorkloadRecord, traces::TraceError>> + Send> {
     let reader = traces::open(TraceFormat::Google2011, &sample(), &ReadOptions::default()).unwrap();
     Box::new(
         reader.filter(|r| !matches!(r, Ok(WorkloadRecord::Machine(m)) if m.machine.0 % 100 != 0)),

@@ -294,14 +294,16 @@ fn google_2011_sample_with_its_task_usage_part() {
         .iter()
         .map(|t| dir.join(t))
         .collect();
-    let thinned = || -> Box<dyn Iterator<Item = Result<WorkloadRecord, traces::TraceError>>> {
-        let reader =
-            traces::open(TraceFormat::Google2011, &paths, &ReadOptions::default()).unwrap();
-        Box::new(
-            reader
-                .filter(|r| !matches!(r, Ok(WorkloadRecord::Machine(m)) if m.machine.0 % 100 != 0)),
-        )
-    };
+    let thinned =
+        || -> Box<dyn Iterator<Item = Result<WorkloadRecord, traces::TraceError>> + Send> {
+            let reader =
+                traces::open(TraceFormat::Google2011, &paths, &ReadOptions::default()).unwrap();
+            Box::new(
+                reader.filter(
+                    |r| !matches!(r, Ok(WorkloadRecord::Machine(m)) if m.machine.0 % 100 != 0),
+                ),
+            )
+        };
     let run = |usage: Option<ReplayUsageConfig>| {
         sim::replay(
             thinned(),

@@ -9,7 +9,7 @@ use scenarios::sim::{self, ReplayOptions, RunOptions, RunOutput};
 use sim_core::time::SimDuration;
 use traces::{ReadOptions, TraceFormat, WorkloadRecord};
 
-type Records = Box<dyn Iterator<Item = Result<WorkloadRecord, traces::TraceError>>>;
+type Records = Box<dyn Iterator<Item = Result<WorkloadRecord, traces::TraceError>> + Send>;
 
 /// Everything a run writes, as bytes: summary.json, metrics files, event log.
 fn outputs(out: &RunOutput, log: Vec<u8>) -> (String, Vec<(String, String)>, Vec<u8>) {

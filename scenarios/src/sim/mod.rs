@@ -6,11 +6,13 @@ pub mod control;
 mod eventlog;
 mod events;
 pub mod fetcher;
+mod id_window;
 mod ids;
 pub mod network;
 mod offers;
 mod pending;
 pub mod replay;
+mod replay_feed;
 pub mod replay_usage;
 mod res;
 mod reservations;
@@ -121,8 +123,11 @@ pub struct ReplayOptions<'a> {
 /// Replays a trace: machines become agents, each priority band's tasks go to one
 /// framework (`trace-prod`, `trace-batch`, …), each task runs as long as it ran in the
 /// trace, and the allocation policy decides where and when.
+///
+/// The records are read and prepared for the world on a thread of their own
+/// ([`traces::prefetch`]), while the simulation runs on the caller's.
 pub fn replay(
-    records: Box<dyn Iterator<Item = Result<traces::WorkloadRecord, traces::TraceError>>>,
+    records: Box<dyn Iterator<Item = Result<traces::WorkloadRecord, traces::TraceError>> + Send>,
     options: ReplayOptions<'_>,
 ) -> Result<RunOutput, RunError> {
     use crate::scenario::{Behaviour, Capabilities, FrameworkDef, MasterConfig};
@@ -195,7 +200,11 @@ pub fn replay(
         fetcher: None,
         tls: None,
     };
-    let feeder = replay::Feeder::new(records, options.config.clone());
+    let prepared = replay_feed::prepare(records, options.config.clone());
+    let feeder = replay::Feeder::new(
+        Box::new(traces::prefetch::ahead(prepared)),
+        options.config.clone(),
+    );
     let open_ended = options.duration.is_none();
     let mut out = drive(
         &scenario,

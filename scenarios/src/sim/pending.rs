@@ -111,6 +111,15 @@ impl TaskQueue {
         self.items.get(index).copied()
     }
 
+    /// The position of the first of the oldest `limit` tasks that may fit an offer
+    /// whose usable CPU and memory are `usable` (see [`Need::may_fit`]).
+    pub fn first_may_fit(&self, limit: usize, usable: Need) -> Option<usize> {
+        self.items
+            .iter()
+            .take(limit)
+            .position(|q| q.need.may_fit(usable))
+    }
+
     /// Removes the tasks at `positions` (strictly increasing), keeping the others' order.
     pub fn remove_positions(&mut self, positions: &[usize]) {
         for &p in positions.iter().rev() {
@@ -167,6 +176,25 @@ mod tests {
             }
         }
         assert!(fits > 3, "the cases exercise both outcomes");
+    }
+
+    /// The first fitting task is the one a scan by position finds, within the limit.
+    #[test]
+    fn first_may_fit_is_the_first_by_position() {
+        let mut q = TaskQueue::default();
+        for (i, text) in ["cpus:8", "mem:4096", "cpus:1;mem:64", "cpus:0.5"]
+            .iter()
+            .enumerate()
+        {
+            q.push_back(TaskId(i as u32), &r(text));
+        }
+        let usable = Need::usable_in(&r("cpus:2;mem:128"));
+        let by_position = (0..q.len()).find(|p| q.get(*p).unwrap().need.may_fit(usable));
+        assert_eq!(q.first_may_fit(q.len(), usable), by_position);
+        assert_eq!(by_position, Some(2));
+        assert_eq!(q.first_may_fit(2, usable), None, "beyond the limit");
+        q.remove_positions(&[0, 2]);
+        assert_eq!(q.first_may_fit(q.len(), usable), Some(1));
     }
 
     #[test]

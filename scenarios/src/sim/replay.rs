@@ -8,21 +8,19 @@
 //! samples ([`super::replay_usage`] documents the mapping); otherwise samples are read
 //! and ignored.
 //!
-//! Records are pulled one at a time as simulated time reaches them, so a replay holds
-//! the cluster's live state, never the whole trace. The map from trace tasks to
-//! simulated ones holds only tasks whose end the trace may still tell: an entry goes
-//! when the trace ends the task, when the simulated task ends on its own (its agent
-//! removed, its framework gone), and all of them when the trace runs out.
+//! Records are prepared on the reader's thread (`sim/replay_feed.rs`) and pulled one
+//! at a time as simulated time reaches them, so a replay holds the cluster's live
+//! state, never the whole trace. The map from trace tasks (by their slot) to simulated
+//! ones holds only tasks whose end the trace may still tell: an entry goes when the
+//! trace ends the task, when the simulated task ends on its own (its agent removed,
+//! its framework gone), and all of them when the trace runs out.
 
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
-
-use models::resources::{Resource, ResourceName, Resources};
 use serde::{Deserialize, Serialize};
 use sim_core::time::{SimDuration, SimTime};
-use traces::{Amount, PriorityBand, TraceError, WorkloadRecord};
+use traces::{Amount, PriorityBand, TraceError};
 
 use super::ids::TaskId;
+use super::replay_feed::Fed;
 use super::world::World;
 
 /// How trace records map onto the simulated cluster.
@@ -110,16 +108,17 @@ pub struct ReplaySummary {
     pub usage: Option<super::replay_usage::ReplayUsageSummary>,
 }
 
-/// Pulls records from a trace as simulated time reaches them.
+/// Pulls prepared records as simulated time reaches them.
 pub(crate) struct Feeder {
-    records: Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>>>,
-    peeked: Option<WorkloadRecord>,
+    records: Box<dyn Iterator<Item = Result<Fed, TraceError>>>,
+    peeked: Option<Fed>,
     pub config: ReplayConfig,
-    /// Trace task (job, index) → the simulated task of its current submission, and
-    /// when the trace scheduled it (ns), if it did. The reverse lives in the simulated
-    /// task's record ([`super::world::TaskRt::trace_key`]), so a task costs one map
-    /// entry, found once per record of it.
-    pub(super) tasks: BTreeMap<(u64, u64), Tracked>,
+    /// Trace task (by its slot, [`super::replay_feed`]) → the simulated task of its
+    /// current submission, and when the trace scheduled it (ns), if it did. The
+    /// reverse lives in the simulated task's record
+    /// ([`super::world::TaskRt::trace_slot`]), so a task costs one entry, found by
+    /// index.
+    pub(super) tasks: TraceTasks,
     pub summary: ReplaySummary,
     pub error: Option<TraceError>,
     pub exhausted: bool,
@@ -138,22 +137,45 @@ pub(super) struct Tracked {
     scheduled_at: Option<u64>,
 }
 
-/// The time of a record.
-fn record_time(r: &WorkloadRecord) -> SimTime {
-    let ns = match r {
-        WorkloadRecord::Machine(m) => m.time.0,
-        WorkloadRecord::MachineAttribute(a) => a.time.0,
-        WorkloadRecord::Job(j) => j.time.0,
-        WorkloadRecord::Task(t) => t.time.0,
-        WorkloadRecord::Usage(u) => u.start.0,
-        WorkloadRecord::Constraint(c) => c.time.0,
-    };
-    SimTime::from_nanos(ns)
+/// The tracked trace tasks by slot.
+#[derive(Default)]
+pub(super) struct TraceTasks {
+    by_slot: Vec<Option<Tracked>>,
+    held: usize,
+}
+
+impl TraceTasks {
+    /// The task tracked in `slot`, if any.
+    pub fn get(&self, slot: u32) -> Option<&Tracked> {
+        self.by_slot.get(slot as usize)?.as_ref()
+    }
+
+    /// The task tracked in `slot` to change, if any.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Tracked> {
+        self.by_slot.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Stops tracking `slot`.
+    pub fn remove(&mut self, slot: u32) -> Option<Tracked> {
+        let t = self.by_slot.get_mut(slot as usize)?.take();
+        self.held -= usize::from(t.is_some());
+        t
+    }
+
+    fn insert(&mut self, slot: u32, t: Tracked) {
+        let i = slot as usize;
+        if self.by_slot.len() <= i {
+            self.by_slot.resize(i + 1, None);
+        }
+        debug_assert!(self.by_slot[i].is_none(), "slot {slot} is free");
+        self.by_slot[i] = Some(t);
+        self.held += 1;
+    }
 }
 
 impl Feeder {
     pub fn new(
-        records: Box<dyn Iterator<Item = Result<WorkloadRecord, TraceError>>>,
+        records: Box<dyn Iterator<Item = Result<Fed, TraceError>>>,
         config: ReplayConfig,
     ) -> Self {
         let usage = config
@@ -169,7 +191,7 @@ impl Feeder {
             peeked: None,
             usage,
             config,
-            tasks: BTreeMap::new(),
+            tasks: TraceTasks::default(),
             summary,
             error: None,
             exhausted: false,
@@ -184,7 +206,7 @@ impl Feeder {
         match self.records.next() {
             Some(Ok(r)) => {
                 self.summary.records += 1;
-                self.last_time = self.last_time.max(record_time(&r));
+                self.last_time = self.last_time.max(SimTime::from_nanos(r.time));
                 self.peeked = Some(r);
             }
             Some(Err(e)) => {
@@ -196,40 +218,44 @@ impl Feeder {
         if self.exhausted {
             // No record will end a task any more: the tasks still mapped run on
             // as they are.
-            self.tasks = BTreeMap::new();
+            self.tasks = TraceTasks::default();
         }
     }
 
-    /// The trace submitted `key` as simulated task `id` (a resubmission replaces the
-    /// task it had before, which is returned: its record no longer maps back to `key`).
+    /// The trace submitted the task of `slot` as simulated task `id` (a resubmission
+    /// replaces the task it had before, which is returned: its record no longer maps
+    /// back to the slot).
     #[must_use]
-    pub fn track(&mut self, key: (u64, u64), id: TaskId) -> Option<TaskId> {
-        match self.tasks.entry(key) {
+    pub fn track(&mut self, slot: u32, id: TaskId) -> Option<TaskId> {
+        match self.tasks.get_mut(slot) {
             // The trace's SCHEDULE of the earlier submission, if any, still counts.
-            Entry::Occupied(mut e) => Some(std::mem::replace(&mut e.get_mut().id, id)),
-            Entry::Vacant(e) => {
-                e.insert(Tracked {
-                    id,
-                    scheduled_at: None,
-                });
+            Some(t) => Some(std::mem::replace(&mut t.id, id)),
+            None => {
+                self.tasks.insert(
+                    slot,
+                    Tracked {
+                        id,
+                        scheduled_at: None,
+                    },
+                );
                 None
             }
         }
     }
 
-    /// The trace scheduled `key` at `at_ns` (remembered only while it is tracked:
-    /// otherwise its runtime could never be used).
-    pub fn scheduled(&mut self, key: (u64, u64), at_ns: u64) {
-        if let Some(t) = self.tasks.get_mut(&key) {
+    /// The trace scheduled the task of `slot` at `at_ns` (remembered only while it is
+    /// tracked: otherwise its runtime could never be used).
+    pub fn scheduled(&mut self, slot: u32, at_ns: u64) {
+        if let Some(t) = self.tasks.get_mut(slot) {
             t.scheduled_at = Some(at_ns);
         }
     }
 
-    /// The trace ended `key` at `at_ns`: the simulated task it had, if still tracked,
-    /// and how long the trace ran it (if the trace scheduled it). The caller clears
-    /// the task record's [`super::world::TaskRt::trace_key`].
-    pub fn ended(&mut self, key: (u64, u64), at_ns: u64) -> Option<(TaskId, Option<SimDuration>)> {
-        let t = self.tasks.remove(&key)?;
+    /// The trace ended the task of `slot` at `at_ns`: the simulated task it had, if
+    /// still tracked, and how long the trace ran it (if the trace scheduled it). The
+    /// caller clears the task record's [`super::world::TaskRt::trace_slot`].
+    pub fn ended(&mut self, slot: u32, at_ns: u64) -> Option<(TaskId, Option<SimDuration>)> {
+        let t = self.tasks.remove(slot)?;
         let runtime = t
             .scheduled_at
             .map(|s| SimDuration::from_nanos(at_ns.saturating_sub(s)));
@@ -238,14 +264,18 @@ impl Feeder {
 
     /// Trace tasks mapped to a simulated task.
     pub fn tracked(&self) -> usize {
-        self.tasks.len()
+        self.tasks.held
     }
 
     /// The next record due at or before `now`. Records that come out of time order
     /// (formats ordered by file or row start) are applied at once.
-    pub fn take_due(&mut self, now: SimTime) -> Option<WorkloadRecord> {
+    pub fn take_due(&mut self, now: SimTime) -> Option<Fed> {
         self.fill();
-        if self.peeked.as_ref().is_some_and(|r| record_time(r) <= now) {
+        if self
+            .peeked
+            .as_ref()
+            .is_some_and(|r| r.time <= now.as_nanos())
+        {
             self.peeked.take()
         } else {
             None
@@ -255,33 +285,7 @@ impl Feeder {
     /// When the next record is due, if any.
     pub fn next_time(&mut self) -> Option<SimTime> {
         self.fill();
-        self.peeked.as_ref().map(record_time)
-    }
-
-    /// Converts trace resources into Mesos resources on the reference machine; `None`
-    /// when neither CPU nor memory is known.
-    pub fn to_mesos(&self, r: &traces::Resources) -> Option<Resources> {
-        let cpus = r.cpus.and_then(|a| self.milli(a, false));
-        let mem = r.mem.and_then(|a| self.milli(a, true));
-        let mut r = Resources::new();
-        if let Some(c) = cpus.filter(|c| *c > 0) {
-            r.add_resource(Resource::scalar(ResourceName::Cpus, c));
-        }
-        if let Some(m) = mem.filter(|m| *m > 0) {
-            r.add_resource(Resource::scalar(ResourceName::Mem, m));
-        }
-        (!r.is_empty()).then_some(r)
-    }
-
-    /// A CPU (milli-CPUs) or memory (milli-MB) amount in Mesos milli-units, normalised
-    /// ones scaled by the reference machine; `None` for a unit that does not fit.
-    pub(super) fn milli(&self, a: Amount, is_mem: bool) -> Option<i64> {
-        let reference_milli = if is_mem {
-            self.config.machine_mem_mb * 1000
-        } else {
-            self.config.machine_cpus_milli
-        };
-        amount_milli(a, reference_milli, is_mem)
+        self.peeked.as_ref().map(|r| SimTime::from_nanos(r.time))
     }
 }
 
@@ -327,8 +331,8 @@ impl World<'_, '_> {
     /// longer maps to it (no record of the trace can change it any more).
     pub(super) fn replay_task_ended(&mut self, id: TaskId) {
         if let Some(f) = self.feeder.as_mut() {
-            if let Some(key) = self.tasks.get_mut(id).and_then(|t| t.trace_key.take()) {
-                f.tasks.remove(&key);
+            if let Some(slot) = self.tasks.get_mut(id).and_then(|t| t.trace_slot.take()) {
+                f.tasks.remove(slot);
             }
             if let Some(usage) = f.usage.as_mut() {
                 usage.forget(id);
@@ -348,11 +352,11 @@ impl World<'_, '_> {
     /// still maps to `old`, is now `new` (and ends when the trace says).
     pub(super) fn replay_task_resubmitted(&mut self, old: TaskId, new: TaskId) {
         if let Some(f) = self.feeder.as_mut() {
-            if let Some(key) = self.tasks.get_mut(old).and_then(|t| t.trace_key.take()) {
-                if let Some(t) = f.tasks.get_mut(&key) {
+            if let Some(slot) = self.tasks.get_mut(old).and_then(|t| t.trace_slot.take()) {
+                if let Some(t) = f.tasks.get_mut(slot) {
                     t.id = new;
                     if let Some(t) = self.tasks.get_mut(new) {
-                        t.trace_key = Some(key);
+                        t.trace_slot = Some(slot);
                     }
                 }
             }
@@ -366,33 +370,6 @@ impl World<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use traces::NormalizedFraction;
-
-    #[test]
-    fn normalised_amounts_scale_to_the_reference_machine() {
-        let f = Feeder::new(Box::new(std::iter::empty()), ReplayConfig::default());
-        let half = Amount::Normalized(NormalizedFraction(500_000_000));
-        let r = traces::Resources {
-            cpus: Some(half),
-            mem: Some(half),
-            disk: None,
-        };
-        assert_eq!(
-            f.to_mesos(&r),
-            Some(Resources::parse("cpus:16;mem:65536").unwrap())
-        );
-        let none = traces::Resources::default();
-        assert_eq!(f.to_mesos(&none), None);
-        let abs = traces::Resources {
-            cpus: Some(Amount::MilliCpus(1500)),
-            mem: Some(Amount::Kib(2048)),
-            disk: None,
-        };
-        assert_eq!(
-            f.to_mesos(&abs),
-            Some(Resources::parse("cpus:1.5;mem:2").unwrap())
-        );
-    }
 
     #[test]
     fn bands_map_to_roles() {

@@ -1,5 +1,5 @@
 //! Trace-driven usage in a replay (`mesosim replay --usage trace`): the usage model of
-//! [`super::usage`] runs on the replay's agents, and each replayed task's CPU demand
+//! `sim/usage.rs` runs on the replay's agents, and each replayed task's CPU demand
 //! and memory follow the trace's own usage samples instead of a profile.
 //!
 //! The mapping, as documented in README.md (replay) and ARCHITECTURE.md:
@@ -251,7 +251,9 @@ fn mem_name() -> ResourceName {
 
 impl World<'_, '_> {
     /// A usage sample of the trace (ignored unless the replay runs `--usage trace`).
-    pub(super) fn replay_usage_sample(&mut self, sample: traces::UsageSample) {
+    /// `slot` is the slot of the sample's task, if it has one (see
+    /// [`super::replay_feed`]).
+    pub(super) fn replay_usage_sample(&mut self, sample: traces::UsageSample, slot: Option<u32>) {
         use traces::{Amount, UsageSubject};
         let Some(f) = self.feeder.as_mut() else {
             return;
@@ -261,13 +263,12 @@ impl World<'_, '_> {
             return;
         };
         s.samples += 1;
-        let UsageSubject::Task { task, .. } = sample.subject else {
+        let UsageSubject::Task { .. } = sample.subject else {
             s.skipped_not_task += 1;
             return;
         };
-        let Some(t) = f
-            .tasks
-            .get(&(task.job.0, task.index))
+        let Some(t) = slot
+            .and_then(|slot| f.tasks.get(slot))
             .and_then(|t| self.tasks.get(t.id).map(|r| (t.id, r)))
         else {
             s.skipped_no_task += 1;

@@ -55,10 +55,15 @@ pub(crate) fn pick(offer: &Resources, request: &Resources, _role: &str) -> Optio
             picked.add_resource(want.clone());
             continue;
         };
-        let mut candidates: Vec<&Resource> = offer.iter().filter(|r| usable(want, r)).collect();
-        // Reserved before unreserved: a scheduler spends what only it can use first.
-        candidates.sort_by_key(|r| r.is_unreserved());
-        for entry in candidates {
+        // Reserved before unreserved: a scheduler spends what only it can use first
+        // (each group in the offer's order).
+        let reserved = offer
+            .iter()
+            .filter(|r| usable(want, r) && !r.is_unreserved());
+        let unreserved = offer
+            .iter()
+            .filter(|r| usable(want, r) && r.is_unreserved());
+        for entry in reserved.chain(unreserved) {
             if needed == 0 {
                 break;
             }

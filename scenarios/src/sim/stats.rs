@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use analysis::samples::CompactSamples;
 use analysis::stats::{jain_index, TimeWeighted};
 use analysis::timeseries::TimeSeries;
-use models::resources::{ResourceName, Resources};
+use models::resources::{ResourceName, Resources, Value};
 use sim_core::time::SimTime;
 
 use super::res;
@@ -174,8 +174,16 @@ impl Stats {
         } else {
             &mut self.allocated
         };
-        for (name, milli) in r.quantities().iter() {
-            if let Some(i) = Self::slot(&self.names, &self.known, name) {
+        // `r.quantities()` summed per entry, without building it (three calls per
+        // task): scalars, identical shared copies counted once.
+        let mut previous = None;
+        for entry in r.iter() {
+            let copy = entry.shared && previous == Some(entry);
+            previous = Some(entry);
+            let (Value::Scalar(milli), false) = (&entry.value, copy) else {
+                continue;
+            };
+            if let Some(i) = Self::slot(&self.names, &self.known, &entry.name) {
                 series[i].add(now.as_nanos(), sign * milli);
                 if let Some(fw) = fw {
                     self.frameworks[fw].allocation[i] += sign * milli;

@@ -2,28 +2,19 @@
 //! event log), but a finished task's record is released once nothing refers to it any
 //! more, so memory follows the tasks alive, not every task ever submitted.
 //!
-//! Records live densely in a slab; a window of `u32` slot numbers maps ids to slots,
-//! starting at the oldest id still held. A released record leaves a vacant mark in
-//! the window, and the window's front advances past vacant marks, so a month-long
-//! replay keeps the running tasks plus at most 4 bytes per id younger than its oldest
-//! live task.
+//! Records live in an [`IdWindow`] from the oldest id still held, so a month-long
+//! replay keeps the running tasks plus 4 bytes per id younger than its oldest live
+//! task.
 
-use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
 
+use super::id_window::IdWindow;
 use super::ids::TaskId;
-
-/// Marks a released id in the window.
-const VACANT: u32 = u32::MAX;
 
 /// Task records by [`TaskId`], issued in order and released when finished.
 pub(crate) struct TaskTable<T> {
-    /// The id of `window[0]`.
-    base: u32,
-    /// Slab slot of each id from `base` on, or [`VACANT`].
-    window: VecDeque<u32>,
-    /// The live records with their ids (dense: a release moves the last one into the hole).
-    slab: Vec<(TaskId, T)>,
+    /// The live records by id.
+    records: IdWindow<T>,
     /// Keep every record (release does nothing); used to check that releasing records
     /// changes no output.
     pub keep_released: bool,
@@ -32,9 +23,7 @@ pub(crate) struct TaskTable<T> {
 impl<T> Default for TaskTable<T> {
     fn default() -> Self {
         TaskTable {
-            base: 0,
-            window: VecDeque::new(),
-            slab: Vec::new(),
+            records: IdWindow::default(),
             keep_released: false,
         }
     }
@@ -43,68 +32,42 @@ impl<T> Default for TaskTable<T> {
 impl<T> TaskTable<T> {
     /// How many ids were issued so far: the next task's id.
     pub fn len(&self) -> usize {
-        self.base as usize + self.window.len()
+        self.records.end() as usize
     }
 
     /// Records still held.
     pub fn live(&self) -> usize {
-        self.slab.len()
+        self.records.len()
     }
 
     /// Adds a record under the next id.
     pub fn push(&mut self, record: T) -> TaskId {
         let id = TaskId(u32::try_from(self.len()).expect("fewer than 2^32 tasks"));
-        self.window.push_back(self.slab.len() as u32);
-        self.slab.push((id, record));
+        self.records.insert(u64::from(id.0), record);
         id
-    }
-
-    fn slot(&self, id: TaskId) -> Option<usize> {
-        let offset = id.0.checked_sub(self.base)? as usize;
-        let slot = *self.window.get(offset)?;
-        (slot != VACANT).then_some(slot as usize)
     }
 
     /// The record of `id`, unless it was released.
     pub fn get(&self, id: TaskId) -> Option<&T> {
-        self.slot(id).map(|s| &self.slab[s].1)
+        self.records.get(u64::from(id.0))
     }
 
     /// The record of `id` to change, unless it was released.
     pub fn get_mut(&mut self, id: TaskId) -> Option<&mut T> {
-        self.slot(id).map(|s| &mut self.slab[s].1)
+        self.records.get_mut(u64::from(id.0))
     }
 
     /// Forgets the record of `id` (nothing happens with `keep_released`). Callers
     /// release a task only when no event or book refers to it any more.
     pub fn release(&mut self, id: TaskId) {
-        if self.keep_released {
-            return;
-        }
-        let Some(slot) = self.slot(id) else {
-            return;
-        };
-        self.window[(id.0 - self.base) as usize] = VACANT;
-        self.slab.swap_remove(slot);
-        if let Some((moved, _)) = self.slab.get(slot) {
-            self.window[(moved.0 - self.base) as usize] = slot as u32;
-        }
-        while self.window.front() == Some(&VACANT) {
-            self.window.pop_front();
-            self.base += 1;
-        }
-        // Give back a window that was once much longer (a long run's early backlog).
-        if self.window.capacity() > 4096 && self.window.len() < self.window.capacity() / 4 {
-            self.window.shrink_to(self.window.len() * 2);
+        if !self.keep_released {
+            self.records.remove(u64::from(id.0));
         }
     }
 
     /// The live records in id order.
     pub fn iter(&self) -> impl Iterator<Item = (TaskId, &T)> {
-        self.window.iter().filter(|s| **s != VACANT).map(|s| {
-            let (id, t) = &self.slab[*s as usize];
-            (*id, t)
-        })
+        self.records.iter().map(|(id, t)| (TaskId(id as u32), t))
     }
 }
 
@@ -175,24 +138,6 @@ mod tests {
         t.release(TaskId(3));
         t.release(TaskId(99));
         assert_eq!(t.live(), 7);
-    }
-
-    #[test]
-    fn the_window_starts_at_the_oldest_live_id() {
-        let mut t = TaskTable::default();
-        for i in 0..100_000u32 {
-            t.push(i);
-        }
-        // Release all but id 50,000, out of order.
-        for i in (0..100_000u32).rev().filter(|i| *i != 50_000) {
-            t.release(TaskId(i));
-        }
-        assert_eq!(t.live(), 1);
-        assert_eq!(t.base, 50_000);
-        assert_eq!(t.window.len(), 50_000);
-        t.release(TaskId(50_000));
-        assert_eq!((t.live(), t.window.len(), t.len()), (0, 0, 100_000));
-        assert!(t.window.capacity() <= 4096 * 2, "{}", t.window.capacity());
     }
 
     #[test]

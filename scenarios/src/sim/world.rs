@@ -26,7 +26,8 @@ use super::events::Event;
 use super::ids::{OfferId, TaskId};
 use super::network::NetSim;
 use super::pending::{Need, TaskQueue};
-use super::replay::{framework_of, role_of, Feeder};
+use super::replay::Feeder;
+use super::replay_feed::{Fed, FedKind};
 use super::res;
 use super::reservations::{self, ReservationStats};
 use super::stateful::Instance;
@@ -106,9 +107,9 @@ pub(crate) struct TaskRt {
     /// The trace withdrew it while its DROPPED status was on the way to its framework,
     /// which therefore does not resubmit it.
     pub withdrawn: bool,
-    /// The replayed trace's task (job, index) this task currently stands for, while
+    /// The slot of the replayed trace's task this task currently stands for, while
     /// the trace may still end it (the reverse of the feeder's map).
-    pub trace_key: Option<(u64, u64)>,
+    pub trace_slot: Option<u32>,
 }
 
 impl TaskRt {
@@ -135,7 +136,7 @@ impl TaskRt {
             end_state,
             status_in_flight: 0,
             withdrawn: false,
-            trace_key: None,
+            trace_slot: None,
         }
     }
 }
@@ -341,20 +342,23 @@ impl<'s, 'l> World<'s, 'l> {
         }
     }
 
-    fn apply_record(&mut self, ctx: &mut Context<'_, Event>, record: traces::WorkloadRecord) {
-        use traces::{LifecycleEvent as L, MachineEventKind, WorkloadRecord};
+    fn apply_record(&mut self, ctx: &mut Context<'_, Event>, record: Fed) {
+        use traces::{LifecycleEvent as L, MachineEventKind};
         let now = ctx.now();
         let feeder = self.feeder.as_mut().expect("records come from the feeder");
-        match record {
-            WorkloadRecord::Machine(m) => {
-                let name = format!("m{}", m.machine.0);
+        match record.what {
+            FedKind::Machine {
+                machine,
+                kind,
+                capacity,
+            } => {
+                let name = format!("m{machine}");
                 let live = self
                     .agent_by_name
                     .get(&name)
                     .copied()
                     .filter(|a| !self.agents[*a].removed);
-                let capacity = feeder.to_mesos(&m.capacity);
-                match (m.kind, live, capacity) {
+                match (kind, live, capacity) {
                     (MachineEventKind::Remove, Some(a), _) => {
                         feeder.summary.machines_removed += 1;
                         self.remove_agent(ctx, a);
@@ -383,57 +387,50 @@ impl<'s, 'l> World<'s, 'l> {
                     (_, _, None) => feeder.summary.machines_skipped += 1,
                 }
             }
-            WorkloadRecord::Task(t) => {
-                let key = (t.task.job.0, t.task.index);
-                match t.kind {
-                    L::Submit => {
-                        let Some(request) = feeder.to_mesos(&t.request) else {
-                            feeder.summary.task_submissions_skipped += 1;
-                            return;
-                        };
-                        feeder.summary.task_submissions += 1;
-                        let fw = framework_of(t.priority.map(|p| p.band));
-                        debug_assert_eq!(
-                            self.framework_name(fw),
-                            format!("trace-{}", role_of(t.priority.map(|p| p.band)))
-                        );
-                        let id = self.submit_task(now, fw, request, None);
-                        let feeder = self.feeder.as_mut().expect("feeder");
-                        if let Some(old) = feeder.track(key, id) {
-                            if let Some(t) = self.tasks.get_mut(old) {
-                                t.trace_key = None;
-                            }
-                        }
-                        self.tasks[id.0 as usize].trace_key = Some(key);
-                        self.wake_framework(ctx, fw);
-                        self.subscribe_on_first_task(ctx, fw);
+            FedKind::SubmitSkipped => feeder.summary.task_submissions_skipped += 1,
+            FedKind::Submit {
+                slot,
+                framework: fw,
+                request,
+            } => {
+                feeder.summary.task_submissions += 1;
+                debug_assert!(self.framework_name(fw).starts_with("trace-"));
+                let id = self.submit_task(now, fw, request, None);
+                let feeder = self.feeder.as_mut().expect("feeder");
+                if let Some(old) = feeder.track(slot, id) {
+                    if let Some(t) = self.tasks.get_mut(old) {
+                        t.trace_slot = None;
                     }
-                    L::Schedule => feeder.scheduled(key, t.time.0),
-                    L::Finish | L::Fail | L::Kill | L::Evict | L::Lost => {
-                        let (end_state, counter) = match t.kind {
-                            L::Finish => (TaskState::Finished, &mut feeder.summary.trace_finishes),
-                            L::Fail => (TaskState::Failed, &mut feeder.summary.trace_failures),
-                            L::Kill => (TaskState::Killed, &mut feeder.summary.trace_kills),
-                            L::Evict => (TaskState::Killed, &mut feeder.summary.trace_evictions),
-                            _ => (TaskState::Lost, &mut feeder.summary.trace_lost),
-                        };
-                        *counter += 1;
-                        let Some((id, runtime)) = feeder.ended(key, t.time.0) else {
-                            return;
-                        };
-                        if let Some(t) = self.tasks.get_mut(id) {
-                            t.trace_key = None;
-                        }
-                        self.end_traced_task(ctx, id, runtime, end_state);
-                        self.replay_usage_forget(id);
-                    }
-                    _ => {}
+                }
+                self.tasks[id.0 as usize].trace_slot = Some(slot);
+                self.wake_framework(ctx, fw);
+                self.subscribe_on_first_task(ctx, fw);
+            }
+            FedKind::Schedule { slot } => {
+                if let Some(slot) = slot {
+                    feeder.scheduled(slot, record.time);
                 }
             }
-            WorkloadRecord::Usage(u) => self.replay_usage_sample(u),
-            WorkloadRecord::MachineAttribute(_)
-            | WorkloadRecord::Job(_)
-            | WorkloadRecord::Constraint(_) => {}
+            FedKind::End { kind, slot } => {
+                let (end_state, counter) = match kind {
+                    L::Finish => (TaskState::Finished, &mut feeder.summary.trace_finishes),
+                    L::Fail => (TaskState::Failed, &mut feeder.summary.trace_failures),
+                    L::Kill => (TaskState::Killed, &mut feeder.summary.trace_kills),
+                    L::Evict => (TaskState::Killed, &mut feeder.summary.trace_evictions),
+                    _ => (TaskState::Lost, &mut feeder.summary.trace_lost),
+                };
+                *counter += 1;
+                let Some((id, runtime)) = slot.and_then(|s| feeder.ended(s, record.time)) else {
+                    return;
+                };
+                if let Some(t) = self.tasks.get_mut(id) {
+                    t.trace_slot = None;
+                }
+                self.end_traced_task(ctx, id, runtime, end_state);
+                self.replay_usage_forget(id);
+            }
+            FedKind::Usage { sample, slot } => self.replay_usage_sample(*sample, slot),
+            FedKind::Ignored => {}
         }
     }
 
@@ -857,9 +854,7 @@ impl<'s, 'l> World<'s, 'l> {
         let scan = pending.len().min(MAX_TASKS_SCANNED_PER_OFFER);
         // Most offers fit none of the tasks looked at: those are declined without
         // copying the offer.
-        let first = (0..scan)
-            .find(|p| pending.get(*p).is_some_and(|q| q.need.may_fit(usable)))
-            .unwrap_or(scan);
+        let first = pending.first_may_fit(scan, usable).unwrap_or(scan);
         let mut remaining = if first < scan {
             offer.resources.clone()
         } else {
@@ -1228,7 +1223,7 @@ impl<'s, 'l> World<'s, 'l> {
         self.offers
             .iter()
             .filter(|(_, o)| pred(o))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect()
     }
 
