@@ -1197,8 +1197,10 @@ static KNOWN: [ResourceName; 5] = [
     ResourceName::Ports,
 ];
 
+/// The slot of a well-known name in [`ResourceQuantities`] (and the allocator's
+/// filter quantities): its place in `KNOWN`.
 #[inline]
-fn known_slot(name: &ResourceName) -> Option<usize> {
+pub(crate) fn known_slot(name: &ResourceName) -> Option<usize> {
     match name {
         ResourceName::Cpus => Some(0),
         ResourceName::Mem => Some(1),

@@ -34,7 +34,9 @@ use super::{
     InstalledFilter, Quota, QuotaMetrics,
 };
 use crate::operations::{apply, Conversion, Rejection};
-use crate::resources::{OfferFacts, Resource, ResourceName, ResourceQuantities, Resources, Value};
+use crate::resources::{
+    known_slot, OfferFacts, Resource, ResourceName, ResourceQuantities, Resources, Value,
+};
 use crate::sorter::{new_sorter, ClientId, Sorter};
 
 /// Index of an interned role.
@@ -213,23 +215,10 @@ pub(crate) struct Shape {
     pub exact: bool,
 }
 
-/// The slot of a well-known name in [`Shape::quantities`].
-#[inline]
-fn slot(name: &ResourceName) -> Option<usize> {
-    match name {
-        ResourceName::Cpus => Some(0),
-        ResourceName::Mem => Some(1),
-        ResourceName::Disk => Some(2),
-        ResourceName::Gpus => Some(3),
-        ResourceName::Ports => Some(4),
-        ResourceName::Custom(_) => None,
-    }
-}
-
 /// The scalar of a plain entry of cpus, mem, disk or gpus (an exact set's kind).
 #[inline]
 fn exact_entry(r: &Resource) -> Option<(usize, i64)> {
-    match (slot(&r.name), &r.value) {
+    match (known_slot(&r.name), &r.value) {
         (Some(s), Value::Scalar(v)) if s < 4 && r.is_plain() => Some((s, *v)),
         _ => None,
     }
@@ -241,7 +230,7 @@ pub(crate) fn shape(res: &Resources) -> Shape {
     let mut exact = true;
     for r in res.iter() {
         exact &= exact_entry(r).is_some_and(|(_, v)| v > 0);
-        if let Some(s) = slot(&r.name) {
+        if let Some(s) = known_slot(&r.name) {
             q[s] = q[s].saturating_add(r.value.quantity_milli());
         }
     }
