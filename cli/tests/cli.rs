@@ -1,20 +1,11 @@
 //! The `mesosim` binary end to end: outputs, determinism, exit codes and error
 //! messages for bad input.
 
+mod common;
+
+use common::{mesosim, stderr};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mesosim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mesosim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run mesosim")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
+use std::process::Command;
 
 fn scenario_file(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

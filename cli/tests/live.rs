@@ -4,20 +4,11 @@
 //! when `MESOSIM_REQUIRE_ROOT_TESTS=1`, as CI sets it. Their cgroups are named
 //! `mesosim-test-<pid>-<n>`.
 
+mod common;
+
+use common::{mesosim, stderr};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mesosim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mesosim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run mesosim")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
+use std::process::Command;
 
 fn skip(reason: &str) {
     if std::env::var("MESOSIM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1") {
