@@ -4,6 +4,8 @@
 //!
 //! A ratio such as "hold-model events/s over a plain binary heap's" moves little
 //! between a laptop and a CI runner, where events/s alone moves by several times.
+//! Each side of a ratio is the best of interleaved repetitions timed by the thread's
+//! CPU time ([`crate::timing`]), so that other work on the machine moves it little.
 //! Not gated: the allocator (its only baseline is Mesos's published seconds, from
 //! another machine) and the replay (its same-run baseline, generating the records,
 //! takes ~20 ms in the ci suite and overlaps the replay: too short to divide by).
@@ -52,7 +54,7 @@ pub fn traces_figures(records: &[TracesBenchRecord]) -> Vec<GateFigure> {
         .collect()
 }
 
-/// The usage model's simulated seconds per wall second over its baseline's.
+/// The usage model's simulated seconds per CPU second over its baseline's.
 pub fn usage_figures(records: &[UsageBenchRecord]) -> Vec<GateFigure> {
     records
         .iter()

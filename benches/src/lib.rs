@@ -4,5 +4,6 @@ pub mod engine;
 pub mod gate;
 pub mod network;
 pub mod replay;
+pub mod timing;
 pub mod traces;
 pub mod usage;

@@ -4,11 +4,12 @@
 
 use std::io::{Cursor, Write};
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::Serialize;
 use traces::compact::{CompactMetadata, CompactReader, CompactWriter};
 use traces::{ReadOptions, Table, TraceReader};
+
+use crate::timing::Stopwatch;
 
 /// The real slice the benchmark replicates (10,000 rows, 1.1 MB).
 const SLICE: &[u8] = include_bytes!(
@@ -44,23 +45,11 @@ pub struct TracesBenchRecord {
     pub ratio_to_baseline: f64,
 }
 
-/// CPU time of the calling thread in ns (Linux `/proc/thread-self/schedstat`), so
-/// that figures are per core even on a busy machine.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
-}
-
-/// Seconds one call of `f` takes: thread CPU time where available, else wall clock.
+/// Seconds one call of `f` takes (see [`crate::timing`]).
 fn measure<F: FnMut() -> u64>(f: &mut F) -> (f64, u64) {
-    let cpu = thread_cpu_ns();
-    let wall = Instant::now();
+    let watch = Stopwatch::start();
     let rows = f();
-    let secs = match (cpu, thread_cpu_ns()) {
-        (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
-        _ => wall.elapsed().as_secs_f64(),
-    };
-    (secs, rows)
+    (watch.elapsed().as_secs_f64(), rows)
 }
 
 fn typed(data: Arc<[u8]>) -> u64 {
@@ -100,7 +89,7 @@ pub const BASELINE_NAME: &str = "csv crate ByteRecord, untyped (baseline)";
 
 /// Runs the benchmarks.
 pub fn run(options: &TracesBenchOptions) -> Vec<TracesBenchRecord> {
-    let (copies, reps) = if options.quick { (10, 1) } else { (100, 5) };
+    let (copies, reps) = if options.quick { (10, 5) } else { (100, 5) };
     let mut data = Vec::with_capacity(SLICE.len() * copies);
     for _ in 0..copies {
         data.extend_from_slice(SLICE);
