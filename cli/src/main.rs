@@ -2,6 +2,10 @@
 //! crates, prints results. Errors print one line with their cause chain and exit 2
 //! (a benchmark regression found by `bench --baseline` exits 1).
 
+// The flags' doc comments are their `--help` text, which clap prints as written:
+// `out/<scenario>-<seed>` there is a placeholder for the user, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod cmd_bench;
 mod cmd_live;
 mod cmd_run;
