@@ -17,7 +17,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +32,7 @@ use thiserror::Error;
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
 use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
+use crate::outdir::{check_target, OutputDir};
 use crate::process::{Exit, TaskEnv, TaskProcess};
 use crate::signals::Interrupts;
 use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
@@ -228,6 +229,8 @@ impl LiveConfig {
 /// [`crate::cgroup::detect_host`]) and returns the summary it wrote.
 pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError> {
     config.validate()?;
+    // A `--out` that may not be replaced is refused before anything is created.
+    check_target(&config.out)?;
     let allocator = models::allocator::by_name(
         &config.policy,
         AllocatorConfig {
@@ -277,7 +280,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         cycles: 0,
         offers: 0,
         start: Instant::now(),
-        sandboxes: out.tmp.join("tasks"),
+        sandboxes: out.path().join("tasks"),
         interrupts: &interrupts,
         error: None,
     };
@@ -663,90 +666,6 @@ impl Master<'_> {
             if let Err(e) = self.end(now, r, exit, true) {
                 self.error.get_or_insert(e);
             }
-        }
-    }
-}
-
-/// The output directory under construction: a hidden sibling of the target, removed
-/// on drop unless committed.
-struct OutputDir {
-    tmp: PathBuf,
-    out: PathBuf,
-    committed: bool,
-}
-
-impl OutputDir {
-    fn create(out: &Path) -> Result<OutputDir, LiveError> {
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LiveError::Output { path, source }
-        };
-        // Replacing is only for a previous output: never delete a directory we did not
-        // write (an `--out` pointing at a home directory, say).
-        let is_empty = |p: &Path| fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
-        if out.exists() && !out.join("summary.json").is_file() && !is_empty(out) {
-            return Err(LiveError::Config(format!(
-                "--out {} exists and is not a mesosim output directory (no summary.json)",
-                out.display()
-            )));
-        }
-        fs::create_dir_all(&parent).map_err(err(&parent))?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(err(&tmp))?;
-        }
-        fs::create_dir(&tmp).map_err(err(&tmp))?;
-        Ok(OutputDir {
-            tmp,
-            out: out.to_path_buf(),
-            committed: false,
-        })
-    }
-
-    /// Writes `summary.json` and moves the directory into place (an existing one is
-    /// moved aside first, then removed).
-    fn commit(mut self, summary: &LiveSummary) -> Result<(), LiveError> {
-        let file = self.tmp.join("summary.json");
-        let mut json = serde_json::to_string_pretty(summary).expect("summary serializes");
-        json.push('\n');
-        fs::write(&file, json).map_err(|source| LiveError::Output {
-            path: file.clone(),
-            source,
-        })?;
-        let out = &self.out.clone();
-        let old = self.tmp.with_file_name(format!(
-            "{}.old",
-            self.tmp.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LiveError::Output { path, source }
-        };
-        let replaced = out.exists();
-        if replaced {
-            fs::rename(out, &old).map_err(err(out))?;
-        }
-        fs::rename(&self.tmp, out).map_err(err(out))?;
-        self.committed = true;
-        if replaced {
-            fs::remove_dir_all(&old).map_err(err(&old))?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for OutputDir {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.tmp);
         }
     }
 }

@@ -382,16 +382,22 @@ fn a_previous_output_is_replaced_but_a_foreign_directory_is_refused() {
     let s = run(&config(&out, 2, "true"), &base).unwrap();
     let on_disk: LiveSummary = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!((on_disk.tasks.launched, s.tasks.launched), (2, 2));
+    assert!(out.join(live::outdir::MARKER).is_file());
+    // A directory of the user's own, even one holding a `summary.json` (as a
+    // simulation's output does), is refused before anything is created.
     let foreign = tmp.path().join("home");
     fs::create_dir(&foreign).unwrap();
     fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    fs::write(foreign.join("summary.json"), "{}").unwrap();
     let cfg = config(&foreign, 1, "true");
     let err = run(&cfg, &base).unwrap_err();
     assert!(
-        err.to_string().contains("not a mesosim output directory"),
+        err.to_string()
+            .contains("is not a mesosim live output directory"),
         "{err}"
     );
     assert_eq!(read(&foreign.join("notes.txt")), "keep me");
+    assert_eq!(read(&foreign.join("summary.json")), "{}");
     assert!(base
         .child(&cfg.cgroup_name)
         .dirs()
