@@ -105,11 +105,20 @@ fn a_tbf_limit_on_a_veth_holds_the_transfer_rate() {
     .unwrap();
     let limited = transfer(&a, &b, "10.213.0.2", bytes);
     eprintln!("unlimited {unlimited} B/s, limited {limited} B/s (limit {rate} B/s)");
-    // The limit holds: at most 10% over (the bucket's 16 KiB head start is 0.4% of the
-    // transfer), and TCP keeps it busy: at least 75% of it.
+    // The upper bound is strict: tbf cannot release more than the rate plus its bucket
+    // (16 KiB, 0.4% of the transfer), and a loaded machine only makes the measured
+    // rate lower, never higher; 10% covers timer granularity. The lower bound is loose
+    // on purpose: on a busy 2-core CI machine the sender or receiver threads may be
+    // descheduled for a good part of the 2 s, which slows the transfer without any
+    // fault in the limit. 40% still catches a limit set in the wrong unit (bits taken
+    // for bytes would give 12.5%) or a far too small bucket that starves TCP.
     assert!(
-        limited <= rate * 110 / 100 && limited >= rate * 75 / 100,
-        "{limited} B/s through a {rate} B/s limit"
+        limited <= rate * 110 / 100,
+        "{limited} B/s through a {rate} B/s limit: the limit does not hold"
+    );
+    assert!(
+        limited >= rate * 40 / 100,
+        "{limited} B/s through a {rate} B/s limit: far below it"
     );
     // Without it the same transfer is far faster, so the limit is what held it.
     assert!(unlimited > rate * 3, "unlimited only {unlimited} B/s");
@@ -118,4 +127,45 @@ fn a_tbf_limit_on_a_veth_holds_the_transfer_rate() {
     assert!(!netns_exists(&name_a) && !netns_exists(&name_b));
     let links = Command::new("ip").args(["link", "show"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&links.stdout).contains(&dev_a));
+}
+
+/// A veth pair whose configuration fails halfway (here: an address `ip` rejects) is
+/// deleted again, so the namespaces hold no half-configured device.
+#[test]
+fn a_veth_pair_that_cannot_be_configured_is_removed() {
+    let pid = std::process::id();
+    let (name_a, name_b) = (
+        format!("mesosim-test-{pid}-1-a"),
+        format!("mesosim-test-{pid}-1-b"),
+    );
+    let a = match Netns::create(&name_a) {
+        Ok(ns) => ns,
+        Err(e) => return skip(&e.to_string()),
+    };
+    let b = Netns::create(&name_b).unwrap();
+    let (dev_a, dev_b) = (format!("mu{pid}a"), format!("mu{pid}b"));
+    let err = veth_pair(
+        End {
+            ns: &a,
+            dev: &dev_a,
+            cidr: "10.213.1.1/30",
+        },
+        End {
+            ns: &b,
+            dev: &dev_b,
+            cidr: "not-an-address",
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not-an-address"), "{err}");
+    for (ns, dev) in [(&name_a, &dev_a), (&name_b, &dev_b)] {
+        let out = Command::new("ip")
+            .args(["-n", ns, "-o", "link", "show"])
+            .output()
+            .unwrap();
+        let links = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success() && !links.contains(dev.as_str()), "{links}");
+    }
+    a.delete().unwrap();
+    b.delete().unwrap();
 }
