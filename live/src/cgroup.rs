@@ -120,7 +120,11 @@ impl Limits {
     /// The CFS quota in microseconds per [`CPU_PERIOD_US`], at least
     /// [`MIN_CPU_QUOTA_US`].
     pub fn cpu_quota_us(&self) -> u64 {
-        (self.cpu_milli * CPU_PERIOD_US / 1000).max(MIN_CPU_QUOTA_US)
+        // u128: a huge request saturates rather than overflowing.
+        let quota = u128::from(self.cpu_milli) * u128::from(CPU_PERIOD_US) / 1000;
+        u64::try_from(quota)
+            .unwrap_or(u64::MAX)
+            .max(MIN_CPU_QUOTA_US)
     }
 }
 
@@ -598,6 +602,8 @@ mod tests {
         assert_eq!(l(500).cpu_quota_us(), 50_000);
         assert_eq!(l(2000).cpu_quota_us(), 200_000);
         assert_eq!(l(1).cpu_quota_us(), MIN_CPU_QUOTA_US);
+        // No overflow on absurd requests (a panic in debug builds before).
+        assert_eq!(l(u64::MAX).cpu_quota_us(), u64::MAX);
     }
 
     fn read(p: &Path) -> String {

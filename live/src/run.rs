@@ -87,6 +87,14 @@ pub struct NetworkConfig {
 /// Agents a run with [`NetworkConfig`] may have (one /30 per agent in `10.214.<a>.0`).
 pub const MAX_NETWORK_AGENTS: u32 = 250;
 
+/// The longest `--cgroup-name` (the agents' namespace names add up to 11 bytes, and
+/// a file name may have 255).
+pub const MAX_CGROUP_NAME: usize = 200;
+
+/// The highest `--agent-egress-rate` (8 Tbit/s: far beyond any veth, and its bit rate
+/// fits tc's 64-bit field).
+pub const MAX_EGRESS_BYTES_PER_SEC: u64 = 1_000_000_000_000;
+
 /// Why a live run failed.
 #[derive(Debug, Error)]
 pub enum LiveError {
@@ -196,6 +204,15 @@ impl LiveConfig {
                 self.cgroup_name
             ));
         }
+        // It also names the network namespaces (`<name>-agent-<a>`, files in
+        // /run/netns) and appears in /proc/self/cgroup lines: a short plain name.
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if !self.cgroup_name.chars().all(plain) || self.cgroup_name.len() > MAX_CGROUP_NAME {
+            return bad(format!(
+                "--cgroup-name `{}` must be at most {MAX_CGROUP_NAME} letters, digits, `-`, `_` or `.`",
+                self.cgroup_name.escape_debug()
+            ));
+        }
         if let Some(net) = &self.network {
             if self.agents > MAX_NETWORK_AGENTS {
                 return bad(format!(
@@ -205,6 +222,11 @@ impl LiveConfig {
             }
             if net.egress_bytes_per_sec == Some(0) {
                 return bad("--agent-egress-rate must be positive".into());
+            }
+            if net.egress_bytes_per_sec > Some(MAX_EGRESS_BYTES_PER_SEC) {
+                return bad(format!(
+                    "--agent-egress-rate must be at most {MAX_EGRESS_BYTES_PER_SEC} bytes/s"
+                ));
             }
         }
         if self.out.file_name().is_none() {
@@ -217,10 +239,12 @@ impl LiveConfig {
     }
 
     fn task_limits(&self) -> Limits {
+        // `mem` is in MB; its milli-units are thousandths of a MB. In u128: a huge
+        // `mem` saturates (the kernel then refuses or clamps it) instead of overflowing.
+        let mem_milli = scalar(&self.task_resources, "mem") as u128;
         Limits {
             cpu_milli: scalar(&self.task_resources, "cpus") as u64,
-            // `mem` is in MB; its milli-units are thousandths of a MB.
-            memory_bytes: (scalar(&self.task_resources, "mem") as u64) * (1 << 20) / 1000,
+            memory_bytes: u64::try_from(mem_milli * (1 << 20) / 1000).unwrap_or(u64::MAX),
         }
     }
 }
@@ -251,6 +275,9 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     };
     let mut agents = Vec::new();
     for a in 0..config.agents {
+        // Setting up many agent networks takes seconds: an interrupt stops it here
+        // (the guards remove what exists) rather than after tasks were launched.
+        interrupted(&interrupts)?;
         let name = format!("agent-{a}");
         let cgroup = run_cgroup.cgroup().create_child(&name)?;
         let network = match (&config.network, &hub) {
@@ -322,6 +349,8 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     }
     let cgroup_version = run_cgroup.cgroup().version().to_string();
     run_cgroup.remove()?;
+    // An interrupt during teardown still means "stop, write nothing".
+    interrupted(&interrupts)?;
     let summary = LiveSummary {
         mesosim_version: env!("CARGO_PKG_VERSION").to_string(),
         mode: "live".into(),
@@ -340,6 +369,13 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     };
     out.commit(&summary)?;
     Ok(summary)
+}
+
+fn interrupted(interrupts: &Interrupts) -> Result<(), LiveError> {
+    match interrupts.received() {
+        Some(signal) => Err(LiveError::Interrupted(signal.as_str().to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Agent `a`'s namespace, its veth pair to the hub, and its egress limit.
