@@ -38,10 +38,16 @@ impl Interrupts {
         let old_mask = set
             .thread_swap_mask(SigmaskHow::SIG_BLOCK)
             .map_err(std::io::Error::from)?;
-        let received = Arc::new(AtomicI32::new(0));
-        let flag = received.clone();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let stop = stopping.clone();
+        // From here on an early return drops `interrupts`, which restores the mask: a
+        // failed start must not leave SIGINT and SIGTERM blocked with nobody waiting.
+        let mut interrupts = Interrupts {
+            received: Arc::new(AtomicI32::new(0)),
+            stopping: Arc::new(AtomicBool::new(false)),
+            waiter: None,
+            old_mask,
+        };
+        let flag = interrupts.received.clone();
+        let stop = interrupts.stopping.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("mesosim-signals".into())
@@ -59,12 +65,8 @@ impl Interrupts {
         let thread = rx
             .recv()
             .map_err(|_| std::io::Error::other("signal waiter did not start"))?;
-        Ok(Interrupts {
-            received,
-            stopping,
-            waiter: Some((thread, handle)),
-            old_mask,
-        })
+        interrupts.waiter = Some((thread, handle));
+        Ok(interrupts)
     }
 
     /// The latest SIGINT or SIGTERM received, if any.
