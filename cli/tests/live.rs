@@ -339,3 +339,53 @@ fn sigterm_test(n: u32, stray_usr1: bool) {
     assert!(base.child(&name).dirs().iter().all(|d| !d.exists()));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A SIGTERM while the agents' networks are still being set up (250 of them take
+/// seconds) stops the run there: no task is ever launched, and every namespace made so
+/// far is removed.
+#[test]
+fn sigterm_during_setup_stops_before_any_task_starts() {
+    let pid = std::process::id();
+    if !cgroups_usable(&format!("mesosim-test-{pid}-8")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("mesosim-test-{pid}-9");
+    let launched = dir.path().join("launched");
+    let child = Command::new(env!("CARGO_BIN_EXE_mesosim"))
+        .args(["live", "run", "--agents", "250", "--agent-network"])
+        .args(["--tasks", "2", "--task-command"])
+        .arg(format!("touch {}", launched.display()))
+        .args(["--cgroup-name", &name, "--out", "o", "--quiet"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let netns_list = || {
+        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|n| n.starts_with(&name))
+            .collect::<Vec<_>>()
+    };
+    let second = format!("{name}-agent-1");
+    let start = std::time::Instant::now();
+    while !netns_list().contains(&second) {
+        assert!(start.elapsed().as_secs() < 30, "agent networks never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    send("-TERM", child.id());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!launched.exists(), "a task ran after the interrupt");
+    assert_eq!(netns_list(), Vec::<String>::new());
+    let base = live::cgroup::detect_host().unwrap();
+    assert!(base.child(&name).dirs().iter().all(|d| !d.exists()));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
