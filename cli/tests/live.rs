@@ -372,7 +372,10 @@ fn sigterm_during_setup_stops_before_any_task_starts() {
     let second = format!("{name}-agent-1");
     let start = std::time::Instant::now();
     while !netns_list().contains(&second) {
-        assert!(start.elapsed().as_secs() < 30, "agent networks never appeared");
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "agent networks never appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     send("-TERM", child.id());

@@ -51,7 +51,10 @@ pub enum CgroupError {
         path: PathBuf,
     },
     /// cgroup v2: the parent does not hand the cpu and memory controllers down.
-    #[error("cannot enable the cpu and memory controllers for children of {path}: {source}{}", delegation_hint(source))]
+    #[error(
+        "cannot enable the cpu and memory controllers for children of {path}: {source}{}",
+        delegation_hint(source)
+    )]
     Delegation {
         /// The parent's directory.
         path: PathBuf,
@@ -678,7 +681,10 @@ mod tests {
             v2: true,
             options: Vec::new(),
         };
-        assert_eq!(own_dir(&mount, "/kubepods/p1"), Path::new("/sys/fs/cgroup/p1"));
+        assert_eq!(
+            own_dir(&mount, "/kubepods/p1"),
+            Path::new("/sys/fs/cgroup/p1")
+        );
         assert_eq!(
             own_dir(&mount, "/kubepods2/p1"),
             Path::new("/sys/fs/cgroup/kubepods2/p1")

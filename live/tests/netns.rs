@@ -164,7 +164,10 @@ fn a_veth_pair_that_cannot_be_configured_is_removed() {
             .output()
             .unwrap();
         let links = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success() && !links.contains(dev.as_str()), "{links}");
+        assert!(
+            out.status.success() && !links.contains(dev.as_str()),
+            "{links}"
+        );
     }
     a.delete().unwrap();
     b.delete().unwrap();

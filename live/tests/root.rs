@@ -485,7 +485,7 @@ fn a_failing_agent_network_removes_the_earlier_agents_and_the_hub() {
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|n| n.starts_with(&cfg.cgroup_name))
         .collect();
-    assert_eq!(names, [squatter_name.clone()]);
+    assert_eq!(names, std::slice::from_ref(&squatter_name));
     assert!(base
         .child(&cfg.cgroup_name)
         .dirs()
