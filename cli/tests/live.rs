@@ -91,6 +91,17 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// An I/O error is one line with its cause said once (the error's own text does not
+/// repeat the cause the chain adds).
+#[test]
+fn an_unusable_out_path_is_one_line_naming_it_and_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "").unwrap();
+    let o = mesosim(&["live", "run", "--out", "f/sub"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "error: f/sub: Not a directory (os error 20)\n");
+}
+
 #[test]
 fn an_out_directory_not_written_by_live_is_refused_before_the_host_is_touched() {
     let dir = tempfile::tempdir().unwrap();

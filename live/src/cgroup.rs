@@ -52,7 +52,7 @@ pub enum CgroupError {
     },
     /// cgroup v2: the parent does not hand the cpu and memory controllers down.
     #[error(
-        "cannot enable the cpu and memory controllers for children of {path}: {source}{}",
+        "cannot enable the cpu and memory controllers for children of {path}{}",
         delegation_hint(source)
     )]
     Delegation {
@@ -62,7 +62,7 @@ pub enum CgroupError {
         source: io::Error,
     },
     /// Any other I/O error, with the path it concerned.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,

@@ -17,7 +17,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum NetError {
     /// `ip` or `tc` could not be run at all.
-    #[error("cannot run `{tool}` (iproute2 is needed for network namespaces): {source}")]
+    #[error("cannot run `{tool}` (iproute2 is needed for network namespaces)")]
     Tool {
         /// The program.
         tool: String,
@@ -33,7 +33,7 @@ pub enum NetError {
         stderr: String,
     },
     /// Entering a namespace failed.
-    #[error("cannot enter network namespace {name}: {source}")]
+    #[error("cannot enter network namespace {name}")]
     Enter {
         /// The namespace.
         name: String,

@@ -82,6 +82,17 @@ pub fn check_target(out: &Path) -> Result<Existing, LiveError> {
     ))
 }
 
+/// `error` with its causes, as one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    line
+}
+
 /// The output directory under construction: a hidden sibling of the target, removed on
 /// drop unless committed.
 #[derive(Debug)]
@@ -161,7 +172,9 @@ impl OutputDir {
             return match self.restore() {
                 Ok(()) => Err(err),
                 Err(restore) => Err(LiveError::Config(format!(
-                    "{err}; and moving the previous output back failed: {restore}"
+                    "{}; and moving the previous output back failed: {}",
+                    chain(&err),
+                    chain(&restore)
                 ))),
             };
         }
@@ -314,7 +327,7 @@ mod tests {
                 Err(io::Error::other("injected"))
             })
             .unwrap_err();
-        assert!(err.to_string().contains("injected"), "{err}");
+        assert!(chain(&err).contains("injected"), "{err}");
         assert_eq!(read(&out.join("summary.json")), "\"old\"\n");
         assert_eq!(names(tmp.path()), ["out"]);
     }

@@ -108,7 +108,7 @@ pub enum LiveError {
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     /// A task could not be started.
-    #[error("cannot start {task}: {source}")]
+    #[error("cannot start {task}")]
     Spawn {
         /// The task id.
         task: String,
@@ -116,7 +116,7 @@ pub enum LiveError {
         source: io::Error,
     },
     /// Waiting for a task failed.
-    #[error("cannot wait for {task}: {source}")]
+    #[error("cannot wait for {task}")]
     Wait {
         /// The task id.
         task: String,
@@ -133,7 +133,7 @@ pub enum LiveError {
     #[error("cannot set up signal handling: {0}")]
     Signals(io::Error),
     /// The output directory could not be written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Output {
         /// The file or directory.
         path: PathBuf,
