@@ -13,7 +13,7 @@
 //! was committed does the same, so an error never loses the previous output.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::run::LiveError;
@@ -158,7 +158,13 @@ impl OutputDir {
         let mut json = serde_json::to_string_pretty(summary)
             .map_err(|e| io_error(&file)(io::Error::new(io::ErrorKind::InvalidData, e)))?;
         json.push('\n');
-        fs::write(&file, json).map_err(io_error(&file))?;
+        // Synced before the rename publishes it: a crash never leaves an empty file.
+        let write = || -> io::Result<()> {
+            let mut f = fs::File::create(&file)?;
+            f.write_all(json.as_bytes())?;
+            f.sync_all()
+        };
+        write().map_err(io_error(&file))?;
         // Checked again: the target may have changed during the run.
         if check_target(&self.out)? != Existing::Absent {
             let mut aside = self.tmp.clone().into_os_string();
