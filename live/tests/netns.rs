@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use live::netns::{limit_egress, veth_pair, End, Netns, RateLimit};
 
@@ -14,6 +14,9 @@ fn skip(reason: &str) {
     }
     eprintln!("skipping a root test: {reason}");
 }
+
+/// The longest any one socket operation of a transfer may wait.
+const IO_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Sends `bytes` from `from` to `addr` (inside `to`) over TCP; returns the receiver's
 /// bytes per second, from accepting the connection to the end of the stream.
@@ -25,7 +28,22 @@ fn transfer(from: &Netns, to: &Netns, addr: &str, bytes: usize) -> u64 {
             to.enter_current_thread().unwrap();
             let listener = TcpListener::bind(&listen).unwrap();
             ready_tx.send(()).unwrap();
-            let (mut conn, _) = listener.accept().unwrap();
+            // Bounded waits: a sender that fails must fail the test, not hang it in
+            // accept() or read().
+            listener.set_nonblocking(true).unwrap();
+            let waiting = Instant::now();
+            let mut conn = loop {
+                match listener.accept() {
+                    Ok((conn, _)) => break conn,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(waiting.elapsed() < IO_PATIENCE, "no connection came");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(IO_PATIENCE)).unwrap();
             let start = Instant::now();
             let mut buf = vec![0u8; 64 * 1024];
             let mut got = 0usize;
@@ -41,7 +59,9 @@ fn transfer(from: &Netns, to: &Netns, addr: &str, bytes: usize) -> u64 {
         ready_rx.recv().unwrap();
         s.spawn(|| {
             from.enter_current_thread().unwrap();
-            let mut conn = TcpStream::connect(&listen).unwrap();
+            let addr = listen.parse().unwrap();
+            let mut conn = TcpStream::connect_timeout(&addr, IO_PATIENCE).unwrap();
+            conn.set_write_timeout(Some(IO_PATIENCE)).unwrap();
             let chunk = vec![0x5au8; 64 * 1024];
             let mut left = bytes;
             while left > 0 {
