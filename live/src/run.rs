@@ -292,6 +292,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             launched: 0,
         });
     }
+    interrupted(&interrupts)?;
     let out = OutputDir::create(&config.out)?;
     let mut master = Master {
         config,
