@@ -54,8 +54,8 @@ pub struct LiveRunArgs {
     /// Tasks still running after this long are killed (TASK_KILLED).
     #[arg(long, default_value = "10m")]
     timeout: String,
-    /// Name of the run's cgroup, created under mesosim's own cgroup
-    /// [default: mesosim-<pid>].
+    /// Name of the run's cgroup, created under mesosim's own cgroup (at most 200
+    /// letters, digits, -, _ or .) [default: mesosim-<pid>].
     #[arg(long)]
     cgroup_name: Option<String>,
     /// Put each agent (and its tasks) in a network namespace of its own, joined to a hub
@@ -65,7 +65,8 @@ pub struct LiveRunArgs {
     /// Limit each agent's egress to this many bytes per second (tc tbf on its veth).
     #[arg(long, value_name = "BYTES_PER_SEC", requires = "agent_network")]
     agent_egress_rate: Option<u64>,
-    /// Output directory [default: out/live-<seed>].
+    /// Output directory; an existing one is replaced only if an earlier live run
+    /// wrote it (or it is empty) [default: out/live-<seed>].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Print nothing but errors.

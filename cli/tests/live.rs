@@ -55,6 +55,32 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
             "--agent-egress-rate must be positive",
         ),
         (&["--agent-egress-rate", "5"][..], "--agent-network"),
+        (&["--cgroup-name", ".."][..], "must be one path component"),
+        (
+            &["--cgroup-name", "a b"][..],
+            "--cgroup-name `a b` must be at most 200 letters",
+        ),
+        (
+            &["--cgroup-name", &"x".repeat(201)][..],
+            "must be at most 200 letters",
+        ),
+        (
+            &["--agent-resources", "mem:256"][..],
+            "--agent-resources needs positive cpus and mem, got `mem:256`",
+        ),
+        (
+            &["--task-resources", "cpus:0.5"][..],
+            "--task-resources needs positive cpus and mem",
+        ),
+        (
+            &["--agent-network", "--agents", "251"][..],
+            "--agent-network allows at most 250 agents, got 251",
+        ),
+        (
+            &["--agent-network", "--agent-egress-rate", "1000000000001"][..],
+            "--agent-egress-rate must be at most 1000000000000 bytes/s",
+        ),
+        (&["--allocation-interval", "0s"][..], "must be positive"),
     ] {
         let mut all = vec!["live", "run", "--out", "o"];
         all.extend_from_slice(args);
@@ -63,6 +89,51 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// An I/O error is one line with its cause said once (the error's own text does not
+/// repeat the cause the chain adds).
+#[test]
+fn an_unusable_out_path_is_one_line_naming_it_and_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "").unwrap();
+    let o = mesosim(&["live", "run", "--out", "f/sub"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "error: f/sub: Not a directory (os error 20)\n");
+}
+
+#[test]
+fn an_out_directory_not_written_by_live_is_refused_before_the_host_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    // A simulation's output (it has a summary.json too) must survive a live run
+    // pointed at it by mistake.
+    let o = mesosim(&["run", "--out", "sim", "--quiet"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before: Vec<_> = std::fs::read_dir(dir.path().join("sim"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(before.iter().any(|n| n == "summary.json"), "{before:?}");
+    let o = mesosim(
+        &["live", "run", "--out", "sim", "--cgroup-name", "never-made"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--out sim exists and is not a mesosim live output directory"),
+        "{}",
+        stderr(&o)
+    );
+    let after: Vec<_> = std::fs::read_dir(dir.path().join("sim"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["sim"]);
 }
 
 #[test]
@@ -194,27 +265,23 @@ fn without_privileges_the_error_names_the_cgroup_and_nothing_is_written() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
-#[test]
-fn sigterm_kills_the_tasks_removes_the_cgroups_and_writes_nothing() {
-    let pid = std::process::id();
-    if !cgroups_usable(&format!("mesosim-test-{pid}-4")) {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let name = format!("mesosim-test-{pid}-5");
+/// Starts `mesosim live run` with two `sleep 60` tasks in `dir` and waits until both
+/// have written their pids into their sandboxes (inside the output directory under
+/// construction, `.o.tmp-<random>`); returns the child and the pids.
+fn start_two_sleeping_tasks(dir: &Path, name: &str) -> (std::process::Child, Vec<String>) {
     let child = Command::new(env!("CARGO_BIN_EXE_mesosim"))
         .args(["live", "run", "--tasks", "2", "--task-command"])
         .arg("echo $$ > pid; exec sleep 60")
-        .args(["--cgroup-name", &name, "--out", "o", "--quiet"])
-        .current_dir(dir.path())
+        .args(["--cgroup-name", name, "--out", "o", "--quiet"])
+        // Bounds the run if a signal goes unnoticed (the test then fails, not hangs).
+        .args(["--timeout", "20s"])
+        .current_dir(dir)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until both tasks have written their pids into their sandboxes (inside the
-    // output directory under construction, `.o.tmp-<pid>`).
     let start = std::time::Instant::now();
     let task_pids = loop {
-        let building = std::fs::read_dir(dir.path())
+        let building = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.to_string_lossy().contains(".o.tmp-"));
@@ -230,11 +297,41 @@ fn sigterm_kills_the_tasks_removes_the_cgroups_and_writes_nothing() {
         assert!(start.elapsed().as_secs() < 30, "tasks never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
+    (child, task_pids)
+}
+
+fn send(signal: &str, pid: u32) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn sigterm_kills_the_tasks_removes_the_cgroups_and_writes_nothing() {
+    sigterm_test(4, false);
+}
+
+/// A stray SIGUSR1 (the signal the master uses internally to stop its signal thread)
+/// arriving first must not end the signal handling: the SIGTERM after it still works.
+#[test]
+fn a_stray_sigusr1_does_not_disable_sigterm_handling() {
+    sigterm_test(6, true);
+}
+
+fn sigterm_test(n: u32, stray_usr1: bool) {
+    let pid = std::process::id();
+    if !cgroups_usable(&format!("mesosim-test-{pid}-{n}")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("mesosim-test-{pid}-{}", n + 1);
+    let (child, task_pids) = start_two_sleeping_tasks(dir.path(), &name);
+    if stray_usr1 {
+        send("-USR1", child.id());
+    }
+    send("-TERM", child.id());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
@@ -249,6 +346,59 @@ fn sigterm_kills_the_tasks_removes_the_cgroups_and_writes_nothing() {
             "task {task_pid} survived"
         );
     }
+    let base = live::cgroup::detect_host().unwrap();
+    assert!(base.child(&name).dirs().iter().all(|d| !d.exists()));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// A SIGTERM while the agents' networks are still being set up (250 of them take
+/// seconds) stops the run there: no task is ever launched, and every namespace made so
+/// far is removed.
+#[test]
+fn sigterm_during_setup_stops_before_any_task_starts() {
+    let pid = std::process::id();
+    if !cgroups_usable(&format!("mesosim-test-{pid}-8")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("mesosim-test-{pid}-9");
+    let launched = dir.path().join("launched");
+    let child = Command::new(env!("CARGO_BIN_EXE_mesosim"))
+        .args(["live", "run", "--agents", "250", "--agent-network"])
+        .args(["--tasks", "2", "--task-command"])
+        .arg(format!("touch {}", launched.display()))
+        .args(["--cgroup-name", &name, "--out", "o", "--quiet"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let netns_list = || {
+        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|n| n.starts_with(&name))
+            .collect::<Vec<_>>()
+    };
+    let second = format!("{name}-agent-1");
+    let start = std::time::Instant::now();
+    while !netns_list().contains(&second) {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "agent networks never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    send("-TERM", child.id());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!launched.exists(), "a task ran after the interrupt");
+    assert_eq!(netns_list(), Vec::<String>::new());
     let base = live::cgroup::detect_host().unwrap();
     assert!(base.child(&name).dirs().iter().all(|d| !d.exists()));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -51,7 +51,10 @@ pub enum CgroupError {
         path: PathBuf,
     },
     /// cgroup v2: the parent does not hand the cpu and memory controllers down.
-    #[error("cannot enable the cpu and memory controllers for children of {path}: {source}")]
+    #[error(
+        "cannot enable the cpu and memory controllers for children of {path}{}",
+        delegation_hint(source)
+    )]
     Delegation {
         /// The parent's directory.
         path: PathBuf,
@@ -59,7 +62,7 @@ pub enum CgroupError {
         source: io::Error,
     },
     /// Any other I/O error, with the path it concerned.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -72,6 +75,19 @@ pub enum CgroupError {
         /// The directory.
         path: PathBuf,
     },
+}
+
+/// What to do about a refused `cgroup.subtree_control` write: EBUSY is the kernel's "no
+/// internal processes" rule (a non-root cgroup that holds processes may not enable
+/// controllers for its children).
+fn delegation_hint(source: &io::Error) -> &'static str {
+    if source.raw_os_error() == Some(nix::libc::EBUSY) {
+        " (cgroup v2 lets a cgroup hand controllers to its children only while it holds \
+         no processes itself: start mesosim in a cgroup of its own, e.g. with \
+         `systemd-run --scope -p Delegate=yes mesosim live run ...`)"
+    } else {
+        ""
+    }
 }
 
 fn io_err(path: &Path, source: io::Error) -> CgroupError {
@@ -120,7 +136,11 @@ impl Limits {
     /// The CFS quota in microseconds per [`CPU_PERIOD_US`], at least
     /// [`MIN_CPU_QUOTA_US`].
     pub fn cpu_quota_us(&self) -> u64 {
-        (self.cpu_milli * CPU_PERIOD_US / 1000).max(MIN_CPU_QUOTA_US)
+        // u128: a huge request saturates rather than overflowing.
+        let quota = u128::from(self.cpu_milli) * u128::from(CPU_PERIOD_US) / 1000;
+        u64::try_from(quota)
+            .unwrap_or(u64::MAX)
+            .max(MIN_CPU_QUOTA_US)
     }
 }
 
@@ -397,11 +417,11 @@ fn unescape(s: &str) -> String {
 /// The directory of this process's cgroup in `mount`, from `/proc/self/cgroup`'s path
 /// for that hierarchy (made relative to the mount's root).
 fn own_dir(mount: &CgroupMount, cgroup_path: &str) -> PathBuf {
-    let rel = cgroup_path
-        .strip_prefix(mount.root.as_str())
-        .unwrap_or(cgroup_path)
-        .trim_start_matches('/');
-    if rel.is_empty() {
+    // Component-wise: a mount of `/kubepods` is not a prefix of `/kubepods2/x`.
+    let path = Path::new(cgroup_path);
+    let rel = path.strip_prefix(&mount.root).unwrap_or(path);
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    if rel.as_os_str().is_empty() {
         mount.mount_point.clone()
     } else {
         mount.mount_point.join(rel)
@@ -583,6 +603,113 @@ mod tests {
         );
     }
 
+    /// A pure v1 host (no cgroup2 mount, no `0::` line): cpu and memory apart, each
+    /// process cgroup resolved in its own hierarchy.
+    #[test]
+    fn pure_v1_layout_uses_the_cpu_and_memory_hierarchies() {
+        let mountinfo = "\
+25 20 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+28 25 0:25 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+        let own = "5:pids:/a\n3:memory:/m/x\n2:cpu,cpuacct:/c\n";
+        let cg = detect(mountinfo, own, |_| panic!("no v2 to ask")).unwrap();
+        assert_eq!(
+            cg,
+            Cgroup::V1 {
+                cpu: "/sys/fs/cgroup/cpu,cpuacct/c".into(),
+                memory: "/sys/fs/cgroup/memory/m/x".into(),
+            }
+        );
+        // Mounted, but this process's line for it is missing: named, not guessed.
+        let err = detect(mountinfo, "2:cpu,cpuacct:/c\n", |_| None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot tell this process's cgroup in the memory hierarchy from /proc/self/cgroup"
+        );
+    }
+
+    /// A pure v2 host whose own cgroup was not given the cpu controller (systemd's
+    /// default for user sessions): the error says what v2 offers and that v1 is absent.
+    #[test]
+    fn pure_v2_without_cpu_names_what_the_unified_hierarchy_has() {
+        let mountinfo = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let err = detect(mountinfo, "0::/user.slice/s.scope\n", |dir| {
+            assert_eq!(dir, Path::new("/sys/fs/cgroup/user.slice/s.scope"));
+            Some("memory pids\n".into())
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no cgroup hierarchy provides the cpu and memory controllers \
+             (cgroup v2 at /sys/fs/cgroup has: memory pids; cgroup v1 has: none)"
+        );
+        // At the namespace root (`0::/`) the directory is the mount point itself.
+        let cg = detect(mountinfo, "0::/\n", |_| Some("cpu memory".into())).unwrap();
+        assert_eq!(
+            cg,
+            Cgroup::V2 {
+                dir: "/sys/fs/cgroup".into()
+            }
+        );
+    }
+
+    /// A hybrid host whose v2 hierarchy did get both controllers (none left to v1):
+    /// v2 is preferred.
+    #[test]
+    fn hybrid_layout_with_controllers_on_v2_uses_v2() {
+        let mountinfo = "\
+40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+        let own = "1:name=systemd:/x\n0::/x\n";
+        let cg = detect(mountinfo, own, |_| Some("cpu io memory".into())).unwrap();
+        assert_eq!(
+            cg,
+            Cgroup::V2 {
+                dir: "/sys/fs/cgroup/unified/x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_mount_root_is_a_prefix_only_by_whole_components() {
+        let mount = CgroupMount {
+            root: "/kubepods".into(),
+            mount_point: "/sys/fs/cgroup".into(),
+            v2: true,
+            options: Vec::new(),
+        };
+        assert_eq!(
+            own_dir(&mount, "/kubepods/p1"),
+            Path::new("/sys/fs/cgroup/p1")
+        );
+        assert_eq!(
+            own_dir(&mount, "/kubepods2/p1"),
+            Path::new("/sys/fs/cgroup/kubepods2/p1")
+        );
+        assert_eq!(own_dir(&mount, "/kubepods"), Path::new("/sys/fs/cgroup"));
+    }
+
+    #[test]
+    fn a_busy_delegation_explains_the_no_internal_processes_rule() {
+        let busy = CgroupError::Delegation {
+            path: "/sys/fs/cgroup/user.slice/s.scope".into(),
+            source: io::Error::from_raw_os_error(nix::libc::EBUSY),
+        };
+        let text = busy.to_string();
+        assert!(
+            text.contains("holds no processes itself") && text.contains("Delegate=yes"),
+            "{text}"
+        );
+        let other = CgroupError::Delegation {
+            path: "/x".into(),
+            source: io::Error::from_raw_os_error(nix::libc::EINVAL),
+        };
+        assert!(!other.to_string().contains("Delegate"), "{other}");
+    }
+
     #[test]
     fn mountinfo_octal_escapes_are_decoded() {
         assert_eq!(unescape(r"/mnt/a\040b"), "/mnt/a b");
@@ -598,6 +725,8 @@ mod tests {
         assert_eq!(l(500).cpu_quota_us(), 50_000);
         assert_eq!(l(2000).cpu_quota_us(), 200_000);
         assert_eq!(l(1).cpu_quota_us(), MIN_CPU_QUOTA_US);
+        // No overflow on absurd requests (a panic in debug builds before).
+        assert_eq!(l(u64::MAX).cpu_quota_us(), u64::MAX);
     }
 
     fn read(p: &Path) -> String {

@@ -2,6 +2,7 @@
 pub mod cgroup;
 pub mod clock;
 pub mod netns;
+pub mod outdir;
 pub mod process;
 pub mod run;
 pub mod signals;

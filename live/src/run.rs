@@ -17,7 +17,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +32,7 @@ use thiserror::Error;
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
 use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
+use crate::outdir::{check_target, OutputDir};
 use crate::process::{Exit, TaskEnv, TaskProcess};
 use crate::signals::Interrupts;
 use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
@@ -86,6 +87,14 @@ pub struct NetworkConfig {
 /// Agents a run with [`NetworkConfig`] may have (one /30 per agent in `10.214.<a>.0`).
 pub const MAX_NETWORK_AGENTS: u32 = 250;
 
+/// The longest `--cgroup-name` (the agents' namespace names add up to 11 bytes, and
+/// a file name may have 255).
+pub const MAX_CGROUP_NAME: usize = 200;
+
+/// The highest `--agent-egress-rate` (8 Tbit/s: far beyond any veth, and its bit rate
+/// fits tc's 64-bit field).
+pub const MAX_EGRESS_BYTES_PER_SEC: u64 = 1_000_000_000_000;
+
 /// Why a live run failed.
 #[derive(Debug, Error)]
 pub enum LiveError {
@@ -99,7 +108,7 @@ pub enum LiveError {
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     /// A task could not be started.
-    #[error("cannot start {task}: {source}")]
+    #[error("cannot start {task}")]
     Spawn {
         /// The task id.
         task: String,
@@ -107,7 +116,7 @@ pub enum LiveError {
         source: io::Error,
     },
     /// Waiting for a task failed.
-    #[error("cannot wait for {task}: {source}")]
+    #[error("cannot wait for {task}")]
     Wait {
         /// The task id.
         task: String,
@@ -124,7 +133,7 @@ pub enum LiveError {
     #[error("cannot set up signal handling: {0}")]
     Signals(io::Error),
     /// The output directory could not be written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Output {
         /// The file or directory.
         path: PathBuf,
@@ -195,6 +204,15 @@ impl LiveConfig {
                 self.cgroup_name
             ));
         }
+        // It also names the network namespaces (`<name>-agent-<a>`, files in
+        // /run/netns) and appears in /proc/self/cgroup lines: a short plain name.
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if !self.cgroup_name.chars().all(plain) || self.cgroup_name.len() > MAX_CGROUP_NAME {
+            return bad(format!(
+                "--cgroup-name `{}` must be at most {MAX_CGROUP_NAME} letters, digits, `-`, `_` or `.`",
+                self.cgroup_name.escape_debug()
+            ));
+        }
         if let Some(net) = &self.network {
             if self.agents > MAX_NETWORK_AGENTS {
                 return bad(format!(
@@ -204,6 +222,11 @@ impl LiveConfig {
             }
             if net.egress_bytes_per_sec == Some(0) {
                 return bad("--agent-egress-rate must be positive".into());
+            }
+            if net.egress_bytes_per_sec > Some(MAX_EGRESS_BYTES_PER_SEC) {
+                return bad(format!(
+                    "--agent-egress-rate must be at most {MAX_EGRESS_BYTES_PER_SEC} bytes/s"
+                ));
             }
         }
         if self.out.file_name().is_none() {
@@ -216,10 +239,12 @@ impl LiveConfig {
     }
 
     fn task_limits(&self) -> Limits {
+        // `mem` is in MB; its milli-units are thousandths of a MB. In u128: a huge
+        // `mem` saturates (the kernel then refuses or clamps it) instead of overflowing.
+        let mem_milli = scalar(&self.task_resources, "mem") as u128;
         Limits {
             cpu_milli: scalar(&self.task_resources, "cpus") as u64,
-            // `mem` is in MB; its milli-units are thousandths of a MB.
-            memory_bytes: (scalar(&self.task_resources, "mem") as u64) * (1 << 20) / 1000,
+            memory_bytes: u64::try_from(mem_milli * (1 << 20) / 1000).unwrap_or(u64::MAX),
         }
     }
 }
@@ -228,6 +253,8 @@ impl LiveConfig {
 /// [`crate::cgroup::detect_host`]) and returns the summary it wrote.
 pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError> {
     config.validate()?;
+    // A `--out` that may not be replaced is refused before anything is created.
+    check_target(&config.out)?;
     let allocator = models::allocator::by_name(
         &config.policy,
         AllocatorConfig {
@@ -248,6 +275,9 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     };
     let mut agents = Vec::new();
     for a in 0..config.agents {
+        // Setting up many agent networks takes seconds: an interrupt stops it here
+        // (the guards remove what exists) rather than after tasks were launched.
+        interrupted(&interrupts)?;
         let name = format!("agent-{a}");
         let cgroup = run_cgroup.cgroup().create_child(&name)?;
         let network = match (&config.network, &hub) {
@@ -262,6 +292,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             launched: 0,
         });
     }
+    interrupted(&interrupts)?;
     let out = OutputDir::create(&config.out)?;
     let mut master = Master {
         config,
@@ -277,7 +308,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         cycles: 0,
         offers: 0,
         start: Instant::now(),
-        sandboxes: out.tmp.join("tasks"),
+        sandboxes: out.path().join("tasks"),
         interrupts: &interrupts,
         error: None,
     };
@@ -319,6 +350,8 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     }
     let cgroup_version = run_cgroup.cgroup().version().to_string();
     run_cgroup.remove()?;
+    // An interrupt during teardown still means "stop, write nothing".
+    interrupted(&interrupts)?;
     let summary = LiveSummary {
         mesosim_version: env!("CARGO_PKG_VERSION").to_string(),
         mode: "live".into(),
@@ -337,6 +370,13 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     };
     out.commit(&summary)?;
     Ok(summary)
+}
+
+fn interrupted(interrupts: &Interrupts) -> Result<(), LiveError> {
+    match interrupts.received() {
+        Some(signal) => Err(LiveError::Interrupted(signal.as_str().to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Agent `a`'s namespace, its veth pair to the hub, and its egress limit.
@@ -663,90 +703,6 @@ impl Master<'_> {
             if let Err(e) = self.end(now, r, exit, true) {
                 self.error.get_or_insert(e);
             }
-        }
-    }
-}
-
-/// The output directory under construction: a hidden sibling of the target, removed
-/// on drop unless committed.
-struct OutputDir {
-    tmp: PathBuf,
-    out: PathBuf,
-    committed: bool,
-}
-
-impl OutputDir {
-    fn create(out: &Path) -> Result<OutputDir, LiveError> {
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LiveError::Output { path, source }
-        };
-        // Replacing is only for a previous output: never delete a directory we did not
-        // write (an `--out` pointing at a home directory, say).
-        let is_empty = |p: &Path| fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
-        if out.exists() && !out.join("summary.json").is_file() && !is_empty(out) {
-            return Err(LiveError::Config(format!(
-                "--out {} exists and is not a mesosim output directory (no summary.json)",
-                out.display()
-            )));
-        }
-        fs::create_dir_all(&parent).map_err(err(&parent))?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(err(&tmp))?;
-        }
-        fs::create_dir(&tmp).map_err(err(&tmp))?;
-        Ok(OutputDir {
-            tmp,
-            out: out.to_path_buf(),
-            committed: false,
-        })
-    }
-
-    /// Writes `summary.json` and moves the directory into place (an existing one is
-    /// moved aside first, then removed).
-    fn commit(mut self, summary: &LiveSummary) -> Result<(), LiveError> {
-        let file = self.tmp.join("summary.json");
-        let mut json = serde_json::to_string_pretty(summary).expect("summary serializes");
-        json.push('\n');
-        fs::write(&file, json).map_err(|source| LiveError::Output {
-            path: file.clone(),
-            source,
-        })?;
-        let out = &self.out.clone();
-        let old = self.tmp.with_file_name(format!(
-            "{}.old",
-            self.tmp.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LiveError::Output { path, source }
-        };
-        let replaced = out.exists();
-        if replaced {
-            fs::rename(out, &old).map_err(err(out))?;
-        }
-        fs::rename(&self.tmp, out).map_err(err(out))?;
-        self.committed = true;
-        if replaced {
-            fs::remove_dir_all(&old).map_err(err(&old))?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for OutputDir {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.tmp);
         }
     }
 }

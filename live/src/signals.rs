@@ -6,7 +6,7 @@
 //! `sigwait` (no `unsafe` signal handler). Children do not inherit the blocked mask:
 //! the standard library resets it in every process it spawns.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -19,6 +19,10 @@ const WAKE: Signal = Signal::SIGUSR1;
 /// Receives SIGINT and SIGTERM while it lives; restores the signal mask on drop.
 pub struct Interrupts {
     received: Arc<AtomicI32>,
+    /// Set just before the wake-up signal is sent: a SIGUSR1 from anyone else (while
+    /// this is false) is ignored, so it cannot end the waiter and leave SIGINT and
+    /// SIGTERM blocked with nobody receiving them.
+    stopping: Arc<AtomicBool>,
     waiter: Option<(Pthread, JoinHandle<()>)>,
     old_mask: SigSet,
 }
@@ -34,8 +38,16 @@ impl Interrupts {
         let old_mask = set
             .thread_swap_mask(SigmaskHow::SIG_BLOCK)
             .map_err(std::io::Error::from)?;
-        let received = Arc::new(AtomicI32::new(0));
-        let flag = received.clone();
+        // From here on an early return drops `interrupts`, which restores the mask: a
+        // failed start must not leave SIGINT and SIGTERM blocked with nobody waiting.
+        let mut interrupts = Interrupts {
+            received: Arc::new(AtomicI32::new(0)),
+            stopping: Arc::new(AtomicBool::new(false)),
+            waiter: None,
+            old_mask,
+        };
+        let flag = interrupts.received.clone();
+        let stop = interrupts.stopping.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("mesosim-signals".into())
@@ -43,7 +55,8 @@ impl Interrupts {
                 let _ = tx.send(pthread_self());
                 loop {
                     match set.wait() {
-                        Ok(WAKE) => return,
+                        Ok(WAKE) if stop.load(Ordering::SeqCst) => return,
+                        Ok(WAKE) => {}
                         Ok(sig) => flag.store(sig as i32, Ordering::SeqCst),
                         Err(_) => return,
                     }
@@ -52,11 +65,8 @@ impl Interrupts {
         let thread = rx
             .recv()
             .map_err(|_| std::io::Error::other("signal waiter did not start"))?;
-        Ok(Interrupts {
-            received,
-            waiter: Some((thread, handle)),
-            old_mask,
-        })
+        interrupts.waiter = Some((thread, handle));
+        Ok(interrupts)
     }
 
     /// The latest SIGINT or SIGTERM received, if any.
@@ -71,6 +81,7 @@ impl Interrupts {
 impl Drop for Interrupts {
     fn drop(&mut self) {
         if let Some((thread, handle)) = self.waiter.take() {
+            self.stopping.store(true, Ordering::SeqCst);
             if pthread_kill(thread, WAKE).is_ok() {
                 let _ = handle.join();
             }

@@ -382,16 +382,22 @@ fn a_previous_output_is_replaced_but_a_foreign_directory_is_refused() {
     let s = run(&config(&out, 2, "true"), &base).unwrap();
     let on_disk: LiveSummary = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!((on_disk.tasks.launched, s.tasks.launched), (2, 2));
+    assert!(out.join(live::outdir::MARKER).is_file());
+    // A directory of the user's own, even one holding a `summary.json` (as a
+    // simulation's output does), is refused before anything is created.
     let foreign = tmp.path().join("home");
     fs::create_dir(&foreign).unwrap();
     fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    fs::write(foreign.join("summary.json"), "{}").unwrap();
     let cfg = config(&foreign, 1, "true");
     let err = run(&cfg, &base).unwrap_err();
     assert!(
-        err.to_string().contains("not a mesosim output directory"),
+        err.to_string()
+            .contains("is not a mesosim live output directory"),
         "{err}"
     );
     assert_eq!(read(&foreign.join("notes.txt")), "keep me");
+    assert_eq!(read(&foreign.join("summary.json")), "{}");
     assert!(base
         .child(&cfg.cgroup_name)
         .dirs()
@@ -450,4 +456,41 @@ fn with_agent_networks_tasks_run_in_their_agents_namespace_behind_its_limit() {
             .as_deref()
             .is_some_and(|n| n.starts_with(&cfg.cgroup_name)));
     }
+}
+
+/// Finding 4: when the second agent's network cannot be set up (its namespace name is
+/// taken), the first agent's namespace, the hub and every cgroup are removed, the
+/// namespace that was there before is left alone, and no output is written.
+#[test]
+fn a_failing_agent_network_removes_the_earlier_agents_and_the_hub() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = config(&out, 2, "true");
+    cfg.network = Some(live::run::NetworkConfig::default());
+    let squatter_name = format!("{}-agent-1", cfg.cgroup_name);
+    let squatter = match live::netns::Netns::create(&squatter_name) {
+        Ok(ns) => ns,
+        Err(e) => return skip(&e.to_string()),
+    };
+    let err = run(&cfg, &base).unwrap_err();
+    assert!(matches!(err, LiveError::Network(_)), "{err}");
+    assert!(err.to_string().contains(&squatter_name), "{err}");
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|n| n.starts_with(&cfg.cgroup_name))
+        .collect();
+    assert_eq!(names, std::slice::from_ref(&squatter_name));
+    assert!(base
+        .child(&cfg.cgroup_name)
+        .dirs()
+        .iter()
+        .all(|d| !d.exists()));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    squatter.delete().unwrap();
 }
