@@ -2,7 +2,9 @@
 pub mod cgroup;
 pub mod clock;
 pub mod netns;
+pub mod oversubscription;
 pub mod process;
 pub mod run;
 pub mod signals;
 pub mod summary;
+pub mod usage;

@@ -62,6 +62,7 @@ fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
         cgroup_name: unique_name(),
         out: out.to_path_buf(),
         network: None,
+        oversubscription: Default::default(),
     }
 }
 
