@@ -499,8 +499,7 @@ fn check_oversubscribed_run(cfg: &LiveConfig, base: &Cgroup, s: &LiveSummary) {
             let reported = o
                 .estimates
                 .iter()
-                .filter(|e| e.agent == agent.name && e.t_ns <= t)
-                .last()
+                .rfind(|e| e.agent == agent.name && e.t_ns <= t)
                 .map_or(0, |e| e.revocable_cpus_milli as i64);
             assert!(reg_cpus <= agent.cpus_milli, "{} at {t}: {s:?}", launch.id);
             assert!(
