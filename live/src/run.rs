@@ -650,7 +650,12 @@ impl Master<'_> {
             agent: agent.name.clone(),
             cpus_milli: scalar(task, "cpus"),
             mem_mb: scalar(task, "mem") / 1000,
-            cgroup: dirs(cgroup.cgroup()),
+            // Its cgroups' directories (with a cpuacct mirror, that one too).
+            cgroup: procs
+                .iter()
+                .filter_map(|p| p.parent())
+                .map(|d| d.display().to_string())
+                .collect(),
             sandbox: format!("tasks/{id}"),
             state: "TASK_RUNNING".into(),
             exit_code: None,
