@@ -10,6 +10,10 @@
 //! `TASK_FINISHED` (status 0) or `TASK_FAILED`, the cgroup is removed and the resources
 //! go back to the allocator.
 //!
+//! With oversubscription on ([`crate::oversubscription`]), the agents' estimators and
+//! QoS controllers run on measured cgroup usage and the framework also runs revocable
+//! tasks on revocable CPUs (`run/revocable.rs`).
+//!
 //! The cgroup tree is `<this process's cgroup>/<cgroup_name>/agent-<a>/task-<i>`; the
 //! output directory is built as a hidden sibling and renamed into place once
 //! `summary.json` is written, so an error leaves neither cgroups nor a partial
