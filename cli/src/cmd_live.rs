@@ -72,6 +72,47 @@ pub struct LiveRunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Each agent's resource estimator (mesos-semantics.md §3.1): noop (none), fixed
+    /// (--fixed-cpus), usage (allocated minus measured usage, smoothed, less a margin).
+    #[arg(long, default_value = "noop")]
+    estimator: String,
+    /// Time between estimates (Mesos's --oversubscribed_resources_interval).
+    #[arg(long, default_value = "15s")]
+    estimator_interval: String,
+    /// `fixed`: the revocable CPUs each agent advertises.
+    #[arg(long, value_name = "CPUS")]
+    fixed_cpus: Option<f64>,
+    /// `usage`: weight of the newest sample in the moving average, 0-1.
+    #[arg(long, default_value_t = 0.5)]
+    usage_smoothing: f64,
+    /// `usage`: safety margin as a fraction of allocated CPUs, 0-1.
+    #[arg(long, default_value_t = 0.1)]
+    usage_margin: f64,
+    /// Each agent's QoS controller (§3.3): noop, load (kills every revocable task when a
+    /// load average passes its threshold), shortfall (kills the fewest revocable tasks
+    /// that leave regular tasks the CPU they want).
+    #[arg(long, default_value = "noop")]
+    qos: String,
+    /// Time between QoS corrections (Mesos's --qos_correction_interval_min).
+    #[arg(long, default_value = "20s")]
+    qos_interval: String,
+    /// `load`: threshold of the agent's 5-minute load average (runnable tasks' CPUs).
+    #[arg(long, value_name = "LOAD")]
+    load_threshold_5min: Option<f64>,
+    /// `load`: threshold of the agent's 15-minute load average.
+    #[arg(long, value_name = "LOAD")]
+    load_threshold_15min: Option<f64>,
+    /// `shortfall`: CPUs revocable tasks may take from regular ones before a kill.
+    #[arg(long, value_name = "CPUS", default_value_t = 0.1)]
+    shortfall_tolerance: f64,
+    /// Best-effort tasks (besides --tasks) that run only on revocable CPUs: each takes
+    /// a task's cpus as revocable CPUs and its mem; QoS corrections may kill them.
+    #[arg(long, default_value_t = 0)]
+    revocable_tasks: u32,
+    /// The command each revocable task runs (it also sees MESOSIM_REVOCABLE=1)
+    /// [default: --task-command].
+    #[arg(long)]
+    revocable_task_command: Option<String>,
 }
 
 /// Runs `mesosim live ...`.
@@ -87,12 +128,21 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
     };
     let duration =
         |flag: &str, text: &str| parse_duration(text).map_err(|e| format!("--{flag}: {e}"));
+    // A non-negative number up to `max`, in thousandths.
+    let milli = |flag: &str, x: f64, max: f64| {
+        if x.is_finite() && (0.0..=max).contains(&x) {
+            Ok((x * 1000.0).round() as u64)
+        } else {
+            Err(format!("--{flag} must be between 0 and {max}, got {x}"))
+        }
+    };
+    let task_command = args.task_command;
     let config = live::run::LiveConfig {
         agents: args.agents,
         agent_resources: resources("agent-resources", &args.agent_resources)?,
         tasks: args.tasks,
         task_resources: resources("task-resources", &args.task_resources)?,
-        task_command: args.task_command,
+        task_command: task_command.clone(),
         policy: args.policy,
         seed: args.seed,
         allocation_interval: duration("allocation-interval", &args.allocation_interval)?,
@@ -106,6 +156,29 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
         network: args.agent_network.then_some(live::run::NetworkConfig {
             egress_bytes_per_sec: args.agent_egress_rate,
         }),
+        oversubscription: live::oversubscription::OversubscriptionConfig {
+            estimator: args.estimator,
+            fixed_cpus: args
+                .fixed_cpus
+                .map(|c| milli("fixed-cpus", c, 1e6))
+                .transpose()?,
+            smoothing: milli("usage-smoothing", args.usage_smoothing, 1.0)?.max(1),
+            margin: milli("usage-margin", args.usage_margin, 1.0)?,
+            estimator_interval: duration("estimator-interval", &args.estimator_interval)?,
+            qos: args.qos,
+            qos_interval: duration("qos-interval", &args.qos_interval)?,
+            load_threshold_5min: args
+                .load_threshold_5min
+                .map(|l| milli("load-threshold-5min", l, 1e6))
+                .transpose()?,
+            load_threshold_15min: args
+                .load_threshold_15min
+                .map(|l| milli("load-threshold-15min", l, 1e6))
+                .transpose()?,
+            shortfall_tolerance: milli("shortfall-tolerance", args.shortfall_tolerance, 1e6)?,
+            revocable_tasks: args.revocable_tasks,
+            revocable_task_command: args.revocable_task_command.unwrap_or(task_command),
+        },
     };
     // Bad flags are reported before the host is looked at.
     config.validate()?;
@@ -120,11 +193,23 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
             .row(["tasks launched".to_string(), t.launched.to_string()])
             .row(["tasks finished".to_string(), t.finished.to_string()])
             .row(["tasks failed".to_string(), t.failed.to_string()])
-            .row(["tasks killed".to_string(), t.killed.to_string()])
-            .row([
-                "wall time".to_string(),
-                format!("{:.2} s", summary.wall_ns as f64 / 1e9),
-            ]);
+            .row(["tasks killed".to_string(), t.killed.to_string()]);
+        if let Some(o) = &summary.oversubscription {
+            let r = &o.revocable_tasks;
+            table
+                .row(["estimates".to_string(), o.estimates_reported.to_string()])
+                .row([
+                    "revocable cpus offered".to_string(),
+                    format!("{:.3}", o.revocable_cpus_offered_milli as f64 / 1000.0),
+                ])
+                .row(["revocable launched".to_string(), r.launched.to_string()])
+                .row(["revocable finished".to_string(), r.finished.to_string()])
+                .row(["revocable lost (QoS)".to_string(), r.lost.to_string()]);
+        }
+        table.row([
+            "wall time".to_string(),
+            format!("{:.2} s", summary.wall_ns as f64 / 1e9),
+        ]);
         print!("{}", table.render());
         println!("output: {}", config.out.display());
     }

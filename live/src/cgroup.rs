@@ -234,6 +234,36 @@ impl Cgroup {
         out.dedup();
         out
     }
+
+    /// The control file `name` of the cpu controller (v1: in the cpu hierarchy).
+    pub fn cpu_file(&self, name: &str) -> PathBuf {
+        match self {
+            Cgroup::V1 { cpu, .. } => cpu.join(name),
+            Cgroup::V2 { dir } => dir.join(name),
+        }
+    }
+
+    /// The control file `name` of the memory controller (v1: in the memory hierarchy).
+    pub fn memory_file(&self, name: &str) -> PathBuf {
+        match self {
+            Cgroup::V1 { memory, .. } => memory.join(name),
+            Cgroup::V2 { dir } => dir.join(name),
+        }
+    }
+
+    /// Sets the CPU weight from Mesos's `cpu.shares` (2 to 262144): v1 `cpu.shares`, v2
+    /// `cpu.weight` = `shares × 100 / 1024` within 1–10000, so the kernels' defaults
+    /// (1024 shares, weight 100) correspond.
+    pub fn set_cpu_shares(&self, shares: u64) -> Result<(), CgroupError> {
+        let shares = shares.clamp(2, 262_144);
+        match self {
+            Cgroup::V1 { cpu, .. } => write(&cpu.join("cpu.shares"), &shares.to_string()),
+            Cgroup::V2 { dir } => write(
+                &dir.join("cpu.weight"),
+                &(shares * 100 / 1024).clamp(1, 10_000).to_string(),
+            ),
+        }
+    }
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
@@ -519,6 +549,37 @@ pub fn detect_host() -> Result<Cgroup, CgroupError> {
     detect(&mountinfo, &self_cgroup, |dir| {
         fs::read_to_string(dir.join("cgroup.controllers")).ok()
     })
+}
+
+/// Reads a cgroup control file.
+pub fn read_control(path: &Path) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|e| io_err(path, e))
+}
+
+/// v1 with `cpuacct` mounted apart from `cpu`: this process's directory in the cpuacct
+/// hierarchy (`None` when cpuacct is co-mounted with cpu, or absent).
+pub fn detect_cpuacct(mountinfo: &str, self_cgroup: &str) -> Option<PathBuf> {
+    let mounts = cgroup_mounts(mountinfo);
+    let has = |m: &CgroupMount, c: &str| !m.v2 && m.options.iter().any(|o| o == c);
+    let mount = mounts
+        .iter()
+        .find(|m| has(m, "cpuacct") && !has(m, "cpu"))?;
+    let path = self_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+        names
+            .split(',')
+            .any(|n| n == "cpuacct")
+            .then(|| path.trim().to_string())
+    })?;
+    Some(own_dir(mount, &path))
+}
+
+/// [`detect_cpuacct`] on this machine.
+pub fn detect_host_cpuacct() -> Result<Option<PathBuf>, CgroupError> {
+    let mountinfo = read_control(Path::new("/proc/self/mountinfo"))?;
+    let self_cgroup = read_control(Path::new("/proc/self/cgroup"))?;
+    Ok(detect_cpuacct(&mountinfo, &self_cgroup))
 }
 
 #[cfg(test)]

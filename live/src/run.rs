@@ -10,6 +10,10 @@
 //! `TASK_FINISHED` (status 0) or `TASK_FAILED`, the cgroup is removed and the resources
 //! go back to the allocator.
 //!
+//! With oversubscription on ([`crate::oversubscription`]), the agents' estimators and
+//! QoS controllers run on measured cgroup usage and the framework also runs revocable
+//! tasks on revocable CPUs (`run/revocable.rs`).
+//!
 //! The cgroup tree is `<this process's cgroup>/<cgroup_name>/agent-<a>/task-<i>`; the
 //! output directory is built as a hidden sibling and renamed into place once
 //! `summary.json` is written, so an error leaves neither cgroups nor a partial
@@ -33,9 +37,12 @@ use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
 use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
 use crate::outdir::{check_target, OutputDir};
+use crate::oversubscription::OversubscriptionConfig;
 use crate::process::{Exit, TaskEnv, TaskProcess};
 use crate::signals::Interrupts;
 use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
+
+mod revocable;
 
 /// How often the master looks for ended tasks.
 pub const POLL_INTERVAL: SimDuration = SimDuration::from_millis(20);
@@ -72,6 +79,8 @@ pub struct LiveConfig {
     pub out: PathBuf,
     /// Per-agent network namespaces; `None` runs tasks in the host's network.
     pub network: Option<NetworkConfig>,
+    /// Resource estimator, QoS controller and revocable tasks (default: none).
+    pub oversubscription: OversubscriptionConfig,
 }
 
 /// Each agent in a network namespace of its own (`<cgroup_name>-agent-<a>`), joined to
@@ -235,7 +244,9 @@ impl LiveConfig {
                 self.out.display()
             ));
         }
-        Ok(())
+        self.oversubscription
+            .validate(scalar(&self.task_resources, "cpus"))
+            .map_err(LiveError::Config)
     }
 
     fn task_limits(&self) -> Limits {
@@ -293,6 +304,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         });
     }
     interrupted(&interrupts)?;
+    let oversub = revocable::Revocable::create(config, run_cgroup.cgroup())?;
     let out = OutputDir::create(&config.out)?;
     let mut master = Master {
         config,
@@ -311,6 +323,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         sandboxes: out.path().join("tasks"),
         interrupts: &interrupts,
         error: None,
+        oversub,
     };
     // Task times count from the instant the clock's simulated zero is anchored to.
     let mut clock = WallClock::new();
@@ -320,6 +333,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     engine.schedule_at(SimTime::ZERO, Event::Allocate);
     engine.schedule_at(SimTime::ZERO + POLL_INTERVAL, Event::Poll);
     engine.schedule_at(SimTime::ZERO + config.timeout, Event::Timeout);
+    revocable::schedule(config, &mut engine);
     if config.tasks == 0 {
         engine.schedule_at(SimTime::ZERO, Event::Done);
     }
@@ -348,6 +362,10 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     if let Some(hub) = hub {
         hub.delete()?;
     }
+    let oversubscription = match master.oversub.take() {
+        Some(o) => Some(o.finish()?),
+        None => None,
+    };
     let cgroup_version = run_cgroup.cgroup().version().to_string();
     run_cgroup.remove()?;
     // An interrupt during teardown still means "stop, write nothing".
@@ -367,6 +385,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         wall_ns,
         max_clock_lag_ns: clock.max_lag().as_nanos() as u64,
         egress_bytes_per_sec: config.network.as_ref().and_then(|n| n.egress_bytes_per_sec),
+        oversubscription,
     };
     out.commit(&summary)?;
     Ok(summary)
@@ -431,6 +450,10 @@ enum Event {
     Timeout,
     /// Nothing to run at all.
     Done,
+    /// Ask every agent's resource estimator.
+    Estimate,
+    /// Ask every agent's QoS controller.
+    Qos,
 }
 
 struct Agent {
@@ -448,6 +471,26 @@ struct AgentNetwork {
     address: String,
 }
 
+/// Why the master ends a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Its process exited.
+    Exited,
+    /// `--timeout` passed or the run was interrupted (`TASK_KILLED`).
+    Killed,
+    /// A QoS correction (`TASK_LOST`).
+    Preempted,
+}
+
+/// What [`Master::start_task`] starts.
+struct TaskSpec<'s> {
+    id: String,
+    index: u32,
+    resources: &'s Resources,
+    command: &'s str,
+    revocable: bool,
+}
+
 struct Running {
     /// Index into `runs`.
     run: usize,
@@ -456,6 +499,11 @@ struct Running {
     // Field order is drop order: the process group dies before its cgroup is removed.
     process: TaskProcess,
     cgroup: CgroupGuard,
+    /// What it holds (revocable CPUs for a revocable task).
+    resources: Resources,
+    revocable: bool,
+    /// Its usage meters, with oversubscription on.
+    meters: Option<revocable::Meters>,
 }
 
 struct Master<'a> {
@@ -473,6 +521,8 @@ struct Master<'a> {
     sandboxes: PathBuf,
     interrupts: &'a Interrupts,
     error: Option<LiveError>,
+    /// Estimators, QoS controllers and revocable tasks, when enabled.
+    oversub: Option<revocable::Revocable>,
 }
 
 impl Handler<Event> for Master<'_> {
@@ -489,6 +539,8 @@ impl Handler<Event> for Master<'_> {
                 ctx.stop();
                 Ok(())
             }
+            Event::Estimate => self.estimate(ctx),
+            Event::Qos => self.qos(ctx),
         };
         if let Err(e) = result {
             self.error = Some(e);
@@ -517,6 +569,7 @@ impl Master<'_> {
             FrameworkInfo {
                 name: "live-batch".into(),
                 roles: vec![ROLE.into()],
+                capabilities: self.framework_capabilities(),
                 ..Default::default()
             },
             true,
@@ -536,6 +589,7 @@ impl Master<'_> {
                 self.launch(offer.agent.0 as usize, offer.role.clone())?;
                 left.sub_assign(&task);
             }
+            self.launch_revocable(offer.agent.0 as usize, &offer.role, &mut left)?;
             if !left.is_empty() {
                 // Declined without a filter (refuse_seconds = 0).
                 self.allocator.recover_role_resources(
@@ -553,19 +607,45 @@ impl Master<'_> {
     }
 
     fn launch(&mut self, a: usize, role: Arc<str>) -> Result<(), LiveError> {
-        let task = &self.config.task_resources;
+        let config = self.config;
+        let index = self.next_task;
+        self.start_task(
+            a,
+            role,
+            TaskSpec {
+                id: format!("task-{index}"),
+                index,
+                resources: &config.task_resources,
+                command: &config.task_command,
+                revocable: false,
+            },
+        )?;
+        self.next_task += 1;
+        self.counts.launched += 1;
+        Ok(())
+    }
+
+    /// Starts a task on agent `a`: its sandbox, its cgroup with its limits, its process.
+    fn start_task(
+        &mut self,
+        a: usize,
+        role: Arc<str>,
+        spec: TaskSpec<'_>,
+    ) -> Result<(), LiveError> {
+        let task = spec.resources;
+        let total = self.agent_total(a);
+        let meters = self.meters(a, &spec)?;
         let agent = &mut self.agents[a];
         let in_use = agent.used.plus(task);
-        if !self.config.agent_resources.contains(&in_use) {
+        if !total.contains(&in_use) {
             return Err(LiveError::OverAllocation {
                 agent: agent.name.clone(),
                 used: agent.used.to_string(),
                 task: task.to_string(),
-                total: self.config.agent_resources.to_string(),
+                total: total.to_string(),
             });
         }
-        let index = self.next_task;
-        let id = format!("task-{index}");
+        let (index, id) = (spec.index, spec.id);
         let sandbox = self.sandboxes.join(&id);
         fs::create_dir_all(&sandbox).map_err(|source| LiveError::Output {
             path: sandbox.clone(),
@@ -573,6 +653,15 @@ impl Master<'_> {
         })?;
         let cgroup = agent.cgroup.cgroup().create_child(&id)?;
         cgroup.cgroup().set_limits(self.config.task_limits())?;
+        if spec.revocable {
+            cgroup.cgroup().set_cpu_shares(revocable::shares(task))?;
+        }
+        let mut procs = cgroup.cgroup().procs_files();
+        procs.extend(
+            meters
+                .as_ref()
+                .map_or(Vec::new(), revocable::Meters::procs_files),
+        );
         let mut env: TaskEnv = vec![
             ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
             ("MESOSIM_TASK_ID".into(), id.clone()),
@@ -583,10 +672,13 @@ impl Master<'_> {
             env.push(("MESOSIM_AGENT_IP".into(), n.address.clone()));
             env.push(("MESOSIM_HUB_IP".into(), format!("10.214.{a}.1")));
         }
+        if spec.revocable {
+            env.push(("MESOSIM_REVOCABLE".into(), "1".into()));
+        }
         let process = TaskProcess::spawn_in_netns(
-            &self.config.task_command,
+            spec.command,
             &sandbox,
-            &cgroup.cgroup().procs_files(),
+            &procs,
             &env,
             agent.network.as_ref().map(|n| n.netns.name()),
         )
@@ -602,7 +694,12 @@ impl Master<'_> {
             agent: agent.name.clone(),
             cpus_milli: scalar(task, "cpus"),
             mem_mb: scalar(task, "mem") / 1000,
-            cgroup: dirs(cgroup.cgroup()),
+            // Its cgroups' directories (with a cpuacct mirror, that one too).
+            cgroup: procs
+                .iter()
+                .filter_map(|p| p.parent())
+                .map(|d| d.display().to_string())
+                .collect(),
             sandbox: format!("tasks/{id}"),
             state: "TASK_RUNNING".into(),
             exit_code: None,
@@ -610,6 +707,8 @@ impl Master<'_> {
             start_ns,
             end_ns: start_ns,
             wall_ns: 0,
+            revocable: spec.revocable,
+            reason: None,
         });
         self.running.push(Running {
             run: self.runs.len() - 1,
@@ -617,9 +716,10 @@ impl Master<'_> {
             role,
             process,
             cgroup,
+            resources: task.clone(),
+            revocable: spec.revocable,
+            meters: meters.map(|m| m.started(start_ns)),
         });
-        self.next_task += 1;
-        self.counts.launched += 1;
         Ok(())
     }
 
@@ -641,7 +741,7 @@ impl Master<'_> {
             match exit {
                 Some(exit) => {
                     let r = self.running.swap_remove(i);
-                    self.end(ctx.now(), r, Some(exit), false)?;
+                    self.end(ctx.now(), r, Some(exit), Ending::Exited)?;
                 }
                 None => i += 1,
             }
@@ -660,7 +760,7 @@ impl Master<'_> {
         now: SimTime,
         mut r: Running,
         exit: Option<Exit>,
-        killed: bool,
+        how: Ending,
     ) -> Result<(), LiveError> {
         let end_ns = self.start.elapsed().as_nanos() as u64;
         let run = &mut self.runs[r.run];
@@ -671,20 +771,30 @@ impl Master<'_> {
             Some(Exit::Signal(s)) => run.signal = Some(s),
             None => {}
         }
-        run.state = if killed {
-            self.counts.killed += 1;
-            "TASK_KILLED"
-        } else if exit.is_some_and(Exit::success) {
-            self.counts.finished += 1;
-            "TASK_FINISHED"
-        } else {
-            self.counts.failed += 1;
-            "TASK_FAILED"
+        let state = match how {
+            Ending::Killed => "TASK_KILLED",
+            Ending::Preempted => "TASK_LOST",
+            Ending::Exited if exit.is_some_and(Exit::success) => "TASK_FINISHED",
+            Ending::Exited => "TASK_FAILED",
+        };
+        run.state = state.into();
+        if how == Ending::Preempted {
+            run.reason = Some(crate::oversubscription::QOS_REASON.into());
         }
-        .into();
+        match &mut self.oversub {
+            Some(o) if r.revocable => o.state.ended(state),
+            _ => match state {
+                "TASK_KILLED" => self.counts.killed += 1,
+                "TASK_FINISHED" => self.counts.finished += 1,
+                _ => self.counts.failed += 1,
+            },
+        }
         r.process.kill();
         r.cgroup.remove()?;
-        let task = &self.config.task_resources;
+        if let Some(m) = r.meters.take() {
+            m.remove()?;
+        }
+        let task = &r.resources;
         self.agents[r.agent].used.sub_assign(task);
         self.allocator.recover_role_resources(
             now,
@@ -700,7 +810,7 @@ impl Master<'_> {
     fn kill_all(&mut self, now: SimTime) {
         for mut r in std::mem::take(&mut self.running) {
             let exit = r.process.kill();
-            if let Err(e) = self.end(now, r, exit, true) {
+            if let Err(e) = self.end(now, r, exit, Ending::Killed) {
                 self.error.get_or_insert(e);
             }
         }

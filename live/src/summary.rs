@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::oversubscription::OversubscriptionSummary;
+
 /// The file `mesosim live run` writes last into its output directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LiveSummary {
@@ -34,9 +36,13 @@ pub struct LiveSummary {
     /// The tbf limit on each agent's egress, bytes/s (absent without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress_bytes_per_sec: Option<u64>,
+    /// Estimates, revocable offers and tasks, QoS kills (absent without
+    /// `--estimator`, `--qos` or `--revocable-tasks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversubscription: Option<OversubscriptionSummary>,
 }
 
-/// Task counts.
+/// Counts of the regular tasks (revocable ones are counted in `oversubscription`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskCounts {
     /// Tasks asked for (`--tasks`).
@@ -89,7 +95,8 @@ pub struct TaskRun {
     pub cgroup: Vec<String>,
     /// Its sandbox, relative to the output directory (`tasks/task-<i>`).
     pub sandbox: String,
-    /// `TASK_FINISHED`, `TASK_FAILED` or `TASK_KILLED`.
+    /// `TASK_FINISHED`, `TASK_FAILED`, `TASK_KILLED` or (a revocable task a QoS
+    /// correction killed) `TASK_LOST`.
     pub state: String,
     /// The exit status, when it exited.
     pub exit_code: Option<i32>,
@@ -101,4 +108,10 @@ pub struct TaskRun {
     pub end_ns: u64,
     /// `end_ns - start_ns`.
     pub wall_ns: u64,
+    /// A best-effort task on revocable CPUs (absent for regular tasks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revocable: bool,
+    /// Why it was lost (`REASON_CONTAINER_PREEMPTED`), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use live::cgroup::{detect_host, Cgroup, Limits};
+use live::oversubscription::OversubscriptionConfig;
 use live::process::{Exit, TaskEnv, TaskProcess};
 use live::run::{run, LiveConfig, LiveError};
-use live::summary::LiveSummary;
+use live::summary::{LiveSummary, TaskRun};
 use models::resources::Resources;
 use sim_core::SimDuration;
 
@@ -62,6 +63,7 @@ fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
         cgroup_name: unique_name(),
         out: out.to_path_buf(),
         network: None,
+        oversubscription: Default::default(),
     }
 }
 
@@ -493,4 +495,169 @@ fn a_failing_agent_network_removes_the_earlier_agents_and_the_hub() {
         .all(|d| !d.exists()));
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     squatter.delete().unwrap();
+}
+
+/// One agent with 1 CPU running two regular tasks of 0.5 (no regular slack left) and
+/// up to two revocable tasks of 0.5 revocable CPUs; estimates and QoS corrections
+/// every 250 ms. Every task writes its pid into its sandbox.
+fn oversubscribed(out: &Path, regular: &str, revocable: &str) -> LiveConfig {
+    let mut cfg = config(out, 2, &format!("echo $$ > pid; {regular}"));
+    cfg.agents = 1;
+    cfg.task_resources = Resources::parse("cpus:0.5;mem:32").unwrap();
+    cfg.timeout = SimDuration::from_secs(40);
+    cfg.oversubscription = OversubscriptionConfig {
+        estimator_interval: SimDuration::from_millis(250),
+        qos_interval: SimDuration::from_millis(250),
+        revocable_tasks: 2,
+        revocable_task_command: format!("echo $$ > pid; {revocable}"),
+        ..Default::default()
+    };
+    cfg
+}
+
+/// Oversubscription's invariants over a finished run: at every launch the agent's
+/// regular tasks fit its resources and its revocable tasks fit the revocable CPUs it
+/// last reported; every cgroup (cpuacct's too) and every task process is gone.
+fn check_oversubscribed_run(cfg: &LiveConfig, base: &Cgroup, s: &LiveSummary) {
+    let o = s
+        .oversubscription
+        .as_ref()
+        .expect("an oversubscription section");
+    assert_eq!(o.estimates_reported, o.estimates.len() as u64);
+    for agent in &s.agents {
+        let runs: Vec<&TaskRun> = s
+            .task_runs
+            .iter()
+            .filter(|r| r.agent == agent.name)
+            .collect();
+        for launch in &runs {
+            let t = launch.start_ns;
+            let held = |revocable: bool| -> (i64, i64) {
+                runs.iter()
+                    .filter(|r| r.revocable == revocable && r.start_ns <= t && r.end_ns > t)
+                    .fold((0, 0), |(c, m), r| (c + r.cpus_milli, m + r.mem_mb))
+            };
+            let (reg_cpus, reg_mem) = held(false);
+            let (rev_cpus, rev_mem) = held(true);
+            let reported = o
+                .estimates
+                .iter()
+                .rfind(|e| e.agent == agent.name && e.t_ns <= t)
+                .map_or(0, |e| e.revocable_cpus_milli as i64);
+            assert!(reg_cpus <= agent.cpus_milli, "{} at {t}: {s:?}", launch.id);
+            assert!(
+                rev_cpus <= reported,
+                "{} at {t}: {rev_cpus} > {reported}",
+                launch.id
+            );
+            assert!(reg_mem + rev_mem <= agent.mem_mb, "{} at {t}", launch.id);
+        }
+        assert!(gone(&agent.cgroup), "{:?} left behind", agent.cgroup);
+    }
+    for r in &s.task_runs {
+        assert!(gone(&r.cgroup), "{:?} left behind", r.cgroup);
+        let pid = read(&cfg.out.join(&r.sandbox).join("pid"));
+        let stat = fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(
+            stat.is_err() || stat.unwrap().contains(") Z"),
+            "{} (pid {pid}) survived",
+            r.id
+        );
+    }
+    assert!(base
+        .child(&cfg.cgroup_name)
+        .dirs()
+        .iter()
+        .all(|d| !d.exists()));
+    if let Some(acct) = live::cgroup::detect_host_cpuacct().unwrap() {
+        assert!(
+            !acct.join(&cfg.cgroup_name).exists(),
+            "cpuacct cgroup left behind"
+        );
+    }
+}
+
+#[test]
+fn revocable_tasks_run_on_estimated_slack_and_qos_kills_them_when_a_regular_task_gets_busy() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // Task 0 spins at its 0.5 quota for 6 s, task 1 sleeps as long. The revocable
+    // tasks would sleep for 20 s and record their CPU weight.
+    let mut cfg = oversubscribed(
+        &out,
+        "if [ \"$MESOSIM_TASK_INDEX\" = 0 ]; then timeout 6 sh -c 'while :; do :; done'; \
+         else sleep 6; fi; true",
+        "",
+    );
+    let dir = base
+        .child(&cfg.cgroup_name)
+        .cpu_file("$MESOSIM_AGENT/$MESOSIM_TASK_ID");
+    let weight = if base.version() == "v1" {
+        "cpu.shares"
+    } else {
+        "cpu.weight"
+    };
+    cfg.oversubscription.revocable_task_command = format!(
+        "echo $$ > pid; cat {}/{weight} > shares; exec sleep 20",
+        dir.display()
+    );
+    // The fixed estimator offers 1 revocable CPU: both revocable tasks fit at once.
+    // The load controller with a 5-minute threshold of 0.001: the load average moves
+    // only at its 5 s samples, and one sample with the spinning task's demand (say
+    // 0.5, at least 0.06) lifts it to 2 milli or more; idle tasks leave it at 0.
+    cfg.oversubscription.estimator = "fixed".into();
+    cfg.oversubscription.fixed_cpus = Some(1000);
+    cfg.oversubscription.qos = "load".into();
+    cfg.oversubscription.load_threshold_5min = Some(1);
+    let s = run(&cfg, &base).unwrap();
+    assert_eq!((s.tasks.launched, s.tasks.finished), (2, 2), "{s:?}");
+    let o = s.oversubscription.as_ref().unwrap();
+    assert_eq!(o.estimates[0].revocable_cpus_milli, 1000);
+    assert!(o.revocable_offers >= 1 && o.revocable_cpus_offered_milli >= 1000);
+    let rev = &o.revocable_tasks;
+    assert_eq!((rev.submitted, rev.launched), (2, 2), "{o:?}");
+    // The load controller kills every revocable task at once.
+    assert_eq!((rev.lost, rev.finished, rev.killed), (2, 0, 0), "{o:?}");
+    assert_eq!(o.qos_kills.len(), 2);
+    for k in &o.qos_kills {
+        assert_eq!(k.reason, "REASON_CONTAINER_PREEMPTED");
+        assert!(k.load5_milli > 1, "{k:?}");
+        // Not before the load average's first sample, due 5 s into the run (on the
+        // master's clock, whose zero is a moment before that of `t_ns`).
+        assert!(k.t_ns >= 4_900_000_000, "{k:?}");
+    }
+    for r in s.task_runs.iter().filter(|r| r.revocable) {
+        assert_eq!(r.state, "TASK_LOST");
+        assert_eq!(r.reason.as_deref(), Some("REASON_CONTAINER_PREEMPTED"));
+        assert_eq!(r.cpus_milli, 500);
+        // Mesos's low-priority revocable CPU: max(10 × 0.5, 2) shares (v2: weight 1).
+        let want = if base.version() == "v1" { "5" } else { "1" };
+        assert_eq!(read(&out.join(&r.sandbox).join("shares")).trim(), want);
+        assert!(o.qos_kills.iter().any(|k| k.task == r.id));
+    }
+    check_oversubscribed_run(&cfg, &base, &s);
+}
+
+#[test]
+fn with_idle_regular_tasks_the_usage_estimator_offers_slack_and_nothing_is_killed() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cfg = oversubscribed(&out, "sleep 4", "sleep 5");
+    // Idle regular tasks: slack = 1 CPU allocated − about 0 used − 0.1 margin, room
+    // for one revocable task at a time; the same load controller never fires.
+    cfg.oversubscription.estimator = "usage".into();
+    cfg.oversubscription.qos = "load".into();
+    cfg.oversubscription.load_threshold_5min = Some(1);
+    let s = run(&cfg, &base).unwrap();
+    let o = s.oversubscription.as_ref().unwrap();
+    let first = &o.estimates[0];
+    assert_eq!(first.allocated_cpus_milli, 1000);
+    assert!((500..=900).contains(&first.revocable_cpus_milli), "{o:?}");
+    let rev = &o.revocable_tasks;
+    assert!(rev.launched >= 1, "{o:?}");
+    assert_eq!((rev.finished, rev.lost), (rev.launched, 0), "{o:?}");
+    assert!(o.qos_kills.is_empty());
+    check_oversubscribed_run(&cfg, &base, &s);
 }
