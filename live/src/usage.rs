@@ -278,7 +278,10 @@ burst_usec 0
         assert_eq!(sample(&v2, None).unwrap(), want(2_500_000_000, 12, 8192));
         // A file with garbage is an error naming it.
         std::fs::write(p("v2/memory.current"), "lots\n").unwrap();
-        let e = sample(&v2, None).unwrap_err().to_string();
+        let err = sample(&v2, None).unwrap_err();
+        // The message names the file; its source says what was wrong (the CLI prints both).
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        let e = format!("{err}: {}", source.unwrap_or_default());
         assert!(
             e.contains("memory.current") && e.contains("not a count"),
             "{e}"
