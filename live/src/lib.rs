@@ -6,3 +6,8 @@ pub mod process;
 pub mod run;
 pub mod signals;
 pub mod summary;
+pub mod certs;
+pub mod tls;
+pub mod wire;
+pub mod agent;
+pub mod master;

@@ -2,18 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The file `mesosim live run` writes last into its output directory.
+/// The file `mesosim live run` (and `live master`) writes last into its output directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LiveSummary {
     /// The mesosim version that ran.
     pub mesosim_version: String,
-    /// Always `live`: tells this file from a simulation's summary.
+    /// `live` (`live run`) or `live-master`: tells this file from a simulation's summary.
     pub mode: String,
     /// The allocation policy (`hdrf`, `random`, `fifo`, `bestfit`).
     pub policy: String,
     /// The seed of the allocator's random streams.
     pub seed: u64,
-    /// `v1` or `v2`: the cgroup hierarchy the tasks were limited by.
+    /// `v1` or `v2`: the cgroup hierarchy the tasks were limited by (for `live-master`,
+    /// the agents' hierarchies, comma-separated).
     pub cgroup_version: String,
     /// The task command line, as given.
     pub task_command: String,
@@ -49,6 +50,9 @@ pub struct TaskCounts {
     pub failed: u64,
     /// Killed by the master when `--timeout` passed (`TASK_KILLED`).
     pub killed: u64,
+    /// Running on an agent the master lost (`TASK_LOST`; `live master` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
 }
 
 /// One agent of the run.
@@ -87,9 +91,10 @@ pub struct TaskRun {
     pub mem_mb: i64,
     /// Its cgroup directories (removed when it ended).
     pub cgroup: Vec<String>,
-    /// Its sandbox, relative to the output directory (`tasks/task-<i>`).
+    /// Its sandbox, relative to the output directory (`tasks/task-<i>`); for `live
+    /// master`, `<agent>:<task id>` (the directory is on the agent).
     pub sandbox: String,
-    /// `TASK_FINISHED`, `TASK_FAILED` or `TASK_KILLED`.
+    /// `TASK_FINISHED`, `TASK_FAILED` or `TASK_KILLED` (`live master` adds `TASK_LOST`).
     pub state: String,
     /// The exit status, when it exited.
     pub exit_code: Option<i32>,
