@@ -284,6 +284,31 @@ fn connect(
     }
 }
 
+/// With TLS 1.3 the master judges the agent's certificate after the agent's side of
+/// the handshake completed, so a rejection arrives as an alert on the first read: it
+/// is reported as the handshake failure it is.
+fn rejected(e: AgentError) -> AgentError {
+    if let AgentError::MasterLost(WireError::Io { peer, source }) = &e {
+        let alert = source
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .and_then(|r| match r {
+                rustls::Error::AlertReceived(a) => Some(*a),
+                _ => None,
+            });
+        if let Some(alert) = alert {
+            return AgentError::Tls(TlsError::Handshake {
+                peer: peer.clone(),
+                detail: format!(
+                    "the master rejected this agent's certificate (alert {alert:?}); is it \
+                     signed by the master's --tls-ca?"
+                ),
+            });
+        }
+    }
+    e
+}
+
 impl Agent<'_> {
     fn peer(&self) -> String {
         self.reader.peer().to_string()
@@ -328,7 +353,7 @@ impl Agent<'_> {
             if let Some(sig) = interrupts.received() {
                 return Err(AgentError::Interrupted(sig.as_str().to_string()));
             }
-            match self.receive()? {
+            match self.receive().map_err(rejected)? {
                 Some(Message::Registered { agent_id }) => break agent_id,
                 Some(Message::Refused { reason }) => {
                     return Err(AgentError::Refused {

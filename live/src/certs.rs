@@ -83,9 +83,18 @@ pub fn write_certs(config: &CertsConfig) -> Result<Vec<PathBuf>, CertsError> {
     }
     let ca_key = KeyPair::generate().map_err(issue_err("the CA key"))?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(issue_err("the CA"))?;
+    // A name of its own (from the key) per CA: a certificate from another run's CA is
+    // then refused as from an unknown issuer, not as a bad signature by a namesake.
+    let id: String = ca_key
+        .public_key_raw()
+        .iter()
+        .skip(1)
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "mesosim live test CA");
+        .push(DnType::CommonName, format!("mesosim live test CA {id}"));
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
