@@ -8,7 +8,7 @@
 mod common;
 
 use common::{mesosim, stderr};
-use live::cgroup::{CgroupGuard, Cgroup};
+use live::cgroup::{Cgroup, CgroupGuard};
 use live::summary::{LiveSummary, TaskRun};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -125,7 +125,10 @@ fn start_master(dir: &Path, extra: &[&str]) -> (Proc, String) {
         if let Ok(Some(s)) = master.child.try_wait() {
             panic!("master exited with {s}: {}", master.err());
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "master never listened");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "master never listened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(master.err().contains(&format!("listening on {addr}")));
@@ -196,16 +199,31 @@ fn bad_flags_and_unreadable_certificates_exit_2_naming_them() {
         "ca.pem",
     ];
     for (args, expected) in [
-        (&["master", "--policy", "nope"][..], "unknown allocator `nope`"),
-        (&["master", "--min-agents", "0"][..], "--min-agents must be at least 1"),
-        (&["master", "--task-command", " "][..], "--task-command is empty"),
+        (
+            &["master", "--policy", "nope"][..],
+            "unknown allocator `nope`",
+        ),
+        (
+            &["master", "--min-agents", "0"][..],
+            "--min-agents must be at least 1",
+        ),
+        (
+            &["master", "--task-command", " "][..],
+            "--task-command is empty",
+        ),
         (&["master"][..], "--tls-ca ca.pem: "),
-        (&["agent", "--master", "h:1", "--resources", "cpus:1"][..], "--resources needs positive cpus and mem"),
+        (
+            &["agent", "--master", "h:1", "--resources", "cpus:1"][..],
+            "--resources needs positive cpus and mem",
+        ),
         (
             &["agent", "--master", "h:1", "--cgroup-name", "a/b"][..],
             "must be one path component",
         ),
-        (&["certs", "--out", "c", "--master-name", " "][..], "--master-name ` ` is empty"),
+        (
+            &["certs", "--out", "c", "--master-name", " "][..],
+            "--master-name ` ` is empty",
+        ),
     ] {
         let mut all = vec!["live"];
         all.extend_from_slice(args);
@@ -228,7 +246,9 @@ fn two_agents_run_the_masters_tasks_and_a_foreign_agent_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path(), "certs");
     make_certs(dir.path(), "foreign");
-    let names: Vec<String> = (21..24).map(|n| format!("mesosim-test-{pid}-{n}")).collect();
+    let names: Vec<String> = (21..24)
+        .map(|n| format!("mesosim-test-{pid}-{n}"))
+        .collect();
     // Guards for whatever the agents leave, also when this test fails.
     let _cgroups: Vec<CgroupGuard> = names
         .iter()
@@ -251,29 +271,52 @@ fn two_agents_run_the_masters_tasks_and_a_foreign_agent_is_refused() {
     );
     // A certificate from another CA: refused at the handshake, both sides say so.
     let mut foreign = start_agent(dir.path(), &addr, 2, "foreign", &names[2]);
-    assert_eq!(foreign.wait(Duration::from_secs(30)), Some(2), "{}", foreign.err());
-    assert!(
-        foreign.err().contains("the master rejected this agent's certificate"),
+    assert_eq!(
+        foreign.wait(Duration::from_secs(30)),
+        Some(2),
         "{}",
         foreign.err()
     );
     assert!(
-        master.err().contains("invalid peer certificate: UnknownIssuer"),
+        foreign
+            .err()
+            .contains("the master rejected this agent's certificate"),
+        "{}",
+        foreign.err()
+    );
+    assert!(
+        master
+            .err()
+            .contains("invalid peer certificate: UnknownIssuer"),
         "{}",
         master.err()
     );
     let mut agents: Vec<Proc> = (0..2)
         .map(|i| start_agent(dir.path(), &addr, i, "certs", &names[i as usize]))
         .collect();
-    assert_eq!(master.wait(Duration::from_secs(60)), Some(0), "{}", master.err());
+    assert_eq!(
+        master.wait(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        master.err()
+    );
     for a in &mut agents {
         assert_eq!(a.wait(Duration::from_secs(30)), Some(0), "{}", a.err());
-        assert!(a.err().contains("shut down by the master (the run ended)"), "{}", a.err());
+        assert!(
+            a.err().contains("shut down by the master (the run ended)"),
+            "{}",
+            a.err()
+        );
     }
     let s = summary(dir.path());
     assert_eq!(s.mode, "live-master");
     assert_eq!(
-        (s.tasks.submitted, s.tasks.launched, s.tasks.finished, s.tasks.lost),
+        (
+            s.tasks.submitted,
+            s.tasks.launched,
+            s.tasks.finished,
+            s.tasks.lost
+        ),
         (4, 4, 4, Some(0))
     );
     assert_eq!(s.agents.len(), 2, "the foreign agent never registered");
@@ -303,7 +346,9 @@ fn a_killed_agents_running_tasks_are_lost_and_the_run_still_ends() {
     };
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path(), "certs");
-    let names: Vec<String> = (31..33).map(|n| format!("mesosim-test-{pid}-{n}")).collect();
+    let names: Vec<String> = (31..33)
+        .map(|n| format!("mesosim-test-{pid}-{n}"))
+        .collect();
     // The killed agent cannot clean up: its tasks and cgroups are this guard's.
     let _cgroups: Vec<CgroupGuard> = names
         .iter()
@@ -332,30 +377,58 @@ fn a_killed_agents_running_tasks_are_lost_and_the_run_still_ends() {
         let started = fs::read_dir(&victim_work)
             .map(|d| {
                 d.filter_map(Result::ok)
-                    .filter(|e| fs::read_to_string(e.path().join("pid")).is_ok_and(|p| !p.trim().is_empty()))
+                    .filter(|e| {
+                        fs::read_to_string(e.path().join("pid")).is_ok_and(|p| !p.trim().is_empty())
+                    })
                     .count()
             })
             .unwrap_or(0);
         if started == 2 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "{}", master.err());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            master.err()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     agents[1].child.kill().unwrap();
-    assert_eq!(master.wait(Duration::from_secs(60)), Some(0), "{}", master.err());
+    assert_eq!(
+        master.wait(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        master.err()
+    );
     assert!(master.err().contains("`agent-1` lost"), "{}", master.err());
-    assert_eq!(agents[0].wait(Duration::from_secs(30)), Some(0), "{}", agents[0].err());
+    assert_eq!(
+        agents[0].wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        agents[0].err()
+    );
     let s = summary(dir.path());
     assert_eq!(
         (s.tasks.launched, s.tasks.finished, s.tasks.lost),
         (4, 2, Some(2))
     );
     for r in &s.task_runs {
-        let expected = if r.agent == "agent-1" { "TASK_LOST" } else { "TASK_FINISHED" };
+        let expected = if r.agent == "agent-1" {
+            "TASK_LOST"
+        } else {
+            "TASK_FINISHED"
+        };
         assert_eq!(r.state, expected, "{}", r.id);
     }
     // The lost tasks ended on the master's books well before they would have exited.
-    let lost_end = s.task_runs.iter().filter(|r| r.state == "TASK_LOST").map(|r| r.wall_ns).max();
-    assert!(lost_end.is_some_and(|ns| ns < 4_000_000_000), "{lost_end:?}");
+    let lost_end = s
+        .task_runs
+        .iter()
+        .filter(|r| r.state == "TASK_LOST")
+        .map(|r| r.wall_ns)
+        .max();
+    assert!(
+        lost_end.is_some_and(|ns| ns < 4_000_000_000),
+        "{lost_end:?}"
+    );
 }

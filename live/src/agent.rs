@@ -458,7 +458,12 @@ impl Agent<'_> {
         })
     }
 
-    fn launch(&mut self, task_id: String, resources: &str, command: &str) -> Result<(), AgentError> {
+    fn launch(
+        &mut self,
+        task_id: String,
+        resources: &str,
+        command: &str,
+    ) -> Result<(), AgentError> {
         if self.ended.contains(&task_id) || self.running.iter().any(|t| t.id == task_id) {
             return Err(AgentError::MasterLost(WireError::Unexpected {
                 peer: self.peer(),

@@ -82,7 +82,8 @@ pub fn write_certs(config: &CertsConfig) -> Result<Vec<PathBuf>, CertsError> {
         )));
     }
     let ca_key = KeyPair::generate().map_err(issue_err("the CA key"))?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(issue_err("the CA"))?;
+    let mut ca_params =
+        CertificateParams::new(Vec::<String>::new()).map_err(issue_err("the CA"))?;
     // A name of its own (from the key) per CA: a certificate from another run's CA is
     // then refused as from an unknown issuer, not as a bad signature by a namesake.
     let id: String = ca_key
@@ -101,7 +102,9 @@ pub fn write_certs(config: &CertsConfig) -> Result<Vec<PathBuf>, CertsError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(issue_err("the CA"))?;
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .map_err(issue_err("the CA"))?;
     let issuer = Issuer::from_params(&ca_params, &ca_key);
 
     let leaf = |what: &str, names: Vec<String>, purpose: ExtendedKeyUsagePurpose| {
@@ -127,7 +130,11 @@ pub fn write_certs(config: &CertsConfig) -> Result<Vec<PathBuf>, CertsError> {
     files.push((MASTER_KEY.into(), key, true));
     for i in 0..config.agents {
         let name = format!("agent-{i}");
-        let (cert, key) = leaf(&name, vec![name.clone()], ExtendedKeyUsagePurpose::ClientAuth)?;
+        let (cert, key) = leaf(
+            &name,
+            vec![name.clone()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
         let (cert_file, key_file) = agent_files(i);
         files.push((cert_file, cert, false));
         files.push((key_file, key, true));

@@ -1,13 +1,13 @@
 //! Live mode: real cgroups and network namespaces driven by the models. See README.md in this crate.
+pub mod agent;
+pub mod certs;
 pub mod cgroup;
 pub mod clock;
+pub mod master;
 pub mod netns;
 pub mod process;
 pub mod run;
 pub mod signals;
 pub mod summary;
-pub mod certs;
 pub mod tls;
 pub mod wire;
-pub mod agent;
-pub mod master;

@@ -149,7 +149,9 @@ impl MasterConfig {
             ));
         }
         if self.min_agents == 0 {
-            return Err(MasterError::Config("--min-agents must be at least 1".into()));
+            return Err(MasterError::Config(
+                "--min-agents must be at least 1".into(),
+            ));
         }
         if self.out.file_name().is_none() {
             return Err(MasterError::Config(format!(
@@ -363,7 +365,9 @@ impl Acceptor {
                             next += 1;
                             let h = std::thread::Builder::new()
                                 .name(format!("mesosim-conn-{conn}"))
-                                .spawn(move || serve_conn(conn, sock, addr, &config, &events, &stop));
+                                .spawn(move || {
+                                    serve_conn(conn, sock, addr, &config, &events, &stop)
+                                });
                             match h {
                                 Ok(h) => conns.push(h),
                                 Err(e) => eprintln!("cannot serve {addr}: {e}"),
@@ -472,7 +476,13 @@ fn relay(
     };
     if let Err(e) = wire::check_register(&peer, &first) {
         eprintln!("refused agent connection: {e}");
-        let _ = wire::write_message(stream, &peer, &Message::Refused { reason: e.to_string() });
+        let _ = wire::write_message(
+            stream,
+            &peer,
+            &Message::Refused {
+                reason: e.to_string(),
+            },
+        );
         return Ok(());
     }
     let Message::Register {
@@ -725,11 +735,8 @@ impl Master<'_> {
             ctx.stop();
             return Err(MasterError::Interrupted(signal.as_str().to_string()));
         }
-        loop {
-            match self.events.try_recv() {
-                Ok(e) => self.on_net(ctx.now(), e),
-                Err(_) => break,
-            }
+        while let Ok(e) = self.events.try_recv() {
+            self.on_net(ctx.now(), e);
         }
         if self.next_task == self.config.tasks && self.running.is_empty() && self.started {
             ctx.stop();

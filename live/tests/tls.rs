@@ -36,14 +36,18 @@ fn agent_tls(dir: &Path, ca_dir: &Path) -> TlsFiles {
 }
 
 /// What each side saw: the master's handshake-and-first-frame result and the agent's.
-fn exchange(master: TlsFiles, agent: TlsFiles) -> (Result<Message, String>, Result<Message, String>) {
+fn exchange(
+    master: TlsFiles,
+    agent: TlsFiles,
+) -> (Result<Message, String>, Result<Message, String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = master.server_config().unwrap();
     let client = agent.client_config().unwrap();
     let master_side = thread::spawn(move || {
         let (sock, peer) = listener.accept().unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let peer = peer.to_string();
         let mut s = accept(&server, sock, &peer).map_err(|e| e.to_string())?;
         let mut r = FrameReader::new(peer.clone());
@@ -53,12 +57,14 @@ fn exchange(master: TlsFiles, agent: TlsFiles) -> (Result<Message, String>, Resu
                 break m;
             }
         };
-        write_message(&mut s, &peer, &Message::Registered { agent_id: 7 }).map_err(|e| e.to_string())?;
+        write_message(&mut s, &peer, &Message::Registered { agent_id: 7 })
+            .map_err(|e| e.to_string())?;
         Ok(first)
     });
     let agent_side = (|| {
         let sock = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
-        sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let mut s = connect(&client, "localhost", sock, &addr).map_err(|e| e.to_string())?;
         write_message(&mut s, &addr, &Message::Heartbeat).map_err(|e| e.to_string())?;
         let mut r = FrameReader::new(addr.clone());
@@ -95,7 +101,8 @@ fn an_agent_certificate_from_another_ca_is_refused_on_both_sides() {
     let (m, a) = exchange(master_files(&ours), agent_tls(&theirs, &ours));
     let m = m.unwrap_err();
     assert!(
-        m.starts_with("TLS handshake with 127.0.0.1:") && m.ends_with("failed: invalid peer certificate: UnknownIssuer"),
+        m.starts_with("TLS handshake with 127.0.0.1:")
+            && m.ends_with("failed: invalid peer certificate: UnknownIssuer"),
         "{m}"
     );
     let a = a.unwrap_err();
@@ -111,7 +118,8 @@ fn a_master_certificate_from_another_ca_is_refused_by_the_agent() {
     let (m, a) = exchange(master_files(&theirs), agent_tls(&ours, &ours));
     let a = a.unwrap_err();
     assert!(
-        a.starts_with("TLS handshake with 127.0.0.1:") && a.ends_with("failed: invalid peer certificate: UnknownIssuer"),
+        a.starts_with("TLS handshake with 127.0.0.1:")
+            && a.ends_with("failed: invalid peer certificate: UnknownIssuer"),
         "{a}"
     );
     let m = m.unwrap_err();
@@ -125,13 +133,19 @@ fn a_missing_or_empty_pem_file_names_its_flag() {
     let mut files = master_files(tmp.path());
     files.ca = tmp.path().join("nope.pem");
     let e = files.server_config().unwrap_err().to_string();
-    assert!(e.starts_with(&format!("--tls-ca {}: ", files.ca.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("--tls-ca {}: ", files.ca.display())),
+        "{e}"
+    );
     std::fs::write(tmp.path().join("empty.pem"), "").unwrap();
     files.ca = tmp.path().join("ca.pem");
     files.cert = tmp.path().join("empty.pem");
     let e = files.server_config().unwrap_err().to_string();
     assert_eq!(
         e,
-        format!("--tls-cert {}: no PEM certificate in the file", files.cert.display())
+        format!(
+            "--tls-cert {}: no PEM certificate in the file",
+            files.cert.display()
+        )
     );
 }

@@ -1,0 +1,182 @@
+//! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, and the run still ends with a summary.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+use live::master::{run_master, MasterConfig};
+use live::tls::{connect, ClientStream, TlsFiles};
+use live::wire::{write_message, FrameReader, Message, TaskState, WireError, PROTOCOL_VERSION};
+use models::resources::Resources;
+use sim_core::SimDuration;
+
+struct FakeAgent {
+    stream: ClientStream,
+    reader: FrameReader,
+}
+
+impl FakeAgent {
+    fn connect(addr: &str, certs: &Path) -> FakeAgent {
+        let (cert, key) = agent_files(0);
+        let tls = TlsFiles {
+            cert: certs.join(cert),
+            key: certs.join(key),
+            ca: certs.join("ca.pem"),
+        };
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let stream = connect(&tls.client_config().unwrap(), "localhost", sock, addr).unwrap();
+        FakeAgent {
+            stream,
+            reader: FrameReader::new(addr.to_string()),
+        }
+    }
+
+    fn send(&mut self, m: &Message) {
+        let peer = self.reader.peer().to_string();
+        write_message(&mut self.stream, &peer, m).unwrap();
+    }
+
+    fn register(&mut self, version: u32, name: &str) {
+        self.send(&Message::Register {
+            version,
+            agent: name.into(),
+            resources: "cpus:1;mem:256".into(),
+            cgroup_version: "v2".into(),
+            cgroup: vec![format!("/nowhere/{name}")],
+        });
+    }
+
+    /// The next message other than a heartbeat, or the error that ended the stream.
+    fn next(&mut self) -> Result<Message, WireError> {
+        let start = Instant::now();
+        loop {
+            let mut progress = false;
+            match self.reader.poll(&mut self.stream, &mut progress)? {
+                Some(Message::Heartbeat) | None => {}
+                Some(m) => return Ok(m),
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "no message");
+        }
+    }
+}
+
+fn status(task: &str, state: TaskState, exit_code: Option<i32>) -> Message {
+    Message::StatusUpdate {
+        task_id: task.into(),
+        state,
+        exit_code,
+        signal: None,
+        message: String::new(),
+    }
+}
+
+#[test]
+fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    write_certs(&CertsConfig {
+        out: certs.clone(),
+        master_names: vec!["localhost".into()],
+        agents: 1,
+    })
+    .unwrap();
+    let listen_file = tmp.path().join("addr");
+    let config = MasterConfig {
+        listen: "127.0.0.1:0".into(),
+        listen_file: Some(listen_file.clone()),
+        tls: TlsFiles {
+            cert: certs.join(MASTER_CERT),
+            key: certs.join(MASTER_KEY),
+            ca: certs.join("ca.pem"),
+        },
+        policy: "hdrf".into(),
+        seed: 1,
+        allocation_interval: SimDuration::from_millis(50),
+        tasks: 2,
+        task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
+        task_command: "true".into(),
+        min_agents: 1,
+        timeout: SimDuration::from_secs(60),
+        out: tmp.path().join("out"),
+    };
+    let master = std::thread::spawn(move || run_master(&config));
+    let start = Instant::now();
+    let addr = loop {
+        if let Ok(a) = std::fs::read_to_string(&listen_file) {
+            break a.trim().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+
+    // A newer protocol: refused with the reason, then closed.
+    let mut future = FakeAgent::connect(&addr, &certs);
+    future.register(PROTOCOL_VERSION + 1, "future");
+    let local = future.stream.sock.local_addr().unwrap();
+    assert_eq!(
+        future.next().unwrap(),
+        Message::Refused {
+            reason: format!(
+                "peer {local}: protocol version 2 is not supported (this build speaks 1)"
+            )
+        }
+    );
+    assert!(matches!(future.next(), Err(WireError::Closed { .. })));
+
+    // An oversized frame instead of Register: dropped without an answer.
+    let mut noisy = FakeAgent::connect(&addr, &certs);
+    noisy.stream.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    noisy.stream.flush().unwrap();
+    assert!(matches!(noisy.next(), Err(WireError::Closed { .. })));
+
+    // A good agent gets both tasks (it holds two), finishes one, then names a task it
+    // was never given: the master drops it and the other task is lost.
+    let mut agent = FakeAgent::connect(&addr, &certs);
+    agent.register(PROTOCOL_VERSION, "good");
+    assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
+    let mut launched = Vec::new();
+    while launched.len() < 2 {
+        match agent.next().unwrap() {
+            Message::LaunchTask {
+                task_id,
+                resources,
+                command,
+            } => {
+                assert_eq!(
+                    (resources.as_str(), command.as_str()),
+                    ("cpus:0.5;mem:64", "true")
+                );
+                agent.send(&status(&task_id, TaskState::Running, None));
+                launched.push(task_id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(launched, ["task-0", "task-1"]);
+    agent.send(&status("task-0", TaskState::Finished, Some(0)));
+    agent.send(&status("task-99", TaskState::Finished, Some(0)));
+    assert!(matches!(agent.next(), Err(WireError::Closed { .. })));
+
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!(summary.agents.len(), 1);
+    assert_eq!(
+        (
+            summary.tasks.launched,
+            summary.tasks.finished,
+            summary.tasks.lost
+        ),
+        (2, 1, Some(1))
+    );
+    let states: Vec<_> = summary.task_runs.iter().map(|r| r.state.as_str()).collect();
+    assert_eq!(states, ["TASK_FINISHED", "TASK_LOST"]);
+    assert_eq!(summary.task_runs[0].exit_code, Some(0));
+    let written: live::summary::LiveSummary = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written, summary);
+}
