@@ -432,3 +432,109 @@ fn a_killed_agents_running_tasks_are_lost_and_the_run_still_ends() {
         "{lost_end:?}"
     );
 }
+
+/// The pids the tasks under `work` wrote into their sandboxes (`echo $$ > pid`).
+fn task_pids(work: &Path) -> Vec<String> {
+    fs::read_dir(work)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| fs::read_to_string(e.path().join("pid")).ok())
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// True once `pid` is gone (or a zombie awaiting its reaper).
+fn dead(pid: &str) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn agents_clean_up_on_sigterm_and_when_the_master_dies() {
+    let pid = std::process::id();
+    let Some(base) = cgroup_base(&format!("mesosim-test-{pid}-40")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path(), "certs");
+    let names: Vec<String> = (41..43)
+        .map(|n| format!("mesosim-test-{pid}-{n}"))
+        .collect();
+    let _cgroups: Vec<CgroupGuard> = names
+        .iter()
+        .map(|n| CgroupGuard::adopt(base.child(n)))
+        .collect();
+    let (mut master, addr) = start_master(
+        dir.path(),
+        &[
+            "--tasks",
+            "4",
+            "--task-command",
+            "echo $$ > pid; exec sleep 60",
+            "--min-agents",
+            "2",
+        ],
+    );
+    let mut agents: Vec<Proc> = (0..2)
+        .map(|i| start_agent(dir.path(), &addr, i, "certs", &names[i as usize]))
+        .collect();
+    let start = Instant::now();
+    let pids: Vec<Vec<String>> = loop {
+        let pids: Vec<_> = (0..2)
+            .map(|i| task_pids(&dir.path().join(format!("work-{i}"))))
+            .collect();
+        if pids.iter().all(|p| p.len() == 2) {
+            break pids;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            master.err()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SIGTERM: the agent kills its tasks, removes its cgroup and exits 2.
+    let term = Command::new("kill")
+        .args(["-TERM", &agents[1].child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(agents[1].wait(Duration::from_secs(30)), Some(2));
+    assert!(
+        agents[1]
+            .err()
+            .contains("interrupted by SIGTERM: tasks killed, cgroups removed"),
+        "{}",
+        agents[1].err()
+    );
+    assert!(pids[1].iter().all(|p| dead(p)), "{:?}", pids[1]);
+    assert!(base.child(&names[1]).dirs().iter().all(|d| !d.exists()));
+    // The master saw the connection end: the agent is lost.
+    let start = Instant::now();
+    while !master.err().contains("`agent-1` lost") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            master.err()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The master dies without a word: the other agent notices and cleans up.
+    master.child.kill().unwrap();
+    assert_eq!(agents[0].wait(Duration::from_secs(30)), Some(2));
+    assert!(
+        agents[0].err().contains("lost the master: peer 127.0.0.1:"),
+        "{}",
+        agents[0].err()
+    );
+    assert!(pids[0].iter().all(|p| dead(p)), "{:?}", pids[0]);
+    assert!(base.child(&names[0]).dirs().iter().all(|d| !d.exists()));
+}
