@@ -221,6 +221,10 @@ fn bad_flags_and_unreadable_certificates_exit_2_naming_them() {
             "must be one path component",
         ),
         (
+            &["agent", "--master", "h:1", "--name", "a b"][..],
+            "--name `a b` must be 1-64 of [A-Za-z0-9._-]",
+        ),
+        (
             &["certs", "--out", "c", "--master-name", " "][..],
             "--master-name ` ` is empty",
         ),

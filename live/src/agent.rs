@@ -140,8 +140,8 @@ pub fn limits_for(r: &Resources) -> Limits {
     }
 }
 
-/// True for a task id usable as a directory name: 1 to 64 of `[A-Za-z0-9._-]`, not
-/// `.` or `..`.
+/// True for a task id (or agent name) usable as a directory name: 1 to 64 of
+/// `[A-Za-z0-9._-]`, not `.` or `..`.
 pub fn task_id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -166,8 +166,11 @@ impl AgentConfig {
                 self.cgroup_name
             )));
         }
-        if self.name.trim().is_empty() {
-            return Err(AgentError::Config("--name is empty".into()));
+        if !task_id_ok(&self.name) {
+            return Err(AgentError::Config(format!(
+                "--name `{}` must be 1-64 of [A-Za-z0-9._-]",
+                self.name
+            )));
         }
         Ok(())
     }

@@ -30,7 +30,7 @@ use rustls::ServerConfig;
 use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
 use thiserror::Error;
 
-use crate::agent::check_resources;
+use crate::agent::{check_resources, task_id_ok};
 use crate::certs::write_atomically;
 use crate::clock::WallClock;
 use crate::run::{POLL_INTERVAL, ROLE};
@@ -48,6 +48,9 @@ const READ_TICK: Duration = Duration::from_millis(20);
 
 /// How long a new connection has to send `Register` after the handshake.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; more are closed at once (a bound on threads).
+const MAX_CONNECTIONS: usize = 1024;
 
 /// How long the master waits for connection threads to deliver `Shutdown`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -357,7 +360,17 @@ impl Acceptor {
                 let mut conns = Vec::new();
                 let mut next = 0u64;
                 while !stop.load(Ordering::SeqCst) {
+                    if conns.len() >= MAX_CONNECTIONS {
+                        conns.retain(|h: &JoinHandle<()>| !h.is_finished());
+                    }
                     match listener.accept() {
+                        Ok((sock, addr)) if conns.len() >= MAX_CONNECTIONS => {
+                            eprintln!(
+                                "refused agent connection from {addr}: \
+                                 {MAX_CONNECTIONS} connections already open"
+                            );
+                            drop(sock);
+                        }
                         Ok((sock, addr)) => {
                             let (config, events, stop) =
                                 (config.clone(), events.clone(), stop.clone());
@@ -758,7 +771,10 @@ impl Master<'_> {
                 outbox,
             } => {
                 let refuse = |reason: String| {
-                    eprintln!("refused agent `{name}` from {peer}: {reason}");
+                    eprintln!(
+                        "refused agent `{}` from {peer}: {reason}",
+                        name.escape_debug()
+                    );
                     let _ = outbox.send(Outbound::SendAndClose(Message::Refused { reason }));
                 };
                 let total = match Resources::parse(&resources) {
@@ -767,6 +783,9 @@ impl Master<'_> {
                 };
                 if let Err(e) = check_resources("resources", &total) {
                     return refuse(e);
+                }
+                if !task_id_ok(&name) {
+                    return refuse("an agent name is 1-64 of [A-Za-z0-9._-]".into());
                 }
                 if self
                     .agents

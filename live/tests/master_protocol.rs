@@ -1,4 +1,4 @@
-//! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, and the run still ends with a summary.
+//! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version or an unusable name is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, and the run still ends with a summary.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -126,6 +126,17 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
         }
     );
     assert!(matches!(future.next(), Err(WireError::Closed { .. })));
+
+    // A name that could not be a directory: refused.
+    let mut odd = FakeAgent::connect(&addr, &certs);
+    odd.register(PROTOCOL_VERSION, "../etc");
+    assert_eq!(
+        odd.next().unwrap(),
+        Message::Refused {
+            reason: "an agent name is 1-64 of [A-Za-z0-9._-]".into()
+        }
+    );
+    assert!(matches!(odd.next(), Err(WireError::Closed { .. })));
 
     // An oversized frame instead of Register: dropped without an answer.
     let mut noisy = FakeAgent::connect(&addr, &certs);
