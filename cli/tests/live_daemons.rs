@@ -1,4 +1,4 @@
-//! `mesosim live certs`, `live master` and `live agent` end to end on loopback: two agents run a master's tasks in their cgroups without over-allocation; an agent with a foreign certificate is refused with an error on both sides; a SIGKILLed agent's running tasks become TASK_LOST and the run still ends.
+//! `mesosim live certs`, `live master` and `live agent` end to end on loopback: two agents run a master's tasks in their cgroups without over-allocation; an agent with a foreign certificate is refused with an error on both sides; a SIGKILLed agent's running tasks become TASK_LOST and the run still ends; agents clean up on SIGTERM and when the master dies; SIGTERM stops a master without output.
 //!
 //! The root tests skip (saying why) when cgroups cannot be created, and fail instead
 //! when `MESOSIM_REQUIRE_ROOT_TESTS=1`, as CI sets it. Their cgroups are named
@@ -541,4 +541,25 @@ fn agents_clean_up_on_sigterm_and_when_the_master_dies() {
     );
     assert!(pids[0].iter().all(|p| dead(p)), "{:?}", pids[0]);
     assert!(base.child(&names[0]).dirs().iter().all(|d| !d.exists()));
+}
+
+#[test]
+fn sigterm_stops_a_waiting_master_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path(), "certs");
+    let (mut master, _addr) = start_master(dir.path(), &["--tasks", "1"]);
+    let term = Command::new("kill")
+        .args(["-TERM", &master.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(master.wait(Duration::from_secs(30)), Some(2));
+    assert!(
+        master
+            .err()
+            .contains("interrupted by SIGTERM: agents told to shut down, no output written"),
+        "{}",
+        master.err()
+    );
+    assert!(!dir.path().join("out").exists());
 }

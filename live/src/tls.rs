@@ -161,7 +161,9 @@ fn handshake<D>(
     }
     // Flush what the handshake left to send (the client's Finished).
     while conn.wants_write() {
-        conn.write_tls(sock).map_err(|e| err(e.to_string()))?;
+        if conn.write_tls(sock).map_err(|e| err(e.to_string()))? == 0 {
+            return Err(err("the connection accepts no more bytes".into()));
+        }
     }
     Ok(())
 }
@@ -202,7 +204,7 @@ where
 {
     s.conn.send_close_notify();
     while s.conn.wants_write() {
-        if s.conn.write_tls(&mut s.sock).is_err() {
+        if !matches!(s.conn.write_tls(&mut s.sock), Ok(n) if n > 0) {
             break;
         }
     }
