@@ -1,14 +1,16 @@
-//! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version or an unusable name is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, and the run still ends with a summary.
+//! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version or an unusable name is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, a silent agent is lost after the peer timeout, and the run still ends with a summary.
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
 use live::master::{run_master, MasterConfig};
 use live::tls::{connect, ClientStream, TlsFiles};
-use live::wire::{write_message, FrameReader, Message, TaskState, WireError, PROTOCOL_VERSION};
+use live::wire::{
+    write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT, PROTOCOL_VERSION,
+};
 use models::resources::Resources;
 use sim_core::SimDuration;
 
@@ -74,17 +76,20 @@ fn status(task: &str, state: TaskState, exit_code: Option<i32>) -> Message {
     }
 }
 
-#[test]
-fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
-    let tmp = tempfile::tempdir().unwrap();
-    let certs = tmp.path().join("certs");
+type MasterRun =
+    std::thread::JoinHandle<Result<live::summary::LiveSummary, live::master::MasterError>>;
+
+/// Starts a master running `tasks` tasks of `cpus:0.5;mem:64` in a thread; returns it,
+/// its address and the certificates directory.
+fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
+    let certs = tmp.join("certs");
     write_certs(&CertsConfig {
         out: certs.clone(),
         master_names: vec!["localhost".into()],
         agents: 1,
     })
     .unwrap();
-    let listen_file = tmp.path().join("addr");
+    let listen_file = tmp.join("addr");
     let config = MasterConfig {
         listen: "127.0.0.1:0".into(),
         listen_file: Some(listen_file.clone()),
@@ -96,12 +101,12 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
         policy: "hdrf".into(),
         seed: 1,
         allocation_interval: SimDuration::from_millis(50),
-        tasks: 2,
+        tasks,
         task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
         task_command: "true".into(),
         min_agents: 1,
         timeout: SimDuration::from_secs(60),
-        out: tmp.path().join("out"),
+        out: tmp.join("out"),
     };
     let master = std::thread::spawn(move || run_master(&config));
     let start = Instant::now();
@@ -112,6 +117,13 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
         assert!(start.elapsed() < Duration::from_secs(20), "never listened");
         std::thread::sleep(Duration::from_millis(10));
     };
+    (master, addr, certs)
+}
+
+#[test]
+fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master(tmp.path(), 2);
 
     // A newer protocol: refused with the reason, then closed.
     let mut future = FakeAgent::connect(&addr, &certs);
@@ -190,4 +202,26 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
     )
     .unwrap();
     assert_eq!(written, summary);
+}
+
+#[test]
+fn a_silent_agent_is_lost_after_the_peer_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master(tmp.path(), 1);
+    let mut agent = FakeAgent::connect(&addr, &certs);
+    agent.register(PROTOCOL_VERSION, "quiet");
+    assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
+    assert!(matches!(agent.next().unwrap(), Message::LaunchTask { .. }));
+    agent.send(&status("task-0", TaskState::Running, None));
+    // From here the agent sends nothing (no heartbeats) and reads nothing.
+    let silent_from = Instant::now();
+    let summary = master.join().unwrap().unwrap();
+    let waited = silent_from.elapsed();
+    assert!(
+        waited >= PEER_TIMEOUT && waited < PEER_TIMEOUT + Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!((summary.tasks.launched, summary.tasks.lost), (1, Some(1)));
+    assert_eq!(summary.task_runs[0].state, "TASK_LOST");
+    drop(agent);
 }
