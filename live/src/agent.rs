@@ -12,10 +12,11 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use models::resources::{ResourceName, Resources};
+use models::resources::Resources;
 use thiserror::Error;
 
-use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
+use crate::batch::{check_resources, limits_for};
+use crate::cgroup::{Cgroup, CgroupError, CgroupGuard};
 use crate::process::{Exit, TaskEnv, TaskProcess};
 use crate::signals::Interrupts;
 use crate::tls::{self, ClientStream, TlsError, TlsFiles};
@@ -111,33 +112,6 @@ pub struct AgentOutcome {
     pub tasks_started: u64,
     /// The master's reason for the Shutdown.
     pub reason: String,
-}
-
-fn scalar(r: &Resources, name: &str) -> i64 {
-    r.quantity_milli(&ResourceName::new(name))
-}
-
-/// Checks that `r` holds positive unreserved `cpus` and `mem` scalars and nothing else;
-/// `what` names it in the error.
-pub fn check_resources(what: &str, r: &Resources) -> Result<(), String> {
-    if scalar(r, "cpus") <= 0 || scalar(r, "mem") <= 0 {
-        return Err(format!("{what} needs positive cpus and mem, got `{r}`"));
-    }
-    if r.iter().any(|x| !x.is_scalar() || !x.is_unreserved()) {
-        return Err(format!(
-            "{what} takes unreserved scalars only (cpus, mem), got `{r}`"
-        ));
-    }
-    Ok(())
-}
-
-/// A task's cgroup limits: `cpus` becomes its CFS quota, `mem` (MB) its memory limit.
-pub fn limits_for(r: &Resources) -> Limits {
-    Limits {
-        cpu_milli: scalar(r, "cpus").max(0) as u64,
-        // `mem` is in MB; its milli-units are thousandths of a MB.
-        memory_bytes: (scalar(r, "mem").max(0) as u64) * (1 << 20) / 1000,
-    }
 }
 
 /// True for a task id (or agent name) usable as a directory name: 1 to 64 of
@@ -624,22 +598,5 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "../x", "a b", &"x".repeat(65), "é"] {
             assert!(!task_id_ok(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn limits_follow_cpus_and_mem_in_mb() {
-        let l = limits_for(&Resources::parse("cpus:0.5;mem:64").unwrap());
-        assert_eq!(l.cpu_milli, 500);
-        assert_eq!(l.memory_bytes, 64 << 20);
-    }
-
-    #[test]
-    fn resources_need_positive_unreserved_cpus_and_mem() {
-        let check = |t: &str| check_resources("--resources", &Resources::parse(t).unwrap());
-        assert!(check("cpus:1;mem:128").is_ok());
-        assert_eq!(
-            check("cpus:1").unwrap_err(),
-            "--resources needs positive cpus and mem, got `cpus:1`"
-        );
     }
 }

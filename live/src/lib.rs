@@ -1,5 +1,6 @@
 //! Live mode: real cgroups and network namespaces driven by the models. See README.md in this crate.
 pub mod agent;
+pub mod batch;
 pub mod certs;
 pub mod cgroup;
 pub mod clock;

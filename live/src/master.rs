@@ -24,13 +24,14 @@ use std::time::{Duration, Instant};
 use models::allocator::{
     AgentId, AgentInfo, Allocator, AllocatorConfig, Candidates, FrameworkId, FrameworkInfo,
 };
-use models::resources::{ResourceName, Resources};
+use models::resources::Resources;
 use rand::RngCore;
 use rustls::ServerConfig;
 use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
 use thiserror::Error;
 
-use crate::agent::{check_resources, task_id_ok};
+use crate::agent::task_id_ok;
+use crate::batch::{check_resources, scalar};
 use crate::certs::write_atomically;
 use crate::clock::WallClock;
 use crate::run::{POLL_INTERVAL, ROLE};
@@ -130,10 +131,6 @@ pub enum MasterError {
         /// Its total.
         total: String,
     },
-}
-
-fn scalar(r: &Resources, name: &str) -> i64 {
-    r.quantity_milli(&ResourceName::new(name))
 }
 
 impl MasterConfig {
