@@ -21,6 +21,14 @@ enum LiveCommand {
     /// Run a master, N agents and a batch framework on this host: tasks are real
     /// processes in per-task cgroups (needs root and the cpu and memory controllers).
     Run(LiveRunArgs),
+    /// Run a master that agents on other hosts connect to over TCP with mutual TLS,
+    /// with the same allocator and batch framework as `live run`.
+    Master(crate::cmd_live_net::LiveMasterArgs),
+    /// Run an agent: connect to a master, run the tasks it sends in per-task cgroups
+    /// (needs root and the cpu and memory controllers).
+    Agent(crate::cmd_live_net::LiveAgentArgs),
+    /// Write a test CA and certificates for a master and its agents.
+    Certs(crate::cmd_live_net::LiveCertsArgs),
 }
 
 /// `mesosim live run`.
@@ -119,6 +127,9 @@ pub struct LiveRunArgs {
 pub fn run(args: LiveArgs) -> CmdResult {
     match args.command {
         LiveCommand::Run(a) => live_run(a),
+        LiveCommand::Master(a) => crate::cmd_live_net::live_master(a),
+        LiveCommand::Agent(a) => crate::cmd_live_net::live_agent(a),
+        LiveCommand::Certs(a) => crate::cmd_live_net::live_certs(a),
     }
 }
 

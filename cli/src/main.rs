@@ -8,6 +8,7 @@
 
 mod cmd_bench;
 mod cmd_live;
+mod cmd_live_net;
 mod cmd_run;
 mod cmd_sweep;
 mod cmd_trace;

@@ -306,6 +306,14 @@ impl CgroupGuard {
             .expect("a guard holds its cgroup until removed")
     }
 
+    /// Takes charge of an existing cgroup (one a killed process left behind, say), so
+    /// that it is removed like one this process created; a missing one is fine.
+    pub fn adopt(cgroup: Cgroup) -> CgroupGuard {
+        CgroupGuard {
+            cgroup: Some(cgroup),
+        }
+    }
+
     /// Removes the cgroup and everything below it, reporting failure (dropping the guard
     /// does the same and ignores errors).
     pub fn remove(mut self) -> Result<(), CgroupError> {

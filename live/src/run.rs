@@ -28,11 +28,12 @@ use std::time::Instant;
 use models::allocator::{
     AgentId, AgentInfo, Allocator, AllocatorConfig, Candidates, FrameworkId, FrameworkInfo,
 };
-use models::resources::{ResourceName, Resources};
+use models::resources::Resources;
 use rand::RngCore;
 use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
 use thiserror::Error;
 
+use crate::batch::{check_resources, limits_for, scalar};
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
 use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
@@ -164,10 +165,6 @@ pub enum LiveError {
     },
 }
 
-fn scalar(r: &Resources, name: &str) -> i64 {
-    r.quantity_milli(&ResourceName::new(name))
-}
-
 impl LiveConfig {
     /// Checks the settings before anything is created.
     pub fn validate(&self) -> Result<(), LiveError> {
@@ -182,14 +179,7 @@ impl LiveConfig {
             ("--agent-resources", &self.agent_resources),
             ("--task-resources", &self.task_resources),
         ] {
-            if scalar(r, "cpus") <= 0 || scalar(r, "mem") <= 0 {
-                return bad(format!("{flag} needs positive cpus and mem, got `{r}`"));
-            }
-            if r.iter().any(|x| !x.is_scalar() || !x.is_unreserved()) {
-                return bad(format!(
-                    "{flag} takes unreserved scalars only (cpus, mem), got `{r}`"
-                ));
-            }
+            check_resources(flag, r).map_err(LiveError::Config)?;
         }
         if !self.agent_resources.contains(&self.task_resources) {
             return bad(format!(
@@ -250,13 +240,7 @@ impl LiveConfig {
     }
 
     fn task_limits(&self) -> Limits {
-        // `mem` is in MB; its milli-units are thousandths of a MB. In u128: a huge
-        // `mem` saturates (the kernel then refuses or clamps it) instead of overflowing.
-        let mem_milli = scalar(&self.task_resources, "mem") as u128;
-        Limits {
-            cpu_milli: scalar(&self.task_resources, "cpus") as u64,
-            memory_bytes: u64::try_from(mem_milli * (1 << 20) / 1000).unwrap_or(u64::MAX),
-        }
+        limits_for(&self.task_resources)
     }
 }
 

@@ -4,18 +4,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::oversubscription::OversubscriptionSummary;
 
-/// The file `mesosim live run` writes last into its output directory.
+/// The file `mesosim live run` (and `live master`) writes last into its output directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LiveSummary {
     /// The mesosim version that ran.
     pub mesosim_version: String,
-    /// Always `live`: tells this file from a simulation's summary.
+    /// `live` (`live run`) or `live-master`: tells this file from a simulation's summary.
     pub mode: String,
     /// The allocation policy (`hdrf`, `random`, `fifo`, `bestfit`).
     pub policy: String,
     /// The seed of the allocator's random streams.
     pub seed: u64,
-    /// `v1` or `v2`: the cgroup hierarchy the tasks were limited by.
+    /// `v1` or `v2`: the cgroup hierarchy the tasks were limited by (for `live-master`,
+    /// the agents' hierarchies, comma-separated).
     pub cgroup_version: String,
     /// The task command line, as given.
     pub task_command: String,
@@ -55,6 +56,9 @@ pub struct TaskCounts {
     pub failed: u64,
     /// Killed by the master when `--timeout` passed (`TASK_KILLED`).
     pub killed: u64,
+    /// Running on an agent the master lost (`TASK_LOST`; `live master` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
 }
 
 /// One agent of the run.
@@ -93,10 +97,11 @@ pub struct TaskRun {
     pub mem_mb: i64,
     /// Its cgroup directories (removed when it ended).
     pub cgroup: Vec<String>,
-    /// Its sandbox, relative to the output directory (`tasks/task-<i>`).
+    /// Its sandbox, relative to the output directory (`tasks/task-<i>`); for `live
+    /// master`, `<agent>:<task id>` (the directory is on the agent).
     pub sandbox: String,
-    /// `TASK_FINISHED`, `TASK_FAILED`, `TASK_KILLED` or (a revocable task a QoS
-    /// correction killed) `TASK_LOST`.
+    /// `TASK_FINISHED`, `TASK_FAILED`, `TASK_KILLED` or `TASK_LOST` (a revocable task
+    /// a QoS correction killed; in `live master`, a task of a lost agent).
     pub state: String,
     /// The exit status, when it exited.
     pub exit_code: Option<i32>,
@@ -111,7 +116,8 @@ pub struct TaskRun {
     /// A best-effort task on revocable CPUs (absent for regular tasks).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revocable: bool,
-    /// Why it was lost (`REASON_CONTAINER_PREEMPTED`), when it was.
+    /// Why it was lost, when it was: `REASON_CONTAINER_PREEMPTED` (a QoS correction) or
+    /// `REASON_AGENT_REMOVED` (`live master`: its agent was lost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

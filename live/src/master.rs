@@ -1,0 +1,961 @@
+//! `mesosim live master`: the simulator's allocator paced by the wall clock over agents that register over mutual TLS, with the built-in batch framework of `live run` launching its tasks on them.
+//!
+//! Threads: an acceptor takes connections; each connection gets a thread that runs
+//! the TLS handshake, reads `Register`, and then relays frames both ways (its socket
+//! has a short read timeout, so it also drains the master's outbox, sends heartbeats
+//! and notices a silent agent). Connection threads talk to the master through
+//! channels. The master itself is a `sim_core::Engine` on a [`WallClock`] like `live
+//! run`'s: an allocation cycle every `allocation_interval`, a poll of the network
+//! every [`POLL_INTERVAL`], and the timeout. The framework accepts each offer,
+//! launching as many waiting tasks as fit, and declines the rest without a filter.
+//! A lost agent's running tasks become `TASK_LOST` and its resources leave the
+//! allocator; the run ends when every task has ended (in any state) or at the
+//! timeout, and every agent is sent `Shutdown`.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use models::allocator::{
+    AgentId, AgentInfo, Allocator, AllocatorConfig, Candidates, FrameworkId, FrameworkInfo,
+};
+use models::resources::Resources;
+use rand::RngCore;
+use rustls::ServerConfig;
+use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
+use thiserror::Error;
+
+use crate::agent::task_id_ok;
+use crate::batch::{check_resources, scalar};
+use crate::certs::write_atomically;
+use crate::clock::WallClock;
+use crate::outdir::{check_target, OutputDir};
+use crate::run::{POLL_INTERVAL, ROLE};
+use crate::signals::Interrupts;
+use crate::summary::{AgentSummary, LiveSummary, TaskCounts, TaskRun};
+use crate::tls::{self, ServerStream, TlsError, TlsFiles};
+use crate::wire::{
+    self, FrameReader, Message, TaskState, WireError, HEARTBEAT_INTERVAL, PEER_TIMEOUT,
+};
+
+const FRAMEWORK: FrameworkId = FrameworkId(0);
+
+/// How long a connection thread waits for bytes before tending its outbox.
+const READ_TICK: Duration = Duration::from_millis(20);
+
+/// How long a new connection has to send `Register` after the handshake.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; more are closed at once (a bound on threads).
+const MAX_CONNECTIONS: usize = 1024;
+
+/// How long the master waits for connection threads to deliver `Shutdown`.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What a master runs.
+#[derive(Clone, Debug)]
+pub struct MasterConfig {
+    /// The address to listen on (`host:port`; port 0 picks a free one).
+    pub listen: String,
+    /// A file to write the bound address into once listening.
+    pub listen_file: Option<PathBuf>,
+    /// Its certificate, key and the CA agents' certificates must be signed by.
+    pub tls: TlsFiles,
+    /// The allocation policy, by name.
+    pub policy: String,
+    /// Seeds the allocator's random streams.
+    pub seed: u64,
+    /// Time between allocation cycles.
+    pub allocation_interval: SimDuration,
+    /// Tasks the framework runs.
+    pub tasks: u32,
+    /// Each task's resources.
+    pub task_resources: Resources,
+    /// The command line each task runs with `/bin/sh -c`.
+    pub task_command: String,
+    /// No task is launched before this many agents registered.
+    pub min_agents: u32,
+    /// Tasks still running this long after the start are killed (`TASK_KILLED`).
+    pub timeout: SimDuration,
+    /// The output directory (`summary.json`).
+    pub out: PathBuf,
+}
+
+/// Why a master run failed.
+#[derive(Debug, Error)]
+pub enum MasterError {
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The policy name is not an allocator.
+    #[error(transparent)]
+    UnknownPolicy(#[from] models::allocator::UnknownAllocator),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// SIGINT or SIGTERM arrived: agents were told to shut down.
+    #[error("interrupted by {0}: agents told to shut down, no output written")]
+    Interrupted(String),
+    /// Signal handling could not be set up.
+    #[error("cannot set up signal handling: {0}")]
+    Signals(io::Error),
+    /// `--out` may not be replaced, or the output directory could not be written.
+    #[error(transparent)]
+    OutputDir(#[from] crate::run::LiveError),
+    /// The output could not be written.
+    #[error("{path}: {detail}")]
+    Output {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        detail: String,
+    },
+    /// The master's books say a launch would exceed an agent (a broken invariant).
+    #[error("over-allocation on {agent}: {used} in use plus {task} exceeds {total}")]
+    OverAllocation {
+        /// The agent.
+        agent: String,
+        /// What its running tasks hold.
+        used: String,
+        /// The task about to launch.
+        task: String,
+        /// Its total.
+        total: String,
+    },
+}
+
+impl MasterConfig {
+    /// Checks the settings before anything is opened.
+    pub fn validate(&self) -> Result<(), MasterError> {
+        if !models::allocator::ALLOCATOR_NAMES.contains(&self.policy.as_str()) {
+            return Err(models::allocator::UnknownAllocator(self.policy.clone()).into());
+        }
+        check_resources("--task-resources", &self.task_resources).map_err(MasterError::Config)?;
+        if self.task_command.trim().is_empty() {
+            return Err(MasterError::Config("--task-command is empty".into()));
+        }
+        if self.allocation_interval == SimDuration::ZERO {
+            return Err(MasterError::Config(
+                "--allocation-interval must be positive".into(),
+            ));
+        }
+        if self.min_agents == 0 {
+            return Err(MasterError::Config(
+                "--min-agents must be at least 1".into(),
+            ));
+        }
+        if self.out.file_name().is_none() {
+            return Err(MasterError::Config(format!(
+                "--out `{}` must name a directory",
+                self.out.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What connection threads tell the master.
+enum NetEvent {
+    /// A connection completed TLS and sent a valid `Register`.
+    Register {
+        conn: u64,
+        peer: String,
+        name: String,
+        resources: String,
+        cgroup_version: String,
+        cgroup: Vec<String>,
+        outbox: Sender<Outbound>,
+    },
+    /// A registered agent's status update.
+    Status { conn: u64, update: Message },
+    /// A connection ended or failed.
+    Lost { conn: u64, reason: String },
+}
+
+/// What the master tells a connection thread.
+enum Outbound {
+    /// Send it.
+    Send(Message),
+    /// Send it, then close the connection.
+    SendAndClose(Message),
+    /// Close the connection (after printing why).
+    Close(String),
+}
+
+/// Runs a master until its tasks ended (or the timeout), then shuts the agents down
+/// and writes `summary.json`.
+pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
+    config.validate()?;
+    // A `--out` that may not be replaced is refused before anyone connects.
+    check_target(&config.out)?;
+    let server_config = config.tls.server_config()?;
+    let allocator = models::allocator::by_name(
+        &config.policy,
+        AllocatorConfig {
+            allocation_interval: config.allocation_interval,
+            ..Default::default()
+        },
+        RngStreams::new(config.seed)
+            .stream("master/allocator")
+            .next_u64(),
+    )?;
+    let interrupts = Interrupts::install().map_err(MasterError::Signals)?;
+    let listener = TcpListener::bind(&config.listen).map_err(|source| MasterError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| MasterError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| MasterError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (events_tx, events) = mpsc::channel();
+    let acceptor = Acceptor::start(listener, server_config, events_tx, stop.clone());
+    eprintln!("listening on {bound}");
+    if let Some(f) = &config.listen_file {
+        write_atomically(f, format!("{bound}\n").as_bytes(), 0o644).map_err(|e| {
+            MasterError::Output {
+                path: f.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+    }
+    let mut master = Master {
+        config,
+        allocator,
+        events,
+        agents: Vec::new(),
+        running: Vec::new(),
+        next_task: 0,
+        runs: Vec::new(),
+        counts: TaskCounts {
+            submitted: u64::from(config.tasks),
+            lost: Some(0),
+            ..Default::default()
+        },
+        cycles: 0,
+        offers: 0,
+        started: false,
+        start: Instant::now(),
+        interrupts: &interrupts,
+        error: None,
+    };
+    let mut clock = WallClock::new();
+    master.start = Instant::now();
+    master.allocator.add_framework(
+        SimTime::ZERO,
+        FRAMEWORK,
+        FrameworkInfo {
+            name: "live-batch".into(),
+            roles: vec![ROLE.into()],
+            ..Default::default()
+        },
+        true,
+    );
+    let mut engine: Engine<Event> = Engine::new();
+    engine.schedule_at(SimTime::ZERO, Event::Allocate);
+    engine.schedule_at(SimTime::ZERO + POLL_INTERVAL, Event::Poll);
+    engine.schedule_at(SimTime::ZERO + config.timeout, Event::Timeout);
+    engine.run_with(&mut master, &mut clock, &mut NoObserver, None);
+    let wall_ns = master.start.elapsed().as_nanos() as u64;
+    let reason = match &master.error {
+        Some(e) => format!("master failed: {e}"),
+        None => "the run ended".to_string(),
+    };
+    master.shutdown_agents(&reason);
+    stop.store(true, Ordering::SeqCst);
+    acceptor.join(SHUTDOWN_GRACE);
+    if let Some(e) = master.error.take() {
+        return Err(e);
+    }
+    let mut versions: Vec<String> = master
+        .agents
+        .iter()
+        .map(|a| a.cgroup_version.clone())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    let agents = master
+        .agents
+        .iter()
+        .map(|a| AgentSummary {
+            name: a.name.clone(),
+            resources: a.total.to_string(),
+            cpus_milli: scalar(&a.total, "cpus"),
+            mem_mb: scalar(&a.total, "mem") / 1000,
+            cgroup: a.cgroup.clone(),
+            tasks_launched: a.launched,
+            netns: None,
+            address: Some(a.peer.clone()),
+        })
+        .collect();
+    let summary = LiveSummary {
+        mesosim_version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: "live-master".into(),
+        policy: config.policy.clone(),
+        seed: config.seed,
+        cgroup_version: versions.join(","),
+        task_command: config.task_command.clone(),
+        tasks: master.counts.clone(),
+        agents,
+        task_runs: master.runs.clone(),
+        allocation_cycles: master.cycles,
+        offers: master.offers,
+        wall_ns,
+        max_clock_lag_ns: clock.max_lag().as_nanos() as u64,
+        egress_bytes_per_sec: None,
+        oversubscription: None,
+    };
+    // As `live run`'s: built aside and renamed into place, replacing only an earlier
+    // live output.
+    OutputDir::create(&config.out)?.commit(&summary)?;
+    Ok(summary)
+}
+
+/// The acceptor thread and the connection threads it started.
+struct Acceptor {
+    handle: JoinHandle<Vec<JoinHandle<()>>>,
+}
+
+impl Acceptor {
+    fn start(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        events: Sender<NetEvent>,
+        stop: Arc<AtomicBool>,
+    ) -> Acceptor {
+        let handle = std::thread::Builder::new()
+            .name("mesosim-accept".into())
+            .spawn(move || {
+                let mut conns = Vec::new();
+                let mut next = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    if conns.len() >= MAX_CONNECTIONS {
+                        conns.retain(|h: &JoinHandle<()>| !h.is_finished());
+                    }
+                    match listener.accept() {
+                        Ok((sock, addr)) if conns.len() >= MAX_CONNECTIONS => {
+                            eprintln!(
+                                "refused agent connection from {addr}: \
+                                 {MAX_CONNECTIONS} connections already open"
+                            );
+                            drop(sock);
+                        }
+                        Ok((sock, addr)) => {
+                            let (config, events, stop) =
+                                (config.clone(), events.clone(), stop.clone());
+                            let conn = next;
+                            next += 1;
+                            let h = std::thread::Builder::new()
+                                .name(format!("mesosim-conn-{conn}"))
+                                .spawn(move || {
+                                    serve_conn(conn, sock, addr, &config, &events, &stop)
+                                });
+                            match h {
+                                Ok(h) => conns.push(h),
+                                Err(e) => eprintln!("cannot serve {addr}: {e}"),
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(READ_TICK);
+                        }
+                        Err(e) => {
+                            eprintln!("accept failed: {e}");
+                            std::thread::sleep(READ_TICK);
+                        }
+                    }
+                }
+                conns
+            })
+            .expect("spawn the acceptor thread");
+        Acceptor { handle }
+    }
+
+    /// Waits for the acceptor and its connection threads (they stop once told to and
+    /// their outbox is empty), at most `grace` for the connections.
+    fn join(self, grace: Duration) {
+        let Ok(conns) = self.handle.join() else {
+            return;
+        };
+        let deadline = Instant::now() + grace;
+        for c in conns {
+            while !c.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(READ_TICK);
+            }
+            if c.is_finished() {
+                let _ = c.join();
+            }
+        }
+    }
+}
+
+/// One connection: handshake, registration, then relaying until it ends.
+fn serve_conn(
+    conn: u64,
+    sock: TcpStream,
+    addr: SocketAddr,
+    config: &Arc<ServerConfig>,
+    events: &Sender<NetEvent>,
+    stop: &AtomicBool,
+) {
+    let peer = addr.to_string();
+    let setup = |s: &TcpStream| -> io::Result<()> {
+        s.set_nonblocking(false)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(READ_TICK))?;
+        s.set_write_timeout(Some(Duration::from_secs(5)))
+    };
+    if let Err(e) = setup(&sock) {
+        eprintln!("agent connection {peer}: {e}");
+        return;
+    }
+    let mut stream = match tls::accept(config, sock, &peer) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("refused agent connection: {e}");
+            return;
+        }
+    };
+    let mut reader = FrameReader::new(peer.clone());
+    match relay(conn, &mut stream, &mut reader, events, stop) {
+        Ok(()) => {}
+        Err(reason) => {
+            let _ = events.send(NetEvent::Lost { conn, reason });
+        }
+    }
+    tls::close(&mut stream);
+}
+
+/// Reads `Register`, hands the connection to the master and relays until the master
+/// closes it (`Ok`) or it fails (`Err` with the reason).
+fn relay(
+    conn: u64,
+    stream: &mut ServerStream,
+    reader: &mut FrameReader,
+    events: &Sender<NetEvent>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let peer = reader.peer().to_string();
+    let asked = Instant::now();
+    let first = loop {
+        let mut progress = false;
+        match reader.poll(stream, &mut progress) {
+            Ok(Some(m)) => break m,
+            Ok(None) if asked.elapsed() > REGISTER_TIMEOUT || stop.load(Ordering::SeqCst) => {
+                let e = WireError::Silent {
+                    peer: peer.clone(),
+                    secs: asked.elapsed().as_secs_f64(),
+                    limit_secs: REGISTER_TIMEOUT.as_secs_f64(),
+                };
+                eprintln!("refused agent connection: {e}");
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("refused agent connection: {e}");
+                return Ok(());
+            }
+        }
+    };
+    if let Err(e) = wire::check_register(&peer, &first) {
+        eprintln!("refused agent connection: {e}");
+        let _ = wire::write_message(
+            stream,
+            &peer,
+            &Message::Refused {
+                reason: e.to_string(),
+            },
+        );
+        return Ok(());
+    }
+    let Message::Register {
+        agent,
+        resources,
+        cgroup_version,
+        cgroup,
+        ..
+    } = first
+    else {
+        return Ok(());
+    };
+    let (outbox, inbox) = mpsc::channel();
+    let registered = events.send(NetEvent::Register {
+        conn,
+        peer: peer.clone(),
+        name: agent,
+        resources,
+        cgroup_version,
+        cgroup,
+        outbox,
+    });
+    if registered.is_err() {
+        return Ok(());
+    }
+    relay_registered(conn, stream, reader, events, &inbox)
+}
+
+fn relay_registered(
+    conn: u64,
+    stream: &mut ServerStream,
+    reader: &mut FrameReader,
+    events: &Sender<NetEvent>,
+    inbox: &Receiver<Outbound>,
+) -> Result<(), String> {
+    let peer = reader.peer().to_string();
+    let mut last_heard = Instant::now();
+    let mut last_sent = Instant::now();
+    loop {
+        loop {
+            match inbox.try_recv() {
+                Ok(Outbound::Send(m)) => {
+                    wire::write_message(stream, &peer, &m).map_err(|e| e.to_string())?;
+                    last_sent = Instant::now();
+                }
+                Ok(Outbound::SendAndClose(m)) => {
+                    let _ = wire::write_message(stream, &peer, &m);
+                    return Ok(());
+                }
+                Ok(Outbound::Close(reason)) => {
+                    eprintln!("dropping agent connection {peer}: {reason}");
+                    return Ok(());
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+        let mut progress = false;
+        match reader.poll(stream, &mut progress) {
+            Ok(Some(Message::Heartbeat)) => {}
+            Ok(Some(update @ Message::StatusUpdate { .. })) => {
+                if events.send(NetEvent::Status { conn, update }).is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(Some(other)) => {
+                return Err(WireError::Unexpected {
+                    peer: peer.clone(),
+                    kind: other.kind().into(),
+                    detail: "not a message for the master".into(),
+                }
+                .to_string())
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if progress {
+            last_heard = Instant::now();
+        }
+        if last_heard.elapsed() > PEER_TIMEOUT {
+            return Err(WireError::Silent {
+                peer: peer.clone(),
+                secs: last_heard.elapsed().as_secs_f64(),
+                limit_secs: PEER_TIMEOUT.as_secs_f64(),
+            }
+            .to_string());
+        }
+        if last_sent.elapsed() >= HEARTBEAT_INTERVAL {
+            wire::write_message(stream, &peer, &Message::Heartbeat).map_err(|e| e.to_string())?;
+            last_sent = Instant::now();
+        }
+    }
+}
+
+/// The master's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    /// A periodic allocation cycle.
+    Allocate,
+    /// Drain the network's events.
+    Poll,
+    /// `--timeout` passed: kill what runs and stop.
+    Timeout,
+}
+
+struct RemoteAgent {
+    conn: u64,
+    name: String,
+    peer: String,
+    total: Resources,
+    /// What running tasks hold (the master's books).
+    used: Resources,
+    cgroup_version: String,
+    cgroup: Vec<String>,
+    launched: u64,
+    /// `None` once the connection is gone.
+    outbox: Option<Sender<Outbound>>,
+}
+
+struct Running {
+    /// Index into `runs`.
+    run: usize,
+    agent: usize,
+    role: Arc<str>,
+}
+
+struct Master<'a> {
+    config: &'a MasterConfig,
+    allocator: Box<dyn Allocator>,
+    events: Receiver<NetEvent>,
+    agents: Vec<RemoteAgent>,
+    running: Vec<Running>,
+    next_task: u32,
+    runs: Vec<TaskRun>,
+    counts: TaskCounts,
+    cycles: u64,
+    offers: u64,
+    /// Set once `min_agents` registered.
+    started: bool,
+    start: Instant,
+    interrupts: &'a Interrupts,
+    error: Option<MasterError>,
+}
+
+impl Handler<Event> for Master<'_> {
+    fn handle(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
+        let result = match event {
+            Event::Allocate => self.allocate(ctx),
+            Event::Poll => self.poll(ctx),
+            Event::Timeout => {
+                self.kill_all(ctx.now());
+                ctx.stop();
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+            ctx.stop();
+        }
+    }
+}
+
+impl Master<'_> {
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn allocate(&mut self, ctx: &mut Context<'_, Event>) -> Result<(), MasterError> {
+        ctx.schedule_after(self.config.allocation_interval, Event::Allocate);
+        if !self.started {
+            return Ok(());
+        }
+        let now = ctx.now();
+        let _ = self.allocator.take_allocation_request();
+        self.cycles += 1;
+        let task = self.config.task_resources.clone();
+        for offer in self.allocator.allocate(now, &Candidates::All) {
+            self.offers += 1;
+            let mut left = offer.resources.clone();
+            while self.next_task < self.config.tasks && left.contains(&task) {
+                self.launch(offer.agent.0 as usize, offer.role.clone())?;
+                left.sub_assign(&task);
+            }
+            if !left.is_empty() {
+                // Declined without a filter (refuse_seconds = 0).
+                self.allocator.recover_role_resources(
+                    now,
+                    FRAMEWORK,
+                    &offer.role,
+                    offer.agent,
+                    &left,
+                    None,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self, a: usize, role: Arc<str>) -> Result<(), MasterError> {
+        let task = &self.config.task_resources;
+        let start_ns = self.now_ns();
+        let agent = &mut self.agents[a];
+        let in_use = agent.used.plus(task);
+        if !agent.total.contains(&in_use) {
+            return Err(MasterError::OverAllocation {
+                agent: agent.name.clone(),
+                used: agent.used.to_string(),
+                task: task.to_string(),
+                total: agent.total.to_string(),
+            });
+        }
+        let id = format!("task-{}", self.next_task);
+        let Some(outbox) = &agent.outbox else {
+            // The allocator no longer offers a removed agent; nothing to launch on.
+            return Ok(());
+        };
+        let _ = outbox.send(Outbound::Send(Message::LaunchTask {
+            task_id: id.clone(),
+            resources: task.to_string(),
+            command: self.config.task_command.clone(),
+        }));
+        agent.used = in_use;
+        agent.launched += 1;
+        self.runs.push(TaskRun {
+            id: id.clone(),
+            agent: agent.name.clone(),
+            cpus_milli: scalar(task, "cpus"),
+            mem_mb: scalar(task, "mem") / 1000,
+            cgroup: agent.cgroup.iter().map(|d| format!("{d}/{id}")).collect(),
+            sandbox: format!("{}:{id}", agent.name),
+            state: "TASK_STAGING".into(),
+            exit_code: None,
+            signal: None,
+            start_ns,
+            end_ns: start_ns,
+            wall_ns: 0,
+            revocable: false,
+            reason: None,
+        });
+        self.running.push(Running {
+            run: self.runs.len() - 1,
+            agent: a,
+            role,
+        });
+        self.next_task += 1;
+        self.counts.launched += 1;
+        Ok(())
+    }
+
+    fn poll(&mut self, ctx: &mut Context<'_, Event>) -> Result<(), MasterError> {
+        if let Some(signal) = self.interrupts.received() {
+            ctx.stop();
+            return Err(MasterError::Interrupted(signal.as_str().to_string()));
+        }
+        while let Ok(e) = self.events.try_recv() {
+            self.on_net(ctx.now(), e);
+        }
+        if self.next_task == self.config.tasks && self.running.is_empty() && self.started {
+            ctx.stop();
+        } else {
+            ctx.schedule_after(POLL_INTERVAL, Event::Poll);
+        }
+        Ok(())
+    }
+
+    fn on_net(&mut self, now: SimTime, event: NetEvent) {
+        match event {
+            NetEvent::Register {
+                conn,
+                peer,
+                name,
+                resources,
+                cgroup_version,
+                cgroup,
+                outbox,
+            } => {
+                let refuse = |reason: String| {
+                    eprintln!(
+                        "refused agent `{}` from {peer}: {reason}",
+                        name.escape_debug()
+                    );
+                    let _ = outbox.send(Outbound::SendAndClose(Message::Refused { reason }));
+                };
+                let total = match Resources::parse(&resources) {
+                    Ok(r) => r,
+                    Err(e) => return refuse(format!("resources `{resources}`: {e}")),
+                };
+                if let Err(e) = check_resources("resources", &total) {
+                    return refuse(e);
+                }
+                if !task_id_ok(&name) {
+                    return refuse("an agent name is 1-64 of [A-Za-z0-9._-]".into());
+                }
+                if self
+                    .agents
+                    .iter()
+                    .any(|a| a.name == name && a.outbox.is_some())
+                {
+                    return refuse(format!("an agent named `{name}` is already registered"));
+                }
+                let id = self.agents.len() as u32;
+                self.allocator.add_agent(
+                    now,
+                    AgentId(id),
+                    AgentInfo {
+                        name: name.clone(),
+                        total: total.clone(),
+                        ..Default::default()
+                    },
+                    &[],
+                );
+                let _ = outbox.send(Outbound::Send(Message::Registered { agent_id: id }));
+                eprintln!("agent {id} `{name}` registered from {peer} with {total}");
+                self.agents.push(RemoteAgent {
+                    conn,
+                    name,
+                    peer,
+                    total,
+                    used: Resources::default(),
+                    cgroup_version,
+                    cgroup,
+                    launched: 0,
+                    outbox: Some(outbox),
+                });
+                let connected = self.agents.iter().filter(|a| a.outbox.is_some()).count();
+                if connected >= self.config.min_agents as usize {
+                    self.started = true;
+                }
+            }
+            NetEvent::Status { conn, update } => {
+                if let Err(reason) = self.on_status(now, conn, update) {
+                    if let Some(a) = self.agent_of(conn) {
+                        if let Some(o) = &self.agents[a].outbox {
+                            let _ = o.send(Outbound::Close(reason.clone()));
+                        }
+                    }
+                    self.lose(now, conn, &reason);
+                }
+            }
+            NetEvent::Lost { conn, reason } => self.lose(now, conn, &reason),
+        }
+    }
+
+    fn agent_of(&self, conn: u64) -> Option<usize> {
+        self.agents.iter().position(|a| a.conn == conn)
+    }
+
+    fn on_status(&mut self, now: SimTime, conn: u64, update: Message) -> Result<(), String> {
+        let Some(a) = self.agent_of(conn) else {
+            return Ok(());
+        };
+        let Message::StatusUpdate {
+            task_id,
+            state,
+            exit_code,
+            signal,
+            message,
+        } = update
+        else {
+            return Ok(());
+        };
+        let Some(i) = self
+            .running
+            .iter()
+            .position(|r| r.agent == a && self.runs[r.run].id == task_id)
+        else {
+            // An update for a task this master killed at the timeout is late, not wrong.
+            let known = self
+                .runs
+                .iter()
+                .any(|r| r.id == task_id && r.agent == self.agents[a].name);
+            if known {
+                return Ok(());
+            }
+            return Err(WireError::UnknownTask {
+                peer: self.agents[a].peer.clone(),
+                task: task_id,
+                kind: "StatusUpdate".into(),
+            }
+            .to_string());
+        };
+        if !message.is_empty() && state != TaskState::Running {
+            eprintln!("{task_id} on {}: {state}: {message}", self.agents[a].name);
+        }
+        let run = &mut self.runs[self.running[i].run];
+        if state == TaskState::Running {
+            run.state = state.as_str().into();
+            return Ok(());
+        }
+        run.exit_code = exit_code;
+        run.signal = signal;
+        let r = self.running.swap_remove(i);
+        self.end(now, r, state);
+        Ok(())
+    }
+
+    /// Records how a task ended and returns its resources (to the allocator too,
+    /// unless its agent is gone).
+    fn end(&mut self, now: SimTime, r: Running, state: TaskState) {
+        let end_ns = self.now_ns();
+        let run = &mut self.runs[r.run];
+        run.end_ns = end_ns;
+        run.wall_ns = end_ns - run.start_ns;
+        run.state = state.as_str().into();
+        if state == TaskState::Lost {
+            // As the simulator (and Mesos's master) says of a removed agent's tasks.
+            run.reason = Some("REASON_AGENT_REMOVED".into());
+        }
+        match state {
+            TaskState::Finished => self.counts.finished += 1,
+            TaskState::Killed => self.counts.killed += 1,
+            TaskState::Lost => *self.counts.lost.get_or_insert(0) += 1,
+            TaskState::Failed | TaskState::Running => self.counts.failed += 1,
+        }
+        let task = &self.config.task_resources;
+        let agent = &mut self.agents[r.agent];
+        agent.used.sub_assign(task);
+        if agent.outbox.is_some() {
+            self.allocator.recover_role_resources(
+                now,
+                FRAMEWORK,
+                &r.role,
+                AgentId(r.agent as u32),
+                task,
+                None,
+            );
+        }
+    }
+
+    /// An agent's connection is gone: its tasks are lost and it leaves the allocator.
+    fn lose(&mut self, now: SimTime, conn: u64, reason: &str) {
+        let Some(a) = self.agent_of(conn) else {
+            // It never registered.
+            eprintln!("agent connection failed before registering: {reason}");
+            return;
+        };
+        if self.agents[a].outbox.take().is_none() {
+            return;
+        }
+        eprintln!("agent {a} `{}` lost: {reason}", self.agents[a].name);
+        let (lost, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|r| r.agent == a);
+        self.running = keep;
+        for r in lost {
+            self.end(now, r, TaskState::Lost);
+        }
+        self.allocator.remove_agent(now, AgentId(a as u32));
+    }
+
+    fn kill_all(&mut self, now: SimTime) {
+        for r in std::mem::take(&mut self.running) {
+            if let Some(o) = &self.agents[r.agent].outbox {
+                let _ = o.send(Outbound::Send(Message::KillTask {
+                    task_id: self.runs[r.run].id.clone(),
+                }));
+            }
+            self.end(now, r, TaskState::Killed);
+        }
+    }
+
+    /// Tells every connected agent to shut down, closing the connections.
+    fn shutdown_agents(&mut self, reason: &str) {
+        for a in &mut self.agents {
+            if let Some(o) = a.outbox.take() {
+                let _ = o.send(Outbound::SendAndClose(Message::Shutdown {
+                    reason: reason.to_string(),
+                }));
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Mutual TLS between the live master and its agents (rustls with the ring provider, blocking streams): the master accepts only client certificates signed by the run's CA, the agent only a master certificate signed by it.
+
+use std::fmt;
+use std::io;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::WebPkiClientVerifier;
+use rustls::StreamOwned;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use thiserror::Error;
+
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The three PEM files of `--tls-cert`, `--tls-key` and `--tls-ca`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// This side's certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The CA that signs the peer's certificate.
+    pub ca: PathBuf,
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{flag} {path}: {detail}")]
+    File {
+        /// The flag that named it.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+    /// rustls refused the configuration (a key that does not match its certificate,
+    /// say).
+    #[error("TLS configuration: {0}")]
+    Config(String),
+    /// The handshake failed.
+    #[error("TLS handshake with {peer} failed: {detail}")]
+    Handshake {
+        /// The peer's address.
+        peer: String,
+        /// rustls's reason.
+        detail: String,
+    },
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn file_err(flag: &'static str, path: &Path, detail: impl fmt::Display) -> TlsError {
+    TlsError::File {
+        flag,
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    }
+}
+
+fn certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_err(flag, path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_err(flag, path, e))?;
+    if certs.is_empty() {
+        return Err(file_err(flag, path, "no PEM certificate in the file"));
+    }
+    Ok(certs)
+}
+
+fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| file_err("--tls-key", path, e))
+}
+
+fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for c in certs("--tls-ca", path)? {
+        roots
+            .add(c)
+            .map_err(|e| file_err("--tls-ca", path, format!("not a usable CA: {e}")))?;
+    }
+    Ok(roots)
+}
+
+fn config_err(e: rustls::Error) -> TlsError {
+    TlsError::Config(e.to_string())
+}
+
+impl TlsFiles {
+    /// The master's configuration: its certificate, and client certificates required
+    /// and verified against the CA.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&self.ca)?), provider())
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(config_err)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs("--tls-cert", &self.cert)?, key(&self.key)?)
+            .map_err(config_err)?;
+        Ok(Arc::new(config))
+    }
+
+    /// An agent's configuration: the master verified against the CA, and this agent's
+    /// certificate presented.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(config_err)?
+            .with_root_certificates(roots(&self.ca)?)
+            .with_client_auth_cert(certs("--tls-cert", &self.cert)?, key(&self.key)?)
+            .map_err(config_err)?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// The master's side of a connection.
+pub type ServerStream = StreamOwned<ServerConnection, TcpStream>;
+/// An agent's side of a connection.
+pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// Runs the handshake to its end within [`HANDSHAKE_TIMEOUT`].
+fn handshake<D>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    sock: &mut TcpStream,
+    peer: &str,
+) -> Result<(), TlsError> {
+    let err = |detail: String| TlsError::Handshake {
+        peer: peer.to_string(),
+        detail,
+    };
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    while conn.is_handshaking() {
+        if Instant::now() >= deadline {
+            return Err(err("timed out".into()));
+        }
+        match conn.complete_io(sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(err("the peer closed the connection".into()))
+            }
+            Err(e) => return Err(err(e.to_string())),
+        }
+    }
+    // Flush what the handshake left to send (the client's Finished).
+    while conn.wants_write() {
+        if conn.write_tls(sock).map_err(|e| err(e.to_string()))? == 0 {
+            return Err(err("the connection accepts no more bytes".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Accepts a TLS connection on `sock` (whose read timeout is set) as the master.
+pub fn accept(
+    config: &Arc<ServerConfig>,
+    mut sock: TcpStream,
+    peer: &str,
+) -> Result<ServerStream, TlsError> {
+    let mut conn = ServerConnection::new(config.clone()).map_err(config_err)?;
+    handshake(&mut conn, &mut sock, peer)?;
+    Ok(StreamOwned::new(conn, sock))
+}
+
+/// Opens a TLS connection to the master named `server_name` on `sock`.
+pub fn connect(
+    config: &Arc<ClientConfig>,
+    server_name: &str,
+    mut sock: TcpStream,
+    peer: &str,
+) -> Result<ClientStream, TlsError> {
+    let name = ServerName::try_from(server_name.to_string()).map_err(|e| TlsError::Handshake {
+        peer: peer.to_string(),
+        detail: format!("`{server_name}` is not a server name: {e}"),
+    })?;
+    let mut conn = ClientConnection::new(config.clone(), name).map_err(config_err)?;
+    handshake(&mut conn, &mut sock, peer)?;
+    Ok(StreamOwned::new(conn, sock))
+}
+
+/// Sends the TLS close_notify alert and shuts the socket, ignoring errors (the
+/// connection is ending).
+pub fn close<C, D>(s: &mut StreamOwned<C, TcpStream>)
+where
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    s.conn.send_close_notify();
+    while s.conn.wants_write() {
+        if !matches!(s.conn.write_tls(&mut s.sock), Ok(n) if n > 0) {
+            break;
+        }
+    }
+    let _ = s.sock.shutdown(std::net::Shutdown::Both);
+}

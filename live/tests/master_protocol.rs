@@ -1,0 +1,235 @@
+//! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version or an unusable name is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, a silent agent is lost after the peer timeout, and the run still ends with a summary.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+use live::master::{run_master, MasterConfig};
+use live::tls::{connect, ClientStream, TlsFiles};
+use live::wire::{
+    write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT, PROTOCOL_VERSION,
+};
+use models::resources::Resources;
+use sim_core::SimDuration;
+
+struct FakeAgent {
+    stream: ClientStream,
+    reader: FrameReader,
+}
+
+impl FakeAgent {
+    fn connect(addr: &str, certs: &Path) -> FakeAgent {
+        let (cert, key) = agent_files(0);
+        let tls = TlsFiles {
+            cert: certs.join(cert),
+            key: certs.join(key),
+            ca: certs.join("ca.pem"),
+        };
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let stream = connect(&tls.client_config().unwrap(), "localhost", sock, addr).unwrap();
+        FakeAgent {
+            stream,
+            reader: FrameReader::new(addr.to_string()),
+        }
+    }
+
+    fn send(&mut self, m: &Message) {
+        let peer = self.reader.peer().to_string();
+        write_message(&mut self.stream, &peer, m).unwrap();
+    }
+
+    fn register(&mut self, version: u32, name: &str) {
+        self.send(&Message::Register {
+            version,
+            agent: name.into(),
+            resources: "cpus:1;mem:256".into(),
+            cgroup_version: "v2".into(),
+            cgroup: vec![format!("/nowhere/{name}")],
+        });
+    }
+
+    /// The next message other than a heartbeat, or the error that ended the stream.
+    fn next(&mut self) -> Result<Message, WireError> {
+        let start = Instant::now();
+        loop {
+            let mut progress = false;
+            match self.reader.poll(&mut self.stream, &mut progress)? {
+                Some(Message::Heartbeat) | None => {}
+                Some(m) => return Ok(m),
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "no message");
+        }
+    }
+}
+
+fn status(task: &str, state: TaskState, exit_code: Option<i32>) -> Message {
+    Message::StatusUpdate {
+        task_id: task.into(),
+        state,
+        exit_code,
+        signal: None,
+        message: String::new(),
+    }
+}
+
+type MasterRun =
+    std::thread::JoinHandle<Result<live::summary::LiveSummary, live::master::MasterError>>;
+
+/// Starts a master running `tasks` tasks of `cpus:0.5;mem:64` in a thread; returns it,
+/// its address and the certificates directory.
+fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
+    let certs = tmp.join("certs");
+    write_certs(&CertsConfig {
+        out: certs.clone(),
+        master_names: vec!["localhost".into()],
+        agents: 1,
+    })
+    .unwrap();
+    let listen_file = tmp.join("addr");
+    let config = MasterConfig {
+        listen: "127.0.0.1:0".into(),
+        listen_file: Some(listen_file.clone()),
+        tls: TlsFiles {
+            cert: certs.join(MASTER_CERT),
+            key: certs.join(MASTER_KEY),
+            ca: certs.join("ca.pem"),
+        },
+        policy: "hdrf".into(),
+        seed: 1,
+        allocation_interval: SimDuration::from_millis(50),
+        tasks,
+        task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
+        task_command: "true".into(),
+        min_agents: 1,
+        timeout: SimDuration::from_secs(60),
+        out: tmp.join("out"),
+    };
+    let master = std::thread::spawn(move || run_master(&config));
+    let start = Instant::now();
+    let addr = loop {
+        if let Ok(a) = std::fs::read_to_string(&listen_file) {
+            break a.trim().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (master, addr, certs)
+}
+
+#[test]
+fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master(tmp.path(), 2);
+
+    // A newer protocol: refused with the reason, then closed.
+    let mut future = FakeAgent::connect(&addr, &certs);
+    future.register(PROTOCOL_VERSION + 1, "future");
+    let local = future.stream.sock.local_addr().unwrap();
+    assert_eq!(
+        future.next().unwrap(),
+        Message::Refused {
+            reason: format!(
+                "peer {local}: protocol version 2 is not supported (this build speaks 1)"
+            )
+        }
+    );
+    assert!(matches!(future.next(), Err(WireError::Closed { .. })));
+
+    // A name that could not be a directory: refused.
+    let mut odd = FakeAgent::connect(&addr, &certs);
+    odd.register(PROTOCOL_VERSION, "../etc");
+    assert_eq!(
+        odd.next().unwrap(),
+        Message::Refused {
+            reason: "an agent name is 1-64 of [A-Za-z0-9._-]".into()
+        }
+    );
+    assert!(matches!(odd.next(), Err(WireError::Closed { .. })));
+
+    // An oversized frame instead of Register: dropped without an answer.
+    let mut noisy = FakeAgent::connect(&addr, &certs);
+    noisy.stream.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    noisy.stream.flush().unwrap();
+    assert!(matches!(noisy.next(), Err(WireError::Closed { .. })));
+
+    // A good agent gets both tasks (it holds two), finishes one, then names a task it
+    // was never given: the master drops it and the other task is lost.
+    let mut agent = FakeAgent::connect(&addr, &certs);
+    agent.register(PROTOCOL_VERSION, "good");
+    assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
+    let mut launched = Vec::new();
+    while launched.len() < 2 {
+        match agent.next().unwrap() {
+            Message::LaunchTask {
+                task_id,
+                resources,
+                command,
+            } => {
+                assert_eq!(
+                    (resources.as_str(), command.as_str()),
+                    ("cpus:0.5;mem:64", "true")
+                );
+                agent.send(&status(&task_id, TaskState::Running, None));
+                launched.push(task_id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(launched, ["task-0", "task-1"]);
+    agent.send(&status("task-0", TaskState::Finished, Some(0)));
+    agent.send(&status("task-99", TaskState::Finished, Some(0)));
+    assert!(matches!(agent.next(), Err(WireError::Closed { .. })));
+
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!(summary.agents.len(), 1);
+    assert_eq!(
+        (
+            summary.tasks.launched,
+            summary.tasks.finished,
+            summary.tasks.lost
+        ),
+        (2, 1, Some(1))
+    );
+    let states: Vec<_> = summary.task_runs.iter().map(|r| r.state.as_str()).collect();
+    assert_eq!(states, ["TASK_FINISHED", "TASK_LOST"]);
+    assert_eq!(summary.task_runs[0].exit_code, Some(0));
+    let reasons: Vec<_> = summary
+        .task_runs
+        .iter()
+        .map(|r| r.reason.as_deref())
+        .collect();
+    assert_eq!(reasons, [None, Some("REASON_AGENT_REMOVED")]);
+    let written: live::summary::LiveSummary = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written, summary);
+}
+
+#[test]
+fn a_silent_agent_is_lost_after_the_peer_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master(tmp.path(), 1);
+    let mut agent = FakeAgent::connect(&addr, &certs);
+    agent.register(PROTOCOL_VERSION, "quiet");
+    assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
+    assert!(matches!(agent.next().unwrap(), Message::LaunchTask { .. }));
+    agent.send(&status("task-0", TaskState::Running, None));
+    // From here the agent sends nothing (no heartbeats) and reads nothing.
+    let silent_from = Instant::now();
+    let summary = master.join().unwrap().unwrap();
+    let waited = silent_from.elapsed();
+    assert!(
+        // Not before the timeout; the upper bound only catches a master that never
+        // notices (a loaded CI machine may take seconds more).
+        waited >= PEER_TIMEOUT && waited < PEER_TIMEOUT + Duration::from_secs(30),
+        "{waited:?}"
+    );
+    assert_eq!((summary.tasks.launched, summary.tasks.lost), (1, Some(1)));
+    assert_eq!(summary.task_runs[0].state, "TASK_LOST");
+    drop(agent);
+}
