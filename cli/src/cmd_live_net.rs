@@ -101,7 +101,8 @@ pub struct LiveAgentArgs {
     /// [default: mesosim-agent-<pid>].
     #[arg(long)]
     cgroup_name: Option<String>,
-    /// Where task sandboxes go [default: mesosim-agent-<pid> in the temporary directory].
+    /// Where task sandboxes go [default: a fresh private mesosim-agent-XXXXXX in the
+    /// temporary directory, printed at start].
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// How long to keep retrying the connection to the master.
@@ -203,9 +204,7 @@ pub fn live_agent(args: LiveAgentArgs) -> CmdResult {
         cgroup_name: args
             .cgroup_name
             .unwrap_or_else(|| format!("mesosim-agent-{pid}")),
-        work_dir: args
-            .work_dir
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("mesosim-agent-{pid}"))),
+        work_dir: args.work_dir,
         connect_timeout: Duration::from_nanos(connect.as_nanos()),
     };
     // Bad flags are reported before the host is looked at.

@@ -47,8 +47,9 @@ pub struct AgentConfig {
     pub tls: TlsFiles,
     /// Its cgroup, created under this process's own cgroup.
     pub cgroup_name: String,
-    /// Where task sandboxes go.
-    pub work_dir: PathBuf,
+    /// Where task sandboxes go; `None`: a fresh private directory (mode 0700) under
+    /// the system's temporary directory.
+    pub work_dir: Option<PathBuf>,
     /// How long to keep retrying the connection to the master.
     pub connect_timeout: Duration,
 }
@@ -160,6 +161,8 @@ struct Task {
 
 struct Agent<'a> {
     config: &'a AgentConfig,
+    /// Where task sandboxes go (`config.work_dir`, or the fresh directory made for it).
+    work_dir: PathBuf,
     cgroup: &'a CgroupGuard,
     stream: ClientStream,
     reader: FrameReader,
@@ -179,14 +182,31 @@ pub fn run_agent(config: &AgentConfig, base: &Cgroup) -> Result<AgentOutcome, Ag
     let interrupts = Interrupts::install().map_err(AgentError::Signals)?;
     // Cgroups first: missing privileges are reported before the master is contacted.
     let cgroup = base.create_child(&config.cgroup_name)?;
-    fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::Io {
-        path: config.work_dir.clone(),
-        source,
-    })?;
+    let work_dir = match &config.work_dir {
+        Some(dir) => {
+            fs::create_dir_all(dir).map_err(|source| AgentError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            dir.clone()
+        }
+        // Never a predictable name in /tmp: a local user could prepare it with
+        // symlinks that the agent, as root, would then write task output through.
+        None => tempfile::Builder::new()
+            .prefix("mesosim-agent-")
+            .tempdir()
+            .map_err(|source| AgentError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?
+            .keep(),
+    };
+    eprintln!("task sandboxes in {}", work_dir.display());
     let (sock, peer) = connect(config, &interrupts)?;
     let stream = tls::connect(&tls_config, &config.server_name, sock, &peer)?;
     let mut agent = Agent {
         config,
+        work_dir,
         cgroup: &cgroup,
         stream,
         reader: FrameReader::new(peer.clone()),
@@ -332,6 +352,8 @@ impl Agent<'_> {
             }
             match self.receive().map_err(rejected)? {
                 Some(Message::Registered { agent_id }) => break agent_id,
+                // The master's connection thread may beat before its engine answers.
+                Some(Message::Heartbeat) => {}
                 Some(Message::Refused { reason }) => {
                     return Err(AgentError::Refused {
                         master: self.peer(),
@@ -373,6 +395,10 @@ impl Agent<'_> {
                         tasks_started: self.started,
                         reason,
                     });
+                }
+                // A long burst of launches must not starve the master of heartbeats.
+                if self.last_sent.elapsed() >= HEARTBEAT_INTERVAL {
+                    self.send(&Message::Heartbeat)?;
                 }
             }
             self.reap()?;
@@ -470,13 +496,19 @@ impl Agent<'_> {
             );
             return self.refuse_task(task_id, why);
         }
-        let sandbox = self.config.work_dir.join(&task_id);
-        fs::create_dir_all(&sandbox).map_err(|source| AgentError::Io {
-            path: sandbox.clone(),
-            source,
-        })?;
-        let cgroup = self.cgroup.cgroup().create_child(&task_id)?;
-        cgroup.cgroup().set_limits(limits_for(&r))?;
+        // A task that cannot be set up fails alone; the agent and its other tasks go on.
+        let sandbox = self.work_dir.join(&task_id);
+        if let Err(e) = fs::create_dir_all(&sandbox) {
+            let why = format!("cannot create its sandbox {}: {e}", sandbox.display());
+            return self.refuse_task(task_id, why);
+        }
+        let cgroup = match self.cgroup.cgroup().create_child(&task_id) {
+            Ok(c) => c,
+            Err(e) => return self.refuse_task(task_id, format!("cannot create its cgroup: {e}")),
+        };
+        if let Err(e) = cgroup.cgroup().set_limits(limits_for(&r)) {
+            return self.refuse_task(task_id, format!("cannot limit its cgroup: {e}"));
+        }
         let env: TaskEnv = vec![
             ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
             ("MESOSIM_TASK_ID".into(), task_id.clone()),
@@ -550,7 +582,11 @@ impl Agent<'_> {
             cgroup,
         } = t;
         process.kill();
-        cgroup.remove()?;
+        // A cgroup that will not go (a process stuck in the kernel) is reported, not
+        // fatal: the other tasks keep running and the master hears how this one ended.
+        if let Err(e) = cgroup.remove() {
+            eprintln!("warning: {id}: {e}");
+        }
         self.used.sub_assign(&resources);
         self.ended.push(id.clone());
         self.send(&Message::StatusUpdate {

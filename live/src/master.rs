@@ -137,6 +137,10 @@ pub enum MasterError {
     },
 }
 
+/// The longest `--task-command`, bytes: a LaunchTask frame is at most
+/// [`crate::wire::MAX_FRAME`], and the task id, resources and JSON escaping need room.
+pub const MAX_TASK_COMMAND: usize = crate::wire::MAX_FRAME as usize / 8;
+
 impl MasterConfig {
     /// Checks the settings before anything is opened.
     pub fn validate(&self) -> Result<(), MasterError> {
@@ -146,6 +150,14 @@ impl MasterConfig {
         check_resources("--task-resources", &self.task_resources).map_err(MasterError::Config)?;
         if self.task_command.trim().is_empty() {
             return Err(MasterError::Config("--task-command is empty".into()));
+        }
+        // Every LaunchTask carries it: past a frame's limit, every agent would drop the
+        // connection and every task would be lost.
+        if self.task_command.len() > MAX_TASK_COMMAND {
+            return Err(MasterError::Config(format!(
+                "--task-command is {} bytes, at most {MAX_TASK_COMMAND} fit a LaunchTask",
+                self.task_command.len()
+            )));
         }
         if self.allocation_interval == SimDuration::ZERO {
             return Err(MasterError::Config(
@@ -937,13 +949,12 @@ impl Master<'_> {
         self.allocator.remove_agent(now, AgentId(a as u32));
     }
 
+    /// Ends every running task as killed. No KillTask goes out: the Shutdown that
+    /// follows kills everything on each agent, and an agent answering KillTasks into a
+    /// connection the master is closing would see its writes fail and exit as if its
+    /// master were lost.
     fn kill_all(&mut self, now: SimTime) {
         for r in std::mem::take(&mut self.running) {
-            if let Some(o) = &self.agents[r.agent].outbox {
-                let _ = o.send(Outbound::Send(Message::KillTask {
-                    task_id: self.runs[r.run].id.clone(),
-                }));
-            }
             self.end(now, r, TaskState::Killed);
         }
     }

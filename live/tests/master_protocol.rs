@@ -233,3 +233,45 @@ fn a_silent_agent_is_lost_after_the_peer_timeout() {
     assert_eq!(summary.task_runs[0].state, "TASK_LOST");
     drop(agent);
 }
+
+#[test]
+fn a_task_command_too_long_for_a_launch_frame_is_refused_up_front() {
+    use live::master::MAX_TASK_COMMAND;
+    let config = |command: String| MasterConfig {
+        listen: "127.0.0.1:0".into(),
+        listen_file: None,
+        tls: TlsFiles {
+            cert: "m.pem".into(),
+            key: "m-key.pem".into(),
+            ca: "ca.pem".into(),
+        },
+        policy: "hdrf".into(),
+        seed: 1,
+        allocation_interval: SimDuration::from_millis(50),
+        tasks: 1,
+        task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
+        task_command: command,
+        min_agents: 1,
+        timeout: SimDuration::from_secs(60),
+        out: "out".into(),
+    };
+    let e = config("x".repeat(MAX_TASK_COMMAND + 1))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    let want = format!("--task-command is {} bytes", MAX_TASK_COMMAND + 1);
+    assert!(e.contains(&want), "{e}");
+    // The longest command fits a frame even when JSON escapes every byte (\u0001).
+    let longest = "\u{1}".repeat(MAX_TASK_COMMAND);
+    config(longest.clone()).validate().unwrap();
+    let frame = live::wire::encode(&Message::LaunchTask {
+        task_id: "x".repeat(64),
+        resources: "cpus:0.5;mem:64".into(),
+        command: longest,
+    });
+    assert!(
+        frame.len() <= 4 + live::wire::MAX_FRAME as usize,
+        "{}",
+        frame.len()
+    );
+}

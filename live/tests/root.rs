@@ -582,12 +582,14 @@ fn revocable_tasks_run_on_estimated_slack_and_qos_kills_them_when_a_regular_task
     let Some(base) = host() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    // Task 0 spins at its 0.5 quota for 6 s, task 1 sleeps as long. The revocable
-    // tasks would sleep for 20 s and record their CPU weight.
+    // Task 0 spins at its 0.5 quota for 12 s, task 1 sleeps as long: the kill is due
+    // at the first QoS check after the 5 s load sample, and a loaded machine may run
+    // that check seconds late. The revocable tasks would sleep for 20 s and record
+    // their CPU weight.
     let mut cfg = oversubscribed(
         &out,
-        "if [ \"$MESOSIM_TASK_INDEX\" = 0 ]; then timeout 6 sh -c 'while :; do :; done'; \
-         else sleep 6; fi; true",
+        "if [ \"$MESOSIM_TASK_INDEX\" = 0 ]; then timeout 12 sh -c 'while :; do :; done'; \
+         else sleep 12; fi; true",
         "",
     );
     let dir = base

@@ -1,0 +1,156 @@
+//! `live::agent::run_agent` against a hand-driven master over loopback mutual TLS (root: the agent makes real cgroups): a Heartbeat that arrives before `Registered` is no error, and a task whose sandbox cannot be made fails alone (`TASK_FAILED`) while the agent goes on to run the next one and shuts down cleanly.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use live::agent::{run_agent, AgentConfig};
+use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+use live::cgroup::{detect_host, Cgroup};
+use live::tls::{accept, ServerStream, TlsFiles};
+use live::wire::{write_message, FrameReader, Message, TaskState, PROTOCOL_VERSION};
+use models::resources::Resources;
+
+fn host(probe: &str) -> Option<Cgroup> {
+    let reason = match detect_host() {
+        Ok(base) => match base.create_child(probe) {
+            Ok(guard) => match guard.remove() {
+                Ok(()) => return Some(base),
+                Err(e) => format!("cannot remove a probe cgroup: {e}"),
+            },
+            Err(e) => format!("cannot create a cgroup: {e}"),
+        },
+        Err(e) => e.to_string(),
+    };
+    if std::env::var("MESOSIM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1") {
+        panic!("MESOSIM_REQUIRE_ROOT_TESTS=1 but: {reason}");
+    }
+    eprintln!("skipping a root test: {reason}");
+    None
+}
+
+/// The next frame from the agent, within 20 s.
+fn next(s: &mut ServerStream, r: &mut FrameReader) -> Message {
+    let start = Instant::now();
+    loop {
+        let mut progress = false;
+        if let Some(m) = r.poll(s, &mut progress).unwrap() {
+            return m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the agent went quiet"
+        );
+    }
+}
+
+/// The next StatusUpdate (Heartbeats skipped): its task id and state.
+fn next_status(s: &mut ServerStream, r: &mut FrameReader) -> (String, TaskState) {
+    loop {
+        match next(s, r) {
+            Message::Heartbeat => {}
+            Message::StatusUpdate { task_id, state, .. } => return (task_id, state),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn launch(s: &mut ServerStream, peer: &str, task_id: &str) {
+    let m = Message::LaunchTask {
+        task_id: task_id.into(),
+        resources: "cpus:0.5;mem:16".into(),
+        command: "true".into(),
+    };
+    write_message(s, peer, &m).unwrap();
+}
+
+#[test]
+fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
+    let cgroup_name = format!("mesosim-test-{}-agent", std::process::id());
+    let Some(base) = host(&format!("{cgroup_name}-probe")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    write_certs(&CertsConfig {
+        out: certs.clone(),
+        master_names: vec!["localhost".into(), "127.0.0.1".into()],
+        agents: 1,
+    })
+    .unwrap();
+    let files = |cert: &str, key: &str| TlsFiles {
+        cert: certs.join(cert),
+        key: certs.join(key),
+        ca: certs.join("ca.pem"),
+    };
+    let server = files(MASTER_CERT, MASTER_KEY).server_config().unwrap();
+    let (agent_cert, agent_key) = agent_files(0);
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    // A file where task-1's sandbox directory would go.
+    std::fs::write(work.join("task-1"), "in the way").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+
+    let master = thread::spawn(move || {
+        let (sock, peer) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let peer = peer.to_string();
+        let mut s = accept(&server, sock, &peer).unwrap();
+        let mut r = FrameReader::new(peer.clone());
+        match next(&mut s, &mut r) {
+            Message::Register { version, .. } => assert_eq!(version, PROTOCOL_VERSION),
+            other => panic!("expected Register, got {other:?}"),
+        }
+        // The master's connection thread beats on its own clock, so a Heartbeat may
+        // come before the engine's answer.
+        write_message(&mut s, &peer, &Message::Heartbeat).unwrap();
+        write_message(&mut s, &peer, &Message::Registered { agent_id: 3 }).unwrap();
+        launch(&mut s, &peer, "task-1");
+        let failed = next_status(&mut s, &mut r);
+        launch(&mut s, &peer, "task-2");
+        let running = next_status(&mut s, &mut r);
+        let finished = next_status(&mut s, &mut r);
+        let reason = Message::Shutdown {
+            reason: "test over".into(),
+        };
+        write_message(&mut s, &peer, &reason).unwrap();
+        live::tls::close(&mut s);
+        [failed, running, finished]
+    });
+
+    let config = AgentConfig {
+        master: addr,
+        server_name: "localhost".into(),
+        name: "a0".into(),
+        resources: Resources::parse("cpus:1;mem:64").unwrap(),
+        tls: files(&agent_cert, &agent_key),
+        cgroup_name: cgroup_name.clone(),
+        work_dir: Some(work.clone()),
+        connect_timeout: Duration::from_secs(10),
+    };
+    let outcome = run_agent(&config, &base);
+    let statuses = master.join().unwrap();
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (
+            outcome.agent_id,
+            outcome.tasks_started,
+            outcome.reason.as_str()
+        ),
+        (3, 1, "test over")
+    );
+    assert_eq!(
+        statuses,
+        [
+            ("task-1".to_string(), TaskState::Failed),
+            ("task-2".to_string(), TaskState::Running),
+            ("task-2".to_string(), TaskState::Finished),
+        ]
+    );
+    assert!(work.join("task-2").is_dir());
+    assert!(base.child(&cgroup_name).dirs().iter().all(|d| !d.exists()));
+    assert!(Path::new(&work.join("task-1")).is_file());
+}
