@@ -131,6 +131,35 @@ pub type ServerStream = StreamOwned<ServerConnection, TcpStream>;
 /// An agent's side of a connection.
 pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 
+/// A socket whose reads fail with `TimedOut` once `deadline` has passed.
+///
+/// rustls's `complete_io` keeps reading while the handshake is unfinished and each
+/// read brings a byte, so the socket's read timeout alone never ends it: a peer
+/// trickling its hello a byte at a time would hold a connection thread for minutes.
+struct Deadlined<'a> {
+    sock: &'a mut TcpStream,
+    deadline: Instant,
+}
+
+impl io::Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+        }
+        self.sock.read(buf)
+    }
+}
+
+impl io::Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
 /// Runs the handshake to its end within [`HANDSHAKE_TIMEOUT`].
 fn handshake<D>(
     conn: &mut rustls::ConnectionCommon<D>,
@@ -142,11 +171,12 @@ fn handshake<D>(
         detail,
     };
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut sock = Deadlined { sock, deadline };
     while conn.is_handshaking() {
         if Instant::now() >= deadline {
             return Err(err("timed out".into()));
         }
-        match conn.complete_io(sock) {
+        match conn.complete_io(&mut sock) {
             Ok(_) => {}
             Err(e)
                 if matches!(
@@ -161,7 +191,7 @@ fn handshake<D>(
     }
     // Flush what the handshake left to send (the client's Finished).
     while conn.wants_write() {
-        if conn.write_tls(sock).map_err(|e| err(e.to_string()))? == 0 {
+        if conn.write_tls(&mut sock).map_err(|e| err(e.to_string()))? == 0 {
             return Err(err("the connection accepts no more bytes".into()));
         }
     }

@@ -149,3 +149,46 @@ fn a_missing_or_empty_pem_file_names_its_flag() {
         )
     );
 }
+
+/// A client that trickles a never-ending hello, a byte every 5 ms (each read brings
+/// data, so the socket's read timeout never fires), is cut off at the handshake
+/// deadline instead of holding the master's connection thread for as long as it likes.
+#[test]
+fn a_trickled_handshake_ends_at_the_deadline() {
+    use std::io::Write as _;
+    use std::time::Instant;
+    let tmp = tempfile::tempdir().unwrap();
+    certs(tmp.path());
+    let server = master_files(tmp.path()).server_config().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let trickler = thread::spawn(move || {
+        let mut sock = TcpStream::connect(addr).unwrap();
+        // A handshake record header announcing 16 KiB, then its body byte by byte,
+        // for at most 40 s (about 8,000 bytes: the record never completes).
+        let _ = sock.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(40) {
+            if sock.write_all(&[0]).is_err() {
+                return start.elapsed();
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        start.elapsed()
+    });
+    let (sock, peer) = listener.accept().unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let start = Instant::now();
+    let e = accept(&server, sock, &peer.to_string())
+        .unwrap_err()
+        .to_string();
+    let took = start.elapsed();
+    assert!(e.ends_with("failed: timed out"), "{e}");
+    assert!(
+        took >= live::tls::HANDSHAKE_TIMEOUT && took < live::tls::HANDSHAKE_TIMEOUT * 2,
+        "{took:?}"
+    );
+    // The master's side is gone: the trickler's writes fail well before 40 s.
+    assert!(trickler.join().unwrap() < Duration::from_secs(39));
+}
