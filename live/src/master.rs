@@ -137,6 +137,14 @@ pub enum MasterError {
     },
 }
 
+/// The longest text an agent may send in `Register`'s `resources` and in each of its
+/// `cgroup` directories, bytes (a real one is well under 200).
+pub const MAX_PEER_TEXT: usize = 4096;
+
+/// The most `cgroup` directories an agent may report (v1 has one per controller
+/// hierarchy mesosim uses: cpu, memory, and cpuacct where it is mounted apart).
+pub const MAX_CGROUP_DIRS: usize = 8;
+
 /// The longest `--task-command`, bytes: a LaunchTask frame is at most
 /// [`crate::wire::MAX_FRAME`], and the task id, resources and JSON escaping need room.
 pub const MAX_TASK_COMMAND: usize = crate::wire::MAX_FRAME as usize / 8;
@@ -782,9 +790,29 @@ impl Master<'_> {
                     );
                     let _ = outbox.send(Outbound::SendAndClose(Message::Refused { reason }));
                 };
+                // Everything here came from the peer: bounded before it is parsed,
+                // stored in every task run or printed.
+                if resources.len() > MAX_PEER_TEXT {
+                    return refuse(format!("resources: longer than {MAX_PEER_TEXT} bytes"));
+                }
+                if !matches!(cgroup_version.as_str(), "v1" | "v2") {
+                    return refuse(format!(
+                        "cgroup version `{}` is not v1 or v2",
+                        cgroup_version.escape_debug()
+                    ));
+                }
+                let plain = |d: &String| d.len() <= MAX_PEER_TEXT && !d.contains(char::is_control);
+                if cgroup.len() > MAX_CGROUP_DIRS || !cgroup.iter().all(plain) {
+                    return refuse(format!(
+                        "cgroup: at most {MAX_CGROUP_DIRS} directories of at most \
+                         {MAX_PEER_TEXT} bytes without control characters"
+                    ));
+                }
                 let total = match Resources::parse(&resources) {
                     Ok(r) => r,
-                    Err(e) => return refuse(format!("resources `{resources}`: {e}")),
+                    Err(e) => {
+                        return refuse(format!("resources `{}`: {e}", resources.escape_debug()))
+                    }
                 };
                 if let Err(e) = check_resources("resources", &total) {
                     return refuse(e);

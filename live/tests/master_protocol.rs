@@ -52,6 +52,27 @@ impl FakeAgent {
         });
     }
 
+    /// Registers as `odd` with `change` applied to a good Register; returns the reason
+    /// the master refused it for (it must refuse and close).
+    fn refused(addr: &str, certs: &Path, change: impl FnOnce(&mut Message)) -> String {
+        let mut agent = FakeAgent::connect(addr, certs);
+        let mut m = Message::Register {
+            version: PROTOCOL_VERSION,
+            agent: "odd".into(),
+            resources: "cpus:1;mem:256".into(),
+            cgroup_version: "v2".into(),
+            cgroup: vec!["/nowhere/odd".into()],
+        };
+        change(&mut m);
+        agent.send(&m);
+        let reason = match agent.next().unwrap() {
+            Message::Refused { reason } => reason,
+            other => panic!("expected Refused, got {other:?}"),
+        };
+        assert!(matches!(agent.next(), Err(WireError::Closed { .. })));
+        reason
+    }
+
     /// The next message other than a heartbeat, or the error that ended the stream.
     fn next(&mut self) -> Result<Message, WireError> {
         let start = Instant::now();
@@ -149,6 +170,36 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
         }
     );
     assert!(matches!(odd.next(), Err(WireError::Closed { .. })));
+
+    // Peer text is bounded and checked before it is parsed, stored or printed.
+    let set = |f: fn(&mut String, &mut String, &mut Vec<String>)| {
+        move |m: &mut Message| {
+            if let Message::Register {
+                resources,
+                cgroup_version,
+                cgroup,
+                ..
+            } = m
+            {
+                f(resources, cgroup_version, cgroup)
+            }
+        }
+    };
+    let long = FakeAgent::refused(
+        &addr,
+        &certs,
+        set(|r, _, _| r.push_str(&";x:1".repeat(2000))),
+    );
+    assert_eq!(long, "resources: longer than 4096 bytes");
+    let version = FakeAgent::refused(&addr, &certs, set(|_, v, _| *v = "v3\u{1b}[2J".into()));
+    assert_eq!(version, "cgroup version `v3\\u{1b}[2J` is not v1 or v2");
+    let many = FakeAgent::refused(&addr, &certs, set(|_, _, c| *c = vec!["/a".into(); 9]));
+    assert!(many.starts_with("cgroup: at most 8 directories"), "{many}");
+    let control = FakeAgent::refused(&addr, &certs, set(|_, _, c| c[0].push('\n')));
+    assert!(
+        control.starts_with("cgroup: at most 8 directories"),
+        "{control}"
+    );
 
     // An oversized frame instead of Register: dropped without an answer.
     let mut noisy = FakeAgent::connect(&addr, &certs);
