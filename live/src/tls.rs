@@ -17,6 +17,9 @@ use thiserror::Error;
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a side that refused the handshake waits for its peer to read the alert.
+const ALERT_LINGER: Duration = Duration::from_millis(500);
+
 /// The three PEM files of `--tls-cert`, `--tls-key` and `--tls-ca`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -155,6 +158,10 @@ impl io::Write for Deadlined<'_> {
         self.sock.write(buf)
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.sock.write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.sock.flush()
     }
@@ -186,6 +193,17 @@ fn handshake<D>(
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(err("the peer closed the connection".into()))
             }
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                // rustls has queued the alert saying why; its last-gasp write may
+                // have sent only part of what was queued.
+                while conn.wants_write() {
+                    if !matches!(conn.write_tls(&mut sock), Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+                linger_after_alert(sock.sock);
+                return Err(err(e.to_string()));
+            }
             Err(e) => return Err(err(e.to_string())),
         }
     }
@@ -196,6 +214,33 @@ fn handshake<D>(
         }
     }
     Ok(())
+}
+
+/// Half-closes `sock` and reads until the peer closes too (or [`ALERT_LINGER`] passes).
+///
+/// Closing a socket that still holds unread bytes (the rest of the peer's flight) makes
+/// the kernel send a reset and drop what is still queued to send, so the peer would see
+/// "the peer closed the connection" instead of the alert that says why it was refused.
+fn linger_after_alert(sock: &mut TcpStream) {
+    if sock.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + ALERT_LINGER;
+    let mut sink = [0u8; 4096];
+    while Instant::now() < deadline {
+        match io::Read::read(sock, &mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// Accepts a TLS connection on `sock` (whose read timeout is set) as the master.
