@@ -65,7 +65,21 @@ use thiserror::Error;
 /// Milli-units per unit: scalars are fixed-point with three decimal digits.
 pub const MILLI: i64 = 1000;
 
+/// The largest scalar the parsers accept, in milli-units: 10^15 milli = 10^12 units
+/// (10^12 cpus, or 10^12 MB = 1 EB of mem or disk).
+///
+/// Resource text can come from an untrusted peer (an agent's `Register`, a
+/// `LaunchTask`), so a value must not be able to overflow the `i64` sums the
+/// allocator keeps. No real cluster comes near this bound, and it leaves room:
+/// `i64::MAX / MAX_SCALAR_MILLI` ≈ 9,223, so the totals of over nine thousand agents
+/// each at the bound still fit in an `i64` exactly. Beyond that (or for values built
+/// in code rather than parsed) the sums saturate at `i64::MAX` instead of wrapping
+/// or panicking (see [`ResourceQuantities::add_milli`]).
+pub const MAX_SCALAR_MILLI: i64 = 1_000_000_000_000_000;
+
 /// Converts a decimal quantity to milli-units with `llround(v * 1000)`, as Mesos does.
+/// Values beyond the `i64` range saturate (and NaN gives 0), as Rust's float-to-int
+/// casts do; the parsers reject anything above [`MAX_SCALAR_MILLI`] first.
 pub fn to_milli(v: f64) -> i64 {
     (v * MILLI as f64).round() as i64
 }
@@ -167,8 +181,12 @@ impl Ranges {
     }
 
     /// Number of elements (the "quantity" Mesos uses for min_allocatable_resources).
+    /// Saturates at `u64::MAX` (the whole of `[0-18446744073709551615]` has 2^64
+    /// elements, one more than a `u64` holds).
     pub fn count(&self) -> u64 {
-        self.0.iter().map(|(b, e)| e - b + 1).sum()
+        self.0.iter().fold(0u64, |n, (b, e)| {
+            n.saturating_add((e - b).saturating_add(1))
+        })
     }
 
     /// True when there is no element.
@@ -275,12 +293,16 @@ impl Value {
     }
 
     /// The Mesos "quantity" in milli-units: the scalar itself, or the element count of
-    /// ranges and sets times 1000.
+    /// ranges and sets times 1000 (saturating at `i64::MAX`).
     pub fn quantity_milli(&self) -> i64 {
         match self {
             Value::Scalar(v) => *v,
-            Value::Ranges(r) => (r.count() as i64).saturating_mul(MILLI),
-            Value::Set(s) => s.0.len() as i64 * MILLI,
+            Value::Ranges(r) => i64::try_from(r.count())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(MILLI),
+            Value::Set(s) => i64::try_from(s.0.len())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(MILLI),
         }
     }
 }
@@ -669,7 +691,9 @@ impl Resources {
         Err(self.items.len())
     }
 
-    /// Adds one entry (Mesos `operator+=` for a `Resource`).
+    /// Adds one entry (Mesos `operator+=` for a `Resource`). Merged scalars saturate
+    /// at `i64::MAX` rather than wrap (parsed values are bounded by
+    /// [`MAX_SCALAR_MILLI`], so only absurd sums reach it).
     pub fn add_resource(&mut self, r: Resource) {
         if r.value.is_empty() {
             return;
@@ -678,7 +702,7 @@ impl Resources {
             Ok(i) if !r.is_atomic() => {
                 let e = &mut self.items[i];
                 e.value = match (&e.value, &r.value) {
-                    (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(a + b),
+                    (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(a.saturating_add(*b)),
                     (Value::Ranges(a), Value::Ranges(b)) => Value::Ranges(a.union(b)),
                     (Value::Set(a), Value::Set(b)) => Value::Set(a.union(b)),
                     _ => unreachable!("entries with equal keys have equal value types"),
@@ -896,23 +920,23 @@ impl Resources {
         self.items.iter().any(Resource::is_reserved)
     }
 
-    /// The sum of the scalar entries named `name`, in milli-units.
+    /// The sum of the scalar entries named `name`, in milli-units (saturating).
     pub fn scalar_milli(&self, name: &ResourceName) -> i64 {
         self.items
             .iter()
             .filter(|r| r.name == *name)
             .map(Resource::scalar_milli)
-            .sum()
+            .fold(0, i64::saturating_add)
     }
 
     /// Quantity of `name` in milli-units: scalar sum, or element count × 1000 for
-    /// ranges and sets.
+    /// ranges and sets (saturating at `i64::MAX`).
     pub fn quantity_milli(&self, name: &ResourceName) -> i64 {
         self.items
             .iter()
             .filter(|r| r.name == *name)
             .map(|r| r.value.quantity_milli())
-            .sum()
+            .fold(0, i64::saturating_add)
     }
 
     /// Scalar quantities by name only (§1.2): reservations, revocable markers and disk
@@ -954,9 +978,9 @@ impl Resources {
             };
             match known_slot(&r.name) {
                 Some(k) => {
-                    out[0].known[k] = (out[0].known[k] + v).max(0);
+                    out[0].known[k] = out[0].known[k].saturating_add(v).max(0);
                     if part != 0 {
-                        out[part].known[k] = (out[part].known[k] + v).max(0);
+                        out[part].known[k] = out[part].known[k].saturating_add(v).max(0);
                     }
                 }
                 None => {
@@ -1011,11 +1035,11 @@ impl Resources {
                 f.plain = false;
                 continue;
             };
-            f.have[i] += r.value.quantity_milli();
+            f.have[i] = f.have[i].saturating_add(r.value.quantity_milli());
             if r.shared || r.revocable || r.is_reserved() {
                 f.plain = false;
             } else if let Value::Scalar(v) = r.value {
-                f.scalars[i] = (f.scalars[i] + v).max(0);
+                f.scalars[i] = f.scalars[i].saturating_add(v).max(0);
             }
         }
         f
@@ -1239,7 +1263,9 @@ impl OfferFacts {
 }
 
 /// Quantities keyed by name only (Mesos `ResourceQuantities`): every stored quantity
-/// positive, iterated in name order. Subtraction clamps at zero and drops the name.
+/// positive, iterated in name order. Subtraction clamps at zero and drops the name;
+/// addition saturates at `i64::MAX` (parsed values are bounded by
+/// [`MAX_SCALAR_MILLI`], so only sums over thousands of maximal agents reach it).
 ///
 /// Well-known names live in a fixed array (no allocation, O(1) updates: this type sits
 /// in the allocator's hot loop); custom names in a small sorted vector.
@@ -1302,11 +1328,11 @@ impl ResourceQuantities {
     }
 
     /// Adds `v` milli-units of `name` (negative subtracts); a result ≤ 0 removes the
-    /// name.
+    /// name, and the sum saturates at `i64::MAX` instead of wrapping.
     #[inline]
     pub fn add_milli(&mut self, name: &ResourceName, v: i64) {
         match known_slot(name) {
-            Some(i) => self.known[i] = (self.known[i] + v).max(0),
+            Some(i) => self.known[i] = self.known[i].saturating_add(v).max(0),
             None => self.add_custom_milli(name, v),
         }
     }
@@ -1316,7 +1342,7 @@ impl ResourceQuantities {
     fn add_custom_milli(&mut self, name: &ResourceName, v: i64) {
         match self.custom.binary_search_by(|(n, _)| n.cmp(name)) {
             Ok(i) => {
-                self.custom[i].1 += v;
+                self.custom[i].1 = self.custom[i].1.saturating_add(v);
                 if self.custom[i].1 <= 0 {
                     self.custom.remove(i);
                 }
@@ -1329,11 +1355,11 @@ impl ResourceQuantities {
         }
     }
 
-    /// `self += other`.
+    /// `self += other`, saturating at `i64::MAX` per name.
     #[inline]
     pub fn add_assign(&mut self, other: &ResourceQuantities) {
         for (a, b) in self.known.iter_mut().zip(other.known.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         for (n, v) in &other.custom {
             self.add_milli(n, *v);
@@ -1343,11 +1369,11 @@ impl ResourceQuantities {
     /// `self -= other`, clamping at zero (names that reach zero are dropped).
     pub fn sub_assign(&mut self, other: &ResourceQuantities) {
         for (a, b) in self.known.iter_mut().zip(other.known.iter()) {
-            *a = (*a - b).max(0);
+            *a = a.saturating_sub(*b).max(0);
         }
         for (n, v) in &other.custom {
             if let Ok(i) = self.custom.binary_search_by(|(m, _)| m.cmp(n)) {
-                self.custom[i].1 -= v;
+                self.custom[i].1 = self.custom[i].1.saturating_sub(*v);
                 if self.custom[i].1 <= 0 {
                     self.custom.remove(i);
                 }
@@ -1641,6 +1667,13 @@ pub enum ParseErrorKind {
     /// A quantity list that names a non-scalar value.
     #[error("quantities must be scalars")]
     NotScalar,
+    /// A scalar above [`MAX_SCALAR_MILLI`] (10^12 units).
+    #[error("scalar value too large (at most 1000000000000)")]
+    ScalarTooLarge,
+    /// A term that brings the scalar total of its name in the text above
+    /// [`MAX_SCALAR_MILLI`] (repeated names, or several reservations of one name).
+    #[error("total of this resource name too large (at most 1000000000000)")]
+    TotalTooLarge,
 }
 
 /// A resource text that did not parse: what, where (1-based column in the whole
@@ -1812,9 +1845,26 @@ mod parse {
                 continue;
             }
             let r = parse_term(col, term)?;
+            if let Value::Scalar(v) = r.value {
+                check_total(out.scalar_milli(&r.name), v, col, term)?;
+            }
             out.add_resource(r);
         }
         Ok(out)
+    }
+
+    /// Bounds the running total of one name in a text by [`MAX_SCALAR_MILLI`], as each
+    /// scalar is: a peer repeating a name must not reach the `i64` limit either.
+    fn check_total(before: i64, v: i64, col: usize, term: &str) -> Result<(), ParseError> {
+        if before.saturating_add(v) <= MAX_SCALAR_MILLI {
+            return Ok(());
+        }
+        let indent = term.chars().take_while(|c| c.is_whitespace()).count();
+        Err(ParseError {
+            column: col + indent + 1,
+            token: term.trim().to_string(),
+            kind: ParseErrorKind::TotalTooLarge,
+        })
     }
 
     fn parse_scalar(c: &mut Cursor<'_>) -> Result<i64, ParseError> {
@@ -1832,7 +1882,12 @@ mod parse {
         if v < 0.0 {
             return Err(c.err_at(start, ParseErrorKind::NegativeScalar));
         }
-        Ok(to_milli(v))
+        // `to_milli` saturates huge values at `i64::MAX`, far above the bound.
+        let m = to_milli(v);
+        if m > MAX_SCALAR_MILLI {
+            return Err(c.err_at(start, ParseErrorKind::ScalarTooLarge));
+        }
+        Ok(m)
     }
 
     fn parse_term(col: usize, term: &str) -> Result<Resource, ParseError> {
@@ -2080,35 +2135,53 @@ mod parse {
             if term.trim().is_empty() {
                 continue;
             }
-            let mut c = Cursor {
-                chars: term.chars().collect(),
-                pos: 0,
-                base: col,
-                token: term,
-            };
-            let name = c.word("resource name")?;
-            if !c.eat(':') {
-                return Err(match c.peek() {
-                    Some(x) if SPECIAL.contains(&x) => c.err(ParseErrorKind::Unexpected(x)),
-                    _ => c.err(ParseErrorKind::MissingColon),
-                });
-            }
-            c.skip_ws();
-            if matches!(c.peek(), Some('[') | Some('{')) {
-                return Err(c.err(ParseErrorKind::NotScalar));
-            }
-            let v = parse_scalar(&mut c)?;
-            if !c.at_end() {
-                let x = c.peek().unwrap_or(' ');
-                return Err(c.err(ParseErrorKind::Unexpected(x)));
-            }
-            out.push((ResourceName::new(&name), v));
+            out.push(parse_pair(col, term)?);
         }
         Ok(out)
     }
 
+    /// One `name:value` term of [`parse_pairs`].
+    fn parse_pair(col: usize, term: &str) -> Result<(ResourceName, i64), ParseError> {
+        let mut c = Cursor {
+            chars: term.chars().collect(),
+            pos: 0,
+            base: col,
+            token: term,
+        };
+        let name = c.word("resource name")?;
+        if !c.eat(':') {
+            return Err(match c.peek() {
+                Some(x) if SPECIAL.contains(&x) => c.err(ParseErrorKind::Unexpected(x)),
+                _ => c.err(ParseErrorKind::MissingColon),
+            });
+        }
+        c.skip_ws();
+        if matches!(c.peek(), Some('[') | Some('{')) {
+            return Err(c.err(ParseErrorKind::NotScalar));
+        }
+        let v = parse_scalar(&mut c)?;
+        if !c.at_end() {
+            let x = c.peek().unwrap_or(' ');
+            return Err(c.err(ParseErrorKind::Unexpected(x)));
+        }
+        Ok((ResourceName::new(&name), v))
+    }
+
+    /// Quantities summed by name, each total bounded like a single scalar.
     pub(super) fn parse_quantities(text: &str) -> Result<ResourceQuantities, ParseError> {
-        Ok(ResourceQuantities::from_pairs(parse_pairs(text)?))
+        let mut q = ResourceQuantities::new();
+        if text.trim().is_empty() {
+            return Ok(q);
+        }
+        for (col, term) in split_terms(text) {
+            if term.trim().is_empty() {
+                continue;
+            }
+            let (name, v) = parse_pair(col, term)?;
+            check_total(q.get(&name), v, col, term)?;
+            q.add_milli(&name, v);
+        }
+        Ok(q)
     }
 }
 
@@ -2304,6 +2377,259 @@ mod tests {
         assert_eq!(e.kind, ParseErrorKind::EmptyName);
         let e = parse_min_allocatable("cpus:0.01|mem:x").unwrap_err();
         assert_eq!(e.column, 15);
+    }
+
+    #[test]
+    fn scalars_above_the_bound_are_rejected_where_they_stand() {
+        // As an agent's `Register.resources` could arrive from a peer.
+        let e = Resources::parse("cpus:1e16;mem:1").unwrap_err();
+        assert_eq!(
+            (&e.kind, e.column, e.token.as_str()),
+            (&ParseErrorKind::ScalarTooLarge, 6, "cpus:1e16")
+        );
+        assert_eq!(
+            e.to_string(),
+            "column 6: scalar value too large (at most 1000000000000) in `cpus:1e16`"
+        );
+        let e = Resources::parse("cpus:1e16;cpus:1;mem:1").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::ScalarTooLarge, 6));
+        let e = Resources::parse("cpus:1;mem:1e300").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::ScalarTooLarge, 12));
+        let e = Resources::parse("disk(eng)[MOUNT:/m]:1000000000000.001").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::ScalarTooLarge, 21));
+        for (text, column) in [("mem:inf", 5), ("mem:nan", 5), ("cpus:1;mem:-inf", 12)] {
+            let e = Resources::parse(text).unwrap_err();
+            assert_eq!(
+                (e.kind, e.column),
+                (ParseErrorKind::InvalidScalar, column),
+                "{text}"
+            );
+        }
+        // The total of a name is bounded too, wherever its parts sit.
+        let e = Resources::parse("cpus:1e12;cpus:0.001").unwrap_err();
+        assert_eq!(
+            (&e.kind, e.column, e.token.as_str()),
+            (&ParseErrorKind::TotalTooLarge, 11, "cpus:0.001")
+        );
+        let e = Resources::parse("cpus(a):6e11; cpus(b):6e11").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::TotalTooLarge, 15));
+        let e = Resources::parse("disk[MOUNT:/a]:6e11;disk[MOUNT:/b]:6e11").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::TotalTooLarge, 21));
+        let e = ResourceQuantities::parse("mem:6e11;cpus:1;mem:6e11").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::TotalTooLarge, 17));
+        // The bound itself is accepted: 10^12 units = 10^15 milli.
+        let r = Resources::parse("cpus:1000000000000;mem:1e12").unwrap();
+        assert_eq!(r.scalar_milli(&ResourceName::Cpus), MAX_SCALAR_MILLI);
+        assert_eq!(r.scalar_milli(&ResourceName::Mem), MAX_SCALAR_MILLI);
+        // The other parse paths share the check.
+        let e = ResourceQuantities::parse("cpus:1;mem:1e16").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::ScalarTooLarge, 12));
+        let e = ResourceLimits::parse("gpus:1e19").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::ScalarTooLarge, 6));
+        let e = parse_min_allocatable("cpus:0.01|foo:1e300").unwrap_err();
+        assert_eq!((e.kind, e.column), (ParseErrorKind::ScalarTooLarge, 15));
+    }
+
+    #[test]
+    fn ranges_of_all_of_u64_count_saturated() {
+        for text in [
+            "cpus:[0-18446744073709551615]",
+            "ports:[0-18446744073709551615]",
+        ] {
+            let r = Resources::parse(text).unwrap();
+            let name = &r.as_slice()[0].name;
+            // 2^64 elements: one more than a u64 holds.
+            let Value::Ranges(v) = &r.as_slice()[0].value else {
+                panic!("{text} is not ranges")
+            };
+            assert_eq!(v.count(), u64::MAX);
+            assert_eq!(r.quantity_milli(name), i64::MAX);
+            // Merging, subtracting and summing keep to the bounds.
+            let twice = r.plus(&r);
+            assert_eq!(twice, r);
+            assert_eq!(twice.plus(&r).quantity_milli(name), i64::MAX);
+            let less = r.minus(&Resources::parse("cpus:[7-7];ports:[7-7]").unwrap());
+            assert_eq!(less.quantity_milli(name), i64::MAX);
+        }
+        // Hand-computed counts just below saturation.
+        let count = |t: &str| match &Resources::parse(t).unwrap().as_slice()[0].value {
+            Value::Ranges(v) => v.count(),
+            _ => unreachable!(),
+        };
+        assert_eq!(count("ports:[1-18446744073709551615]"), u64::MAX);
+        assert_eq!(
+            count("ports:[0-3,18446744073709551610-18446744073709551615]"),
+            10
+        );
+        assert_eq!(
+            count("ports:[0-18446744073709551613,18446744073709551615-18446744073709551615]"),
+            u64::MAX
+        );
+        // 2^63 - 1 elements fit a u64 but not × 1000 in an i64.
+        let r = Resources::parse("ports:[1-9223372036854775807]").unwrap();
+        assert_eq!(r.quantity_milli(&ResourceName::Ports), i64::MAX);
+        assert_eq!(r.offer_facts().have[4], i64::MAX);
+        assert!(r.contains_quantities(&ResourceQuantities::parse("ports:1e12").unwrap()));
+    }
+
+    #[test]
+    fn sums_saturate_instead_of_wrapping() {
+        let cpus = ResourceName::Cpus;
+        let foo = ResourceName::new("foo");
+        // Scalar merge of entries built in code (the parsers never yield these).
+        let mut r = Resources::from_vec(vec![Resource::scalar(cpus.clone(), i64::MAX - 1)]);
+        r.add_assign(&Resources::parse("cpus:1;mem:1").unwrap());
+        r.add_resource(Resource::scalar(cpus.clone(), MAX_SCALAR_MILLI));
+        assert_eq!(r.scalar_milli(&cpus), i64::MAX);
+        assert_eq!(r.quantity_milli(&cpus), i64::MAX);
+        let [all, unreserved, reserved] = r.split_quantities();
+        assert_eq!(all.get(&cpus), i64::MAX);
+        assert_eq!(unreserved.get(&cpus), i64::MAX);
+        assert!(reserved.is_empty());
+        assert_eq!(r.offer_facts().scalars[0], i64::MAX);
+        // Unmerged entries (different reservations) summed by name.
+        let r = Resources::from_vec(vec![
+            Resource::scalar(foo.clone(), i64::MAX),
+            Resources::parse("foo(eng):1").unwrap().as_slice()[0].clone(),
+        ]);
+        assert_eq!(r.scalar_milli(&foo), i64::MAX);
+        assert_eq!(r.quantity_milli(&foo), i64::MAX);
+        assert_eq!(r.quantities().get(&foo), i64::MAX);
+        // An agent at the bound, added 9,000 times, is still exact ...
+        let agent = ResourceQuantities::parse("cpus:1e12;mem:1e12;foo:1e12").unwrap();
+        let mut total = ResourceQuantities::new();
+        for _ in 0..9_000 {
+            total.add_assign(&agent);
+        }
+        for n in [&cpus, &ResourceName::Mem, &foo] {
+            assert_eq!(total.get(n), 9_000 * MAX_SCALAR_MILLI);
+        }
+        // ... and 10,000 times saturates, then subtracts back down without wrapping.
+        for _ in 0..1_000 {
+            total.add_assign(&agent);
+        }
+        for n in [&cpus, &ResourceName::Mem, &foo] {
+            assert_eq!(total.get(n), i64::MAX);
+        }
+        total.sub_assign(&agent);
+        assert_eq!(total.get(&foo), i64::MAX - MAX_SCALAR_MILLI);
+        let q = ResourceQuantities::from_pairs([(foo.clone(), i64::MAX), (foo.clone(), 5)]);
+        assert_eq!(q.get(&foo), i64::MAX);
+    }
+
+    /// Random resource texts from a peer: pieces of the notation, huge and odd numbers
+    /// and ranges. Parsing them and summing what parses never panics (overflow checks
+    /// are on in tests), every parsed scalar is within the bound, and the running sums
+    /// never go down (a wrap would).
+    #[test]
+    fn random_peer_texts_parse_and_sum_without_panicking() {
+        use rand::seq::IndexedRandom;
+        const NAMES: [&str; 6] = ["cpus", "mem", "disk", "gpus", "ports", "foo"];
+        const NUMBERS: [&str; 16] = [
+            "0",
+            "1",
+            "0.5",
+            "1e12",
+            "1e16",
+            "1e300",
+            "999999999999.9995",
+            "1000000000000",
+            "9223372036854775807",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "inf",
+            "nan",
+            "1e-300",
+            "",
+        ];
+        // Range ends in ascending order (the last is beyond u64).
+        const ENDS: [&str; 8] = [
+            "0",
+            "7",
+            "65535",
+            "9223372036854775807",
+            "18446744073709551613",
+            "18446744073709551614",
+            "18446744073709551615",
+            "18446744073709551616",
+        ];
+        const JUNK: [&str; 14] = [
+            ":", ";", "[", "]", "-", ",", "{", "}", "(", ")", "|", "{REV}", "(eng)", " ",
+        ];
+        let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_7e57);
+        let mut total = Resources::new();
+        let mut sums = ResourceQuantities::new();
+        let mut parsed = 0;
+        for _ in 0..4_000 {
+            let mut text = String::new();
+            for t in 0..rng.random_range(1..5) {
+                if t > 0 {
+                    text.push(';');
+                }
+                text.push_str(NAMES.choose(&mut rng).unwrap());
+                if rng.random_bool(0.2) {
+                    text.push_str("(eng)");
+                }
+                text.push(':');
+                if rng.random_bool(0.4) {
+                    text.push('[');
+                    for k in 0..rng.random_range(1..4) {
+                        if k > 0 {
+                            text.push(',');
+                        }
+                        let (mut b, mut e) = (
+                            rng.random_range(0..ENDS.len()),
+                            rng.random_range(0..ENDS.len()),
+                        );
+                        if b > e && rng.random_bool(0.9) {
+                            (b, e) = (e, b);
+                        }
+                        text.push_str(ENDS[b]);
+                        text.push('-');
+                        text.push_str(ENDS[e]);
+                    }
+                    text.push(']');
+                } else {
+                    text.push_str(NUMBERS.choose(&mut rng).unwrap());
+                }
+                if rng.random_bool(0.05) {
+                    let at = rng.random_range(0..=text.len());
+                    text.insert_str(at, JUNK.choose(&mut rng).unwrap());
+                }
+            }
+            if let Ok(r) = Resources::parse(&text) {
+                parsed += 1;
+                for (_, v) in r.quantities().iter() {
+                    assert!((0..=MAX_SCALAR_MILLI).contains(&v), "{text}: {v}");
+                }
+                let before = sums.clone();
+                sums.add_assign(&r.quantities());
+                assert!(before.iter().all(|(n, v)| sums.get(n) >= v), "{text}");
+                total.add_assign(&r);
+                for n in NAMES {
+                    let n = ResourceName::new(n);
+                    assert!(total.quantity_milli(&n) >= 0, "{text}");
+                    assert!(total.scalar_milli(&n) >= 0, "{text}");
+                }
+                let _ = (total.split_quantities(), total.offer_facts());
+                let _ = total.contains_quantities(&sums);
+                let _ = total.minus(&r);
+            }
+            for t in [text.as_str(), &text.replace(['[', ']', '(', ')'], "")] {
+                if let Ok(q) = ResourceQuantities::parse(t) {
+                    assert!(q.iter().all(|(_, v)| v <= MAX_SCALAR_MILLI), "{t}");
+                    sums.add_assign(&q);
+                    sums.add_assign(&sums.clone());
+                }
+                let _ = ResourceLimits::parse(t).map(|l| l.minus(&sums));
+                let _ = parse_min_allocatable(&t.replace(';', "|"));
+            }
+        }
+        // The generator does reach the arithmetic (at least one text in 20 parses),
+        // and the doubling of `sums` reaches saturation.
+        assert!(parsed >= 4_000 / 20, "only {parsed} texts parsed");
+        assert!(sums.iter().any(|(_, v)| v == i64::MAX), "{sums}");
     }
 
     #[test]
