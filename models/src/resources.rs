@@ -46,6 +46,10 @@
 //!   `()[]{}<>:;,@=|`. Whitespace around tokens is ignored.
 //! * A zero scalar (`disk:0`) is omitted; negative or non-finite scalars, fractional
 //!   `gpus` and `begin > end` ranges are errors that name the term and its column.
+//! * Text may come from an untrusted live peer, so a scalar above
+//!   [`MAX_SCALAR_MILLI`] (10^12 units), or a name whose scalars in one text total
+//!   more, is an error too; range ends may be any `u64`. Sums of quantities and range
+//!   element counts saturate instead of overflowing.
 //!
 //! ```
 //! use models::resources::Resources;
