@@ -1710,7 +1710,17 @@ mod parse {
         token: &'a str,
     }
 
-    impl Cursor<'_> {
+    impl<'a> Cursor<'a> {
+        /// A cursor at the start of `term`, which starts at column `col` of the input.
+        fn new(col: usize, term: &'a str) -> Self {
+            Cursor {
+                chars: term.chars().collect(),
+                pos: 0,
+                base: col,
+                token: term,
+            }
+        }
+
         fn err(&self, kind: ParseErrorKind) -> ParseError {
             self.err_at(self.pos, kind)
         }
@@ -1839,15 +1849,16 @@ mod parse {
         out
     }
 
+    /// The non-blank terms of `text` (a blank text or a trailing `;` adds none).
+    fn terms(text: &str) -> impl Iterator<Item = (usize, &str)> {
+        split_terms(text)
+            .into_iter()
+            .filter(|(_, term)| !term.trim().is_empty())
+    }
+
     pub(super) fn parse_resources(text: &str) -> Result<Resources, ParseError> {
         let mut out = Resources::new();
-        if text.trim().is_empty() {
-            return Ok(out);
-        }
-        for (col, term) in split_terms(text) {
-            if term.trim().is_empty() {
-                continue;
-            }
+        for (col, term) in terms(text) {
             let r = parse_term(col, term)?;
             if let Value::Scalar(v) = r.value {
                 check_total(out.scalar_milli(&r.name), v, col, term)?;
@@ -1895,12 +1906,7 @@ mod parse {
     }
 
     fn parse_term(col: usize, term: &str) -> Result<Resource, ParseError> {
-        let mut c = Cursor {
-            chars: term.chars().collect(),
-            pos: 0,
-            base: col,
-            token: term,
-        };
+        let mut c = Cursor::new(col, term);
         let name = c.word("resource name")?;
         let name = ResourceName::new(&name);
         let mut reservations = ReservationStack::UNRESERVED;
@@ -2131,27 +2137,14 @@ mod parse {
 
     /// `name:value` pairs separated by `;` (scalars only, zero allowed).
     pub(super) fn parse_pairs(text: &str) -> Result<Vec<(ResourceName, i64)>, ParseError> {
-        let mut out = Vec::new();
-        if text.trim().is_empty() {
-            return Ok(out);
-        }
-        for (col, term) in split_terms(text) {
-            if term.trim().is_empty() {
-                continue;
-            }
-            out.push(parse_pair(col, term)?);
-        }
-        Ok(out)
+        terms(text)
+            .map(|(col, term)| parse_pair(col, term))
+            .collect()
     }
 
     /// One `name:value` term of [`parse_pairs`].
     fn parse_pair(col: usize, term: &str) -> Result<(ResourceName, i64), ParseError> {
-        let mut c = Cursor {
-            chars: term.chars().collect(),
-            pos: 0,
-            base: col,
-            token: term,
-        };
+        let mut c = Cursor::new(col, term);
         let name = c.word("resource name")?;
         if !c.eat(':') {
             return Err(match c.peek() {
@@ -2174,13 +2167,7 @@ mod parse {
     /// Quantities summed by name, each total bounded like a single scalar.
     pub(super) fn parse_quantities(text: &str) -> Result<ResourceQuantities, ParseError> {
         let mut q = ResourceQuantities::new();
-        if text.trim().is_empty() {
-            return Ok(q);
-        }
-        for (col, term) in split_terms(text) {
-            if term.trim().is_empty() {
-                continue;
-            }
+        for (col, term) in terms(text) {
             let (name, v) = parse_pair(col, term)?;
             check_total(q.get(&name), v, col, term)?;
             q.add_milli(&name, v);
