@@ -20,7 +20,7 @@ pub struct LiveArgs {
 enum LiveCommand {
     /// Run a master, N agents and a batch framework on this host: tasks are real
     /// processes in per-task cgroups (needs root and the cpu and memory controllers).
-    Run(LiveRunArgs),
+    Run(Box<LiveRunArgs>),
     /// Run a master that agents on other hosts connect to over TCP with mutual TLS,
     /// with the same allocator and batch framework as `live run`.
     Master(crate::cmd_live_net::LiveMasterArgs),
@@ -121,12 +121,25 @@ pub struct LiveRunArgs {
     /// [default: --task-command].
     #[arg(long)]
     revocable_task_command: Option<String>,
+    /// A URI each --task-command task fetches into its sandbox before it starts
+    /// (repeatable, fetched in order): an absolute path, file:// or http://, with
+    /// options `,cache` (through the agent's fetcher cache), `,executable` (chmod 755,
+    /// not extracted), `,no-extract` (archives are extracted by default).
+    #[arg(long = "task-uri", value_name = "URI[,OPTION...]")]
+    task_uris: Vec<String>,
+    /// Each agent's fetcher cache size, bytes (Mesos's --fetcher_cache_size).
+    #[arg(long, default_value_t = models::fetcher::DEFAULT_FETCHER_CACHE_SIZE)]
+    fetcher_cache_size: u64,
+    /// Where the agents' fetcher caches live (<dir>/agent-<a>, wiped at start, kept
+    /// after the run) [default: a temporary directory removed after the run].
+    #[arg(long, value_name = "DIR")]
+    fetcher_cache_dir: Option<PathBuf>,
 }
 
 /// Runs `mesosim live ...`.
 pub fn run(args: LiveArgs) -> CmdResult {
     match args.command {
-        LiveCommand::Run(a) => live_run(a),
+        LiveCommand::Run(a) => live_run(*a),
         LiveCommand::Master(a) => crate::cmd_live_net::live_master(a),
         LiveCommand::Agent(a) => crate::cmd_live_net::live_agent(a),
         LiveCommand::Certs(a) => crate::cmd_live_net::live_certs(a),
@@ -190,6 +203,15 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
             revocable_tasks: args.revocable_tasks,
             revocable_task_command: args.revocable_task_command.unwrap_or(task_command),
         },
+        fetch: live::run::FetchConfig {
+            uris: args
+                .task_uris
+                .iter()
+                .map(|u| live::fetcher::TaskUri::parse(u).map_err(|e| format!("--task-uri: {e}")))
+                .collect::<Result<_, _>>()?,
+            cache_size: args.fetcher_cache_size,
+            cache_dir: args.fetcher_cache_dir,
+        },
     };
     // Bad flags are reported before the host is looked at.
     config.validate()?;
@@ -216,6 +238,13 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
                 .row(["revocable launched".to_string(), r.launched.to_string()])
                 .row(["revocable finished".to_string(), r.finished.to_string()])
                 .row(["revocable lost (QoS)".to_string(), r.lost.to_string()]);
+        }
+        if let Some(f) = &summary.fetcher {
+            table
+                .row(["fetches".to_string(), f.requests.to_string()])
+                .row(["fetcher cache hits".to_string(), f.hits.to_string()])
+                .row(["fetcher cache misses".to_string(), f.misses.to_string()])
+                .row(["fetched bytes".to_string(), f.bytes_downloaded.to_string()]);
         }
         table.row([
             "wall time".to_string(),

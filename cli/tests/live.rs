@@ -438,3 +438,117 @@ fn sigterm_during_setup_stops_before_any_task_starts() {
     assert!(base.child(&name).dirs().iter().all(|d| !d.exists()));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn live_run_fetches_task_uris_through_each_agents_cache() {
+    let pid = std::process::id();
+    if !cgroups_usable(&format!("mesosim-test-{pid}-20")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("tool")).unwrap();
+    std::fs::write(src.join("tool/run.sh"), "echo tool > tool-ran\n").unwrap();
+    std::fs::write(
+        src.join("helper.sh"),
+        "#!/bin/sh\necho helper > helper-ran\n",
+    )
+    .unwrap();
+    let tar = Command::new("tar")
+        .args(["-czf", "tool.tgz", "tool"])
+        .current_dir(&src)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let tgz_len = std::fs::metadata(src.join("tool.tgz")).unwrap().len();
+    let helper_len = std::fs::metadata(src.join("helper.sh")).unwrap().len();
+    let run = |name: &str, uris: &[String], out: &str| {
+        let mut args = vec![
+            "live",
+            "run",
+            "--agents",
+            "2",
+            "--tasks",
+            "4",
+            "--task-resources",
+            "cpus:0.5;mem:64",
+            "--task-command",
+            "sh tool/run.sh && ./helper.sh",
+            "--allocation-interval",
+            "100ms",
+            "--cgroup-name",
+            name,
+            "--fetcher-cache-dir",
+            "cache",
+            "--out",
+            out,
+            "--quiet",
+        ];
+        for u in uris {
+            args.extend(["--task-uri", u.as_str()]);
+        }
+        let o = mesosim(&args, dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(dir.path().join(out).join("summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let uris = [
+        format!("file://{}/tool.tgz,cache", src.display()),
+        format!("{}/helper.sh,executable", src.display()),
+    ];
+    let s = run(&format!("mesosim-test-{pid}-21"), &uris, "fetched");
+    assert_eq!(s["tasks"]["finished"], 4, "{s}");
+    // Two tasks per agent: each agent downloads the archive once and extracts it from
+    // its cache for its second task; the uncached helper is copied every time.
+    let f = &s["fetcher"];
+    assert_eq!(
+        [
+            &f["requests"],
+            &f["misses"],
+            &f["hits"],
+            &f["bypasses"],
+            &f["evictions"]
+        ],
+        [8, 2, 2, 4, 0],
+        "{f}"
+    );
+    assert_eq!(f["bytes_downloaded"], 2 * tgz_len + 4 * helper_len);
+    for run in s["task_runs"].as_array().unwrap() {
+        let sandbox = dir
+            .path()
+            .join("fetched")
+            .join(run["sandbox"].as_str().unwrap());
+        assert!(sandbox.join("tool-ran").is_file() && sandbox.join("helper-ran").is_file());
+    }
+    for agent in ["agent-0", "agent-1"] {
+        let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache").join(agent))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(cached, ["c1-tool.tgz"], "{agent}");
+    }
+    // A URI that cannot be fetched fails each task before it starts; the run goes on.
+    let missing = src.join("missing.tgz");
+    let s = run(
+        &format!("mesosim-test-{pid}-22"),
+        &[missing.display().to_string()],
+        "unfetched",
+    );
+    assert_eq!(
+        [&s["tasks"]["launched"], &s["tasks"]["failed"]],
+        [0, 4],
+        "{s}"
+    );
+    for run in s["task_runs"].as_array().unwrap() {
+        assert_eq!(run["state"], "TASK_FAILED");
+        assert_eq!(run["reason"], "REASON_CONTAINER_LAUNCH_FAILED");
+        let message = run["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "fetching `{0}`: {0}: No such file",
+                missing.display()
+            )),
+            "{message}"
+        );
+    }
+}

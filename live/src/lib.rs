@@ -4,6 +4,7 @@ pub mod batch;
 pub mod certs;
 pub mod cgroup;
 pub mod clock;
+pub mod fetcher;
 pub mod master;
 pub mod netns;
 pub mod outdir;

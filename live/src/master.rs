@@ -346,6 +346,7 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
         max_clock_lag_ns: clock.max_lag().as_nanos() as u64,
         egress_bytes_per_sec: None,
         oversubscription: None,
+        fetcher: None,
     };
     // As `live run`'s: built aside and renamed into place, replacing only an earlier
     // live output.
@@ -745,6 +746,7 @@ impl Master<'_> {
             wall_ns: 0,
             revocable: false,
             reason: None,
+            message: None,
         });
         self.running.push(Running {
             run: self.runs.len() - 1,

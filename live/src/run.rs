@@ -28,6 +28,7 @@ use std::time::Instant;
 use models::allocator::{
     AgentId, AgentInfo, Allocator, AllocatorConfig, Candidates, FrameworkId, FrameworkInfo,
 };
+use models::fetcher::DEFAULT_FETCHER_CACHE_SIZE;
 use models::resources::Resources;
 use rand::RngCore;
 use sim_core::{Context, Engine, Handler, NoObserver, RngStreams, SimDuration, SimTime};
@@ -36,6 +37,7 @@ use thiserror::Error;
 use crate::batch::{check_resources, limits_for, scalar};
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard, Limits};
 use crate::clock::WallClock;
+use crate::fetcher::{FetchError, Fetcher, FetcherSummary, TaskUri};
 use crate::netns::{limit_egress, veth_pair, End, NetError, Netns, RateLimit};
 use crate::outdir::{check_target, OutputDir};
 use crate::oversubscription::OversubscriptionConfig;
@@ -82,6 +84,30 @@ pub struct LiveConfig {
     pub network: Option<NetworkConfig>,
     /// Resource estimator, QoS controller and revocable tasks (default: none).
     pub oversubscription: OversubscriptionConfig,
+    /// URIs each `--task-command` task fetches into its sandbox before it starts.
+    pub fetch: FetchConfig,
+}
+
+/// What the agents' fetchers fetch, and their caches (mesos-semantics.md §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchConfig {
+    /// The URIs, fetched one after another in this order (none: no fetcher).
+    pub uris: Vec<TaskUri>,
+    /// Each agent's cache size, bytes (`--fetcher_cache_size`).
+    pub cache_size: u64,
+    /// Where the agents' caches live (`<dir>/agent-<a>`, wiped at start and left
+    /// after the run); by default a temporary directory removed after the run.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            uris: Vec::new(),
+            cache_size: DEFAULT_FETCHER_CACHE_SIZE,
+            cache_dir: None,
+        }
+    }
 }
 
 /// Each agent in a network namespace of its own (`<cgroup_name>-agent-<a>`), joined to
@@ -150,6 +176,9 @@ pub enum LiveError {
         /// The error.
         source: io::Error,
     },
+    /// A URI could not be fetched (the task fails; the run goes on).
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     /// The allocator offered more than an agent has (a broken invariant, reported
     /// rather than acted on).
     #[error("over-allocation on {agent}: {used} in use plus {task} exceeds {total}")]
@@ -268,6 +297,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         Some(_) => Some(Netns::create(&format!("{}-hub", config.cgroup_name))?),
         None => None,
     };
+    let fetch_root = FetchRoot::create(&config.fetch)?;
     let mut agents = Vec::new();
     for a in 0..config.agents {
         // Setting up many agent networks takes seconds: an interrupt stops it here
@@ -279,12 +309,24 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             (Some(net), Some(hub)) => Some(agent_network(config, net, hub, a)?),
             _ => None,
         };
+        let fetcher = match &fetch_root {
+            Some(root) => Some(
+                Fetcher::new(root.join(&name), config.fetch.cache_size).map_err(|source| {
+                    LiveError::Output {
+                        path: root.join(&name),
+                        source,
+                    }
+                })?,
+            ),
+            None => None,
+        };
         agents.push(Agent {
             name,
             used: Resources::default(),
             cgroup,
             network,
             launched: 0,
+            fetcher,
         });
     }
     interrupted(&interrupts)?;
@@ -327,7 +369,13 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         return Err(e);
     }
     let mut agents = Vec::new();
+    let mut fetcher: Option<FetcherSummary> = None;
     for agent in std::mem::take(&mut master.agents) {
+        if let Some(f) = &agent.fetcher {
+            fetcher
+                .get_or_insert_with(Default::default)
+                .add(&f.summary());
+        }
         agents.push(AgentSummary {
             cgroup: dirs(agent.cgroup.cgroup()),
             name: agent.name,
@@ -370,9 +418,52 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         max_clock_lag_ns: clock.max_lag().as_nanos() as u64,
         egress_bytes_per_sec: config.network.as_ref().and_then(|n| n.egress_bytes_per_sec),
         oversubscription,
+        fetcher,
     };
+    drop(fetch_root);
     out.commit(&summary)?;
     Ok(summary)
+}
+
+/// The parent of the agents' cache directories: a temporary directory removed when
+/// dropped, or the `--fetcher-cache-dir` given (left in place, as Mesos leaves its cache
+/// until the next agent start wipes it).
+enum FetchRoot {
+    Temporary(tempfile::TempDir),
+    Given(PathBuf),
+}
+
+impl FetchRoot {
+    /// None when no task names a URI.
+    fn create(fetch: &FetchConfig) -> Result<Option<FetchRoot>, LiveError> {
+        if fetch.uris.is_empty() {
+            return Ok(None);
+        }
+        let root = match &fetch.cache_dir {
+            Some(dir) => fs::create_dir_all(dir)
+                .map(|()| FetchRoot::Given(dir.clone()))
+                .map_err(|source| LiveError::Output {
+                    path: dir.clone(),
+                    source,
+                })?,
+            None => tempfile::Builder::new()
+                .prefix("mesosim-fetch-")
+                .tempdir()
+                .map(FetchRoot::Temporary)
+                .map_err(|source| LiveError::Output {
+                    path: std::env::temp_dir(),
+                    source,
+                })?,
+        };
+        Ok(Some(root))
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        match self {
+            FetchRoot::Temporary(t) => t.path().join(name),
+            FetchRoot::Given(d) => d.join(name),
+        }
+    }
 }
 
 fn interrupted(interrupts: &Interrupts) -> Result<(), LiveError> {
@@ -447,6 +538,8 @@ struct Agent {
     cgroup: CgroupGuard,
     network: Option<AgentNetwork>,
     launched: u64,
+    /// Its fetcher, when tasks name URIs.
+    fetcher: Option<Fetcher>,
 }
 
 struct AgentNetwork {
@@ -570,8 +663,9 @@ impl Master<'_> {
             self.offers += 1;
             let mut left = offer.resources.clone();
             while self.next_task < self.config.tasks && left.contains(&task) {
-                self.launch(offer.agent.0 as usize, offer.role.clone())?;
-                left.sub_assign(&task);
+                if self.launch(offer.agent.0 as usize, offer.role.clone())? {
+                    left.sub_assign(&task);
+                }
             }
             self.launch_revocable(offer.agent.0 as usize, &offer.role, &mut left)?;
             if !left.is_empty() {
@@ -590,23 +684,78 @@ impl Master<'_> {
         Ok(())
     }
 
-    fn launch(&mut self, a: usize, role: Arc<str>) -> Result<(), LiveError> {
+    /// Fetches the next task's URIs on agent `a` and starts it; false when a URI could
+    /// not be fetched (the task is `TASK_FAILED` and its resources stay on offer).
+    fn launch(&mut self, a: usize, role: Arc<str>) -> Result<bool, LiveError> {
         let config = self.config;
         let index = self.next_task;
+        let id = format!("task-{index}");
+        self.next_task += 1;
+        match self.fetch(a, &id) {
+            Ok(()) => {}
+            Err(LiveError::Fetch(e)) => {
+                eprintln!("mesosim live: {id} on {}: {e}", self.agents[a].name);
+                self.fetch_failed(a, id, e.to_string());
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
         self.start_task(
             a,
             role,
             TaskSpec {
-                id: format!("task-{index}"),
+                id,
                 index,
                 resources: &config.task_resources,
                 command: &config.task_command,
                 revocable: false,
             },
         )?;
-        self.next_task += 1;
         self.counts.launched += 1;
+        Ok(true)
+    }
+
+    /// Fetches `--task-uri`s into task `id`'s sandbox on agent `a`.
+    fn fetch(&mut self, a: usize, id: &str) -> Result<(), LiveError> {
+        let Some(fetcher) = &mut self.agents[a].fetcher else {
+            return Ok(());
+        };
+        let sandbox = self.sandboxes.join(id);
+        fs::create_dir_all(&sandbox).map_err(|source| LiveError::Output {
+            path: sandbox.clone(),
+            source,
+        })?;
+        for uri in &self.config.fetch.uris {
+            fetcher
+                .fetch(None, uri, &sandbox)
+                .map_err(LiveError::Fetch)?;
+        }
         Ok(())
+    }
+
+    /// Records a task that never started: Mesos reports a failed fetch as
+    /// `TASK_FAILED` with `REASON_CONTAINER_LAUNCH_FAILED`.
+    fn fetch_failed(&mut self, a: usize, id: String, message: String) {
+        let now_ns = self.start.elapsed().as_nanos() as u64;
+        let task = &self.config.task_resources;
+        self.counts.failed += 1;
+        self.runs.push(TaskRun {
+            sandbox: format!("tasks/{id}"),
+            id,
+            agent: self.agents[a].name.clone(),
+            cpus_milli: scalar(task, "cpus"),
+            mem_mb: scalar(task, "mem") / 1000,
+            cgroup: Vec::new(),
+            state: "TASK_FAILED".into(),
+            exit_code: None,
+            signal: None,
+            start_ns: now_ns,
+            end_ns: now_ns,
+            wall_ns: 0,
+            revocable: false,
+            reason: Some("REASON_CONTAINER_LAUNCH_FAILED".into()),
+            message: Some(message),
+        });
     }
 
     /// Starts a task on agent `a`: its sandbox, its cgroup with its limits, its process.
@@ -693,6 +842,7 @@ impl Master<'_> {
             wall_ns: 0,
             revocable: spec.revocable,
             reason: None,
+            message: None,
         });
         self.running.push(Running {
             run: self.runs.len() - 1,

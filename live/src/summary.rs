@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fetcher::FetcherSummary;
 use crate::oversubscription::OversubscriptionSummary;
 
 /// The file `mesosim live run` (and `live master`) writes last into its output directory.
@@ -41,6 +42,9 @@ pub struct LiveSummary {
     /// `--estimator`, `--qos` or `--revocable-tasks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oversubscription: Option<OversubscriptionSummary>,
+    /// What the agents' fetchers did, summed (absent without `--task-uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetcher: Option<FetcherSummary>,
 }
 
 /// Counts of the regular tasks (revocable ones are counted in `oversubscription`).
@@ -52,7 +56,8 @@ pub struct TaskCounts {
     pub launched: u64,
     /// Ended with exit status 0 (`TASK_FINISHED`).
     pub finished: u64,
-    /// Ended otherwise (`TASK_FAILED`): non-zero status or a signal.
+    /// Ended otherwise (`TASK_FAILED`): non-zero status, a signal, or (not counted as
+    /// launched) a URI that could not be fetched.
     pub failed: u64,
     /// Killed by the master when `--timeout` passed (`TASK_KILLED`).
     pub killed: u64,
@@ -120,4 +125,7 @@ pub struct TaskRun {
     /// `REASON_AGENT_REMOVED` (`live master`: its agent was lost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What went wrong when it never started (a URI that could not be fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

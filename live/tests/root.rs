@@ -64,6 +64,7 @@ fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
         out: out.to_path_buf(),
         network: None,
         oversubscription: Default::default(),
+        fetch: Default::default(),
     }
 }
 

@@ -213,6 +213,18 @@ impl FetcherCache {
         }
     }
 
+    /// The download of `key` brought `actual` bytes: a file smaller than its declared
+    /// size gives the unused reservation back (a larger one cannot be kept: the caller
+    /// delivers it, then ends the entry with `download_finished(key, false)`).
+    pub fn shrink_to(&mut self, key: &CacheKey, actual: u64) {
+        if let Some(e) = self.entries.get_mut(key) {
+            if actual < e.size {
+                self.used -= e.size - actual;
+                e.size = actual;
+            }
+        }
+    }
+
     /// The keys evicted since the last call, in eviction order (for event logs).
     pub fn take_evicted(&mut self) -> Vec<CacheKey> {
         std::mem::take(&mut self.evicted)
@@ -349,6 +361,23 @@ mod tests {
             FetchAction::DownloadAndCache
         );
         assert!(!c.contains(&key("u")));
+    }
+
+    #[test]
+    fn a_smaller_download_gives_the_unused_space_back() {
+        let mut c = FetcherCache::new(100);
+        c.request(&key("u"), 60, true);
+        c.shrink_to(&key("u"), 45);
+        c.download_finished(&key("u"), true);
+        c.release(&key("u"));
+        assert_eq!(c.used(), 45);
+        // A larger actual size changes nothing here (the caller drops the entry).
+        c.shrink_to(&key("u"), 70);
+        assert_eq!(c.used(), 45);
+        // 55 bytes fit beside it without evicting it.
+        assert_eq!(fetch(&mut c, "v", 55), FetchAction::DownloadAndCache);
+        assert!(c.contains(&key("u")));
+        assert_eq!(c.used(), 100);
     }
 
     #[test]
