@@ -143,8 +143,10 @@ impl Source {
             }
             Source::File(PathBuf::from(path))
         };
-        if source.basename().is_empty() {
-            return Err(format!("`{value}` names no file (its path ends in `/`)"));
+        if matches!(source.basename().as_str(), "" | "." | "..") {
+            return Err(format!(
+                "`{value}` names no file (its path ends in `/`, `.` or `..`)"
+            ));
         }
         Ok(source)
     }
@@ -736,6 +738,8 @@ mod tests {
             ("http://h:99999/x", "`99999` is not a port"),
             ("http://u@h/x", "user names"),
             ("http://h/dir/", "names no file"),
+            ("http://h/dir/..", "names no file"),
+            ("/tmp/.", "names no file"),
             ("ftp://h/x", "is neither an absolute path"),
         ] {
             let e = TaskUri::parse(spec).unwrap_err();
