@@ -197,6 +197,8 @@ enum NetEvent {
         resources: String,
         cgroup_version: String,
         cgroup: Vec<String>,
+        /// The DNS names of its client certificate.
+        cert_names: Vec<String>,
         outbox: Sender<Outbound>,
     },
     /// A registered agent's status update.
@@ -527,6 +529,7 @@ fn relay(
         resources,
         cgroup_version,
         cgroup,
+        cert_names: tls::peer_dns_names(&stream.conn),
         outbox,
     });
     if registered.is_err() {
@@ -781,6 +784,7 @@ impl Master<'_> {
                 resources,
                 cgroup_version,
                 cgroup,
+                cert_names,
                 outbox,
             } => {
                 let refuse = |reason: String| {
@@ -819,6 +823,20 @@ impl Master<'_> {
                 }
                 if !task_id_ok(&name) {
                     return refuse("an agent name is 1-64 of [A-Za-z0-9._-]".into());
+                }
+                // Any holder of a certificate from the run's CA could otherwise take
+                // another agent's name (and its place in the summary).
+                if !cert_names.contains(&name) {
+                    let names: Vec<String> = cert_names.iter().map(|n| format!("`{n}`")).collect();
+                    return refuse(format!(
+                        "the certificate of {peer} is for {}, not `{name}` (an agent \
+                         registers under a DNS name of its certificate)",
+                        if names.is_empty() {
+                            "no DNS name".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ));
                 }
                 if self
                     .agents

@@ -270,6 +270,19 @@ pub fn connect(
     Ok(StreamOwned::new(conn, sock))
 }
 
+/// The DNS names among the subject alternative names of the peer's certificate (the
+/// first of its chain, which rustls verified against the CA during the handshake):
+/// the names the peer may go by. Empty when it presented none or they do not parse.
+pub fn peer_dns_names(conn: &rustls::CommonState) -> Vec<String> {
+    let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
+        return Vec::new();
+    };
+    match webpki::EndEntityCert::try_from(cert) {
+        Ok(cert) => cert.valid_dns_names().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Sends the TLS close_notify alert and shuts the socket, ignoring errors (the
 /// connection is ending).
 pub fn close<C, D>(s: &mut StreamOwned<C, TcpStream>)

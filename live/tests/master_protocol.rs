@@ -20,8 +20,14 @@ struct FakeAgent {
 }
 
 impl FakeAgent {
+    /// Connects with agent 0's certificate (whose name is `agent-0`).
     fn connect(addr: &str, certs: &Path) -> FakeAgent {
-        let (cert, key) = agent_files(0);
+        FakeAgent::connect_as(addr, certs, 0)
+    }
+
+    /// Connects with agent `i`'s certificate.
+    fn connect_as(addr: &str, certs: &Path, i: u32) -> FakeAgent {
+        let (cert, key) = agent_files(i);
         let tls = TlsFiles {
             cert: certs.join(cert),
             key: certs.join(key),
@@ -107,7 +113,7 @@ fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
     write_certs(&CertsConfig {
         out: certs.clone(),
         master_names: vec!["localhost".into()],
-        agents: 1,
+        agents: 2,
     })
     .unwrap();
     let listen_file = tmp.join("addr");
@@ -201,6 +207,21 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
         "{control}"
     );
 
+    // Agent 1's certificate does not make it agent 0.
+    let mut impostor = FakeAgent::connect_as(&addr, &certs, 1);
+    impostor.register(PROTOCOL_VERSION, "agent-0");
+    let local = impostor.stream.sock.local_addr().unwrap();
+    assert_eq!(
+        impostor.next().unwrap(),
+        Message::Refused {
+            reason: format!(
+                "the certificate of {local} is for `agent-1`, not `agent-0` (an agent \
+                 registers under a DNS name of its certificate)"
+            )
+        }
+    );
+    assert!(matches!(impostor.next(), Err(WireError::Closed { .. })));
+
     // An oversized frame instead of Register: dropped without an answer.
     let mut noisy = FakeAgent::connect(&addr, &certs);
     noisy.stream.write_all(&u32::MAX.to_be_bytes()).unwrap();
@@ -210,7 +231,7 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
     // A good agent gets both tasks (it holds two), finishes one, then names a task it
     // was never given: the master drops it and the other task is lost.
     let mut agent = FakeAgent::connect(&addr, &certs);
-    agent.register(PROTOCOL_VERSION, "good");
+    agent.register(PROTOCOL_VERSION, "agent-0");
     assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
     let mut launched = Vec::new();
     while launched.len() < 2 {
@@ -266,7 +287,7 @@ fn a_silent_agent_is_lost_after_the_peer_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let (master, addr, certs) = start_master(tmp.path(), 1);
     let mut agent = FakeAgent::connect(&addr, &certs);
-    agent.register(PROTOCOL_VERSION, "quiet");
+    agent.register(PROTOCOL_VERSION, "agent-0");
     assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
     assert!(matches!(agent.next().unwrap(), Message::LaunchTask { .. }));
     agent.send(&status("task-0", TaskState::Running, None));
