@@ -15,7 +15,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -53,6 +53,12 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections served at once; more are closed at once (a bound on threads).
 const MAX_CONNECTIONS: usize = 1024;
+
+/// Status updates from one connection the master may have received but not yet
+/// handled. At the budget the connection's thread stops reading its socket until the
+/// master catches up, so TCP holds the agent back: an agent sending as fast as it can
+/// neither grows the master's memory nor crowds out the other agents' updates.
+pub const STATUS_BUDGET: usize = 64;
 
 /// How long the master waits for connection threads to deliver `Shutdown`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -202,9 +208,36 @@ enum NetEvent {
         outbox: Sender<Outbound>,
     },
     /// A registered agent's status update.
-    Status { conn: u64, update: Message },
+    Status {
+        conn: u64,
+        update: Message,
+        /// Its share of the connection's [`STATUS_BUDGET`], returned when handled.
+        _credit: Credit,
+    },
     /// A connection ended or failed.
     Lost { conn: u64, reason: String },
+}
+
+/// One unhandled status update's share of its connection's [`STATUS_BUDGET`]; dropping
+/// it (once the master handled the update, or dropped it unhandled) returns it.
+struct Credit(Arc<AtomicUsize>);
+
+impl Credit {
+    /// Takes a share of `in_flight`, unless the budget is spent.
+    fn take(in_flight: &Arc<AtomicUsize>) -> Option<Credit> {
+        in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < STATUS_BUDGET).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Credit(in_flight.clone()))
+    }
+}
+
+impl Drop for Credit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What the master tells a connection thread.
@@ -548,6 +581,7 @@ fn relay_registered(
     let peer = reader.peer().to_string();
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
+    let in_flight = Arc::new(AtomicUsize::new(0));
     loop {
         loop {
             match inbox.try_recv() {
@@ -567,11 +601,54 @@ fn relay_registered(
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
+        // Taken before reading, so a frame read is never held back.
+        let Some(credit) = Credit::take(&in_flight) else {
+            // The master has not caught up with this agent: its bytes wait in the
+            // socket, and the wait is not its silence.
+            std::thread::sleep(READ_TICK);
+            last_heard = Instant::now();
+            continue;
+        };
         let mut progress = false;
         match reader.poll(stream, &mut progress) {
             Ok(Some(Message::Heartbeat)) => {}
-            Ok(Some(update @ Message::StatusUpdate { .. })) => {
-                if events.send(NetEvent::Status { conn, update }).is_err() {
+            Ok(Some(Message::StatusUpdate {
+                task_id,
+                state,
+                exit_code,
+                signal,
+                mut message,
+            })) => {
+                // Bounded before it is queued: a queued update holds little memory.
+                if !task_id_ok(&task_id) {
+                    return Err(WireError::Unexpected {
+                        peer: peer.clone(),
+                        kind: "StatusUpdate".into(),
+                        detail: "a task id is 1-64 of [A-Za-z0-9._-]".into(),
+                    }
+                    .to_string());
+                }
+                if message.len() > MAX_PEER_TEXT {
+                    let mut end = MAX_PEER_TEXT;
+                    while !message.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    message.truncate(end);
+                    message.push_str("...");
+                }
+                let update = Message::StatusUpdate {
+                    task_id,
+                    state,
+                    exit_code,
+                    signal,
+                    message,
+                };
+                let event = NetEvent::Status {
+                    conn,
+                    update,
+                    _credit: credit,
+                };
+                if events.send(event).is_err() {
                     return Ok(());
                 }
             }
@@ -874,7 +951,7 @@ impl Master<'_> {
                     self.started = true;
                 }
             }
-            NetEvent::Status { conn, update } => {
+            NetEvent::Status { conn, update, .. } => {
                 if let Err(reason) = self.on_status(now, conn, update) {
                     if let Some(a) = self.agent_of(conn) {
                         if let Some(o) = &self.agents[a].outbox {
@@ -927,7 +1004,11 @@ impl Master<'_> {
             .to_string());
         };
         if !message.is_empty() && state != TaskState::Running {
-            eprintln!("{task_id} on {}: {state}: {message}", self.agents[a].name);
+            eprintln!(
+                "{task_id} on {}: {state}: {}",
+                self.agents[a].name,
+                message.escape_debug()
+            );
         }
         let run = &mut self.runs[self.running[i].run];
         if state == TaskState::Running {
@@ -1014,5 +1095,110 @@ impl Master<'_> {
                 }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+    use crate::tls::ClientStream;
+    use std::net::TcpListener;
+
+    /// A registered connection's two ends over loopback mutual TLS: the master's side
+    /// set up as `serve_conn` does, and an agent's.
+    fn tls_pair() -> (ServerStream, ClientStream, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let certs = tmp.path().to_path_buf();
+        write_certs(&CertsConfig {
+            out: certs.clone(),
+            master_names: vec!["localhost".into()],
+            agents: 1,
+        })
+        .unwrap();
+        let (cert, key) = agent_files(0);
+        let agent = TlsFiles {
+            cert: certs.join(cert),
+            key: certs.join(key),
+            ca: certs.join("ca.pem"),
+        };
+        let master = TlsFiles {
+            cert: certs.join(MASTER_CERT),
+            key: certs.join(MASTER_KEY),
+            ca: certs.join("ca.pem"),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let sock = TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(READ_TICK)).unwrap();
+            let config = agent.client_config().unwrap();
+            tls::connect(&config, "localhost", sock, &addr.to_string()).unwrap()
+        });
+        let (sock, peer) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(READ_TICK)).unwrap();
+        sock.set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let server = tls::accept(
+            &master.server_config().unwrap(),
+            sock,
+            &peer.to_string(),
+        )
+        .unwrap();
+        (server, client.join().unwrap(), tmp)
+    }
+
+    fn running(i: usize) -> Message {
+        Message::StatusUpdate {
+            task_id: format!("task-{i}"),
+            state: TaskState::Running,
+            exit_code: None,
+            signal: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_flooding_agent_has_at_most_its_budget_of_updates_queued_until_the_master_catches_up() {
+        const SENT: usize = 4 * STATUS_BUDGET;
+        let (mut server, mut client, _tmp) = tls_pair();
+        let (events_tx, events) = mpsc::channel();
+        let (outbox, inbox) = mpsc::channel();
+        let relay = std::thread::spawn(move || {
+            let mut reader = FrameReader::new("agent");
+            relay_registered(7, &mut server, &mut reader, &events_tx, &inbox)
+        });
+        let flood = std::thread::spawn(move || {
+            // Every update at once; the writes block while the master holds it back.
+            let frames: Vec<u8> = (0..SENT).flat_map(|i| wire::encode(&running(i))).collect();
+            io::Write::write_all(&mut client, &frames).unwrap();
+            io::Write::flush(&mut client).unwrap();
+            client
+        });
+        // A master that handles nothing: the queue stops at the budget.
+        let mut held = Vec::new();
+        while let Ok(e) = events.recv_timeout(Duration::from_secs(2)) {
+            held.push(e);
+            assert!(held.len() <= STATUS_BUDGET, "more than the budget queued");
+        }
+        assert_eq!(held.len(), STATUS_BUDGET);
+        // Handling them lets the rest through, in order.
+        let mut got = 0;
+        while got < SENT {
+            let e = if held.is_empty() {
+                events.recv_timeout(Duration::from_secs(20)).expect("an update")
+            } else {
+                held.remove(0)
+            };
+            let NetEvent::Status { conn, update, .. } = e else {
+                panic!("not a status update");
+            };
+            assert_eq!((conn, update), (7, running(got)));
+            got += 1;
+        }
+        let client = flood.join().unwrap();
+        outbox.send(Outbound::Close("done".into())).unwrap();
+        assert_eq!(relay.join().unwrap(), Ok(()));
+        drop(client);
     }
 }

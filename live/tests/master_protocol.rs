@@ -9,7 +9,7 @@ use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY
 use live::master::{run_master, MasterConfig};
 use live::tls::{connect, ClientStream, TlsFiles};
 use live::wire::{
-    write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT, PROTOCOL_VERSION,
+    encode, write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT, PROTOCOL_VERSION,
 };
 use models::resources::Resources;
 use sim_core::SimDuration;
@@ -109,6 +109,11 @@ type MasterRun =
 /// Starts a master running `tasks` tasks of `cpus:0.5;mem:64` in a thread; returns it,
 /// its address and the certificates directory.
 fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
+    start_master_for(tmp, tasks, 1)
+}
+
+/// As [`start_master`], launching nothing before `min_agents` registered.
+fn start_master_for(tmp: &Path, tasks: u32, min_agents: u32) -> (MasterRun, String, PathBuf) {
     let certs = tmp.join("certs");
     write_certs(&CertsConfig {
         out: certs.clone(),
@@ -131,7 +136,7 @@ fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
         tasks,
         task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
         task_command: "true".into(),
-        min_agents: 1,
+        min_agents,
         timeout: SimDuration::from_secs(60),
         out: tmp.join("out"),
     };
@@ -280,6 +285,83 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
     )
     .unwrap();
     assert_eq!(written, summary);
+}
+
+#[test]
+fn an_agent_flooding_status_updates_does_not_crowd_out_a_good_one() {
+    use live::master::STATUS_BUDGET;
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master_for(tmp.path(), 4, 2);
+    let flood_for = Duration::from_secs(3);
+    let flooder = {
+        let (addr, certs) = (addr.clone(), certs.clone());
+        std::thread::spawn(move || {
+            let mut a = FakeAgent::connect_as(&addr, &certs, 1);
+            a.register(PROTOCOL_VERSION, "agent-1");
+            assert!(matches!(a.next().unwrap(), Message::Registered { .. }));
+            let (mut tasks, mut sent) = (Vec::<String>::new(), 0);
+            let until = Instant::now() + flood_for;
+            while Instant::now() < until {
+                // Bursts of heartbeats, then of updates for its (running) tasks, as
+                // fast as the master takes them.
+                let burst: Vec<u8> = if tasks.is_empty() {
+                    (0..100).flat_map(|_| encode(&Message::Heartbeat)).collect()
+                } else {
+                    sent += 100;
+                    let updates = tasks.iter().cycle().take(100);
+                    updates
+                        .flat_map(|t| encode(&status(t, TaskState::Running, None)))
+                        .collect()
+                };
+                a.stream.write_all(&burst).unwrap();
+                a.stream.flush().unwrap();
+                let mut progress = false;
+                match a.reader.poll(&mut a.stream, &mut progress).unwrap() {
+                    Some(Message::LaunchTask { task_id, .. }) => tasks.push(task_id),
+                    Some(Message::Heartbeat) | None => {}
+                    Some(other) => panic!("unexpected {other:?}"),
+                }
+            }
+            for t in &tasks {
+                a.send(&status(t, TaskState::Finished, Some(0)));
+            }
+            loop {
+                match a.next().unwrap() {
+                    Message::Shutdown { .. } => break,
+                    Message::LaunchTask { .. } => panic!("a task after the flood"),
+                    _ => {}
+                }
+            }
+            (tasks.len(), sent)
+        })
+    };
+    // The good agent runs its tasks to the end while the flood goes on.
+    let mut good = FakeAgent::connect(&addr, &certs);
+    good.register(PROTOCOL_VERSION, "agent-0");
+    assert!(matches!(good.next().unwrap(), Message::Registered { .. }));
+    let mut mine = 0;
+    let shutdown = loop {
+        match good.next().unwrap() {
+            Message::LaunchTask { task_id, .. } => {
+                good.send(&status(&task_id, TaskState::Running, None));
+                good.send(&status(&task_id, TaskState::Finished, Some(0)));
+                mine += 1;
+            }
+            Message::Shutdown { reason } => break reason,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(shutdown, "the run ended");
+    let (theirs, flooded) = flooder.join().unwrap();
+    assert_eq!((mine, theirs), (2, 2));
+    assert!(flooded > 10 * STATUS_BUDGET, "only {flooded} updates sent");
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!(
+        (summary.tasks.finished, summary.tasks.lost),
+        (4, Some(0)),
+        "{:?}",
+        summary.task_runs
+    );
 }
 
 #[test]
