@@ -515,7 +515,7 @@ fn relay(
     let asked = Instant::now();
     let first = loop {
         let mut progress = false;
-        match reader.poll(stream, &mut progress) {
+        match reader.poll(&mut tls::ReadOnce(stream), &mut progress) {
             Ok(Some(m)) => break m,
             Ok(None) if asked.elapsed() > REGISTER_TIMEOUT || stop.load(Ordering::SeqCst) => {
                 let e = WireError::Silent {
@@ -610,7 +610,7 @@ fn relay_registered(
             continue;
         };
         let mut progress = false;
-        match reader.poll(stream, &mut progress) {
+        match reader.poll(&mut tls::ReadOnce(stream), &mut progress) {
             Ok(Some(Message::Heartbeat)) => {}
             Ok(Some(Message::StatusUpdate {
                 task_id,

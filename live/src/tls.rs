@@ -270,6 +270,48 @@ pub fn connect(
     Ok(StreamOwned::new(conn, sock))
 }
 
+/// Reads a TLS stream's plaintext with at most one read of its socket per call:
+/// `Err(WouldBlock)` while no whole record has arrived.
+///
+/// `StreamOwned`'s own `read` keeps reading for as long as bytes arrive and no whole
+/// record has, so a peer sending a record a byte at a time, each byte within the socket's
+/// read timeout, would hold the reading thread (and all it tends: its outbox, heartbeats,
+/// the peer's silence) until the record ends, up to 16 KiB later.
+pub struct ReadOnce<'a, C>(pub &'a mut StreamOwned<C, TcpStream>);
+
+impl<C, D> io::Read for ReadOnce<'_, C>
+where
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let s = &mut *self.0;
+        // What rustls queued to send (a key update's answer, say) goes first.
+        while s.conn.wants_write() {
+            if s.conn.write_tls(&mut s.sock)? == 0 {
+                break;
+            }
+        }
+        match s.conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        // Nothing buffered: one read, whose end rustls's reader reports (close_notify
+        // as 0, an end without it as UnexpectedEof).
+        s.conn.read_tls(&mut s.sock)?;
+        if let Err(e) = s.conn.process_new_packets() {
+            // Tell the peer why, as far as it listens.
+            while s.conn.wants_write() {
+                if !matches!(s.conn.write_tls(&mut s.sock), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        s.conn.reader().read(buf)
+    }
+}
+
 /// The DNS names among the subject alternative names of the peer's certificate (the
 /// first of its chain, which rustls verified against the CA during the handshake):
 /// the names the peer may go by. Empty when it presented none or they do not parse.

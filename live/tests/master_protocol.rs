@@ -79,6 +79,27 @@ impl FakeAgent {
         reason
     }
 
+    /// Registers as `agent-<i>` and answers `n` launches with `TASK_RUNNING`; returns
+    /// the task ids.
+    fn run_tasks(&mut self, i: u32, n: usize) -> Vec<String> {
+        self.register(PROTOCOL_VERSION, &format!("agent-{i}"));
+        assert!(matches!(self.next().unwrap(), Message::Registered { .. }));
+        let mut tasks = Vec::new();
+        while tasks.len() < n {
+            if let Message::LaunchTask { task_id, .. } = self.next().unwrap() {
+                self.send(&status(&task_id, TaskState::Running, None));
+                tasks.push(task_id);
+            }
+        }
+        tasks
+    }
+
+    /// True once the master ended the connection (reads whatever else it sends).
+    fn dropped(&mut self) -> bool {
+        let mut progress = false;
+        self.reader.poll(&mut self.stream, &mut progress).is_err()
+    }
+
     /// The next message other than a heartbeat, or the error that ended the stream.
     fn next(&mut self) -> Result<Message, WireError> {
         let start = Instant::now();
@@ -362,6 +383,81 @@ fn an_agent_flooding_status_updates_does_not_crowd_out_a_good_one() {
         "{:?}",
         summary.task_runs
     );
+}
+
+#[test]
+fn an_agent_trickling_a_tls_record_or_a_frame_is_dropped() {
+    use live::wire::FRAME_TIMEOUT;
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master_for(tmp.path(), 4, 2);
+    let limit = Duration::from_secs(25);
+    // Agent 0 sends a 12 KiB update as one TLS record, a byte every 5 ms: no whole
+    // record, so no message, for a minute.
+    let record = {
+        let (addr, certs) = (addr.clone(), certs.clone());
+        std::thread::spawn(move || {
+            let mut a = FakeAgent::connect_as(&addr, &certs, 0);
+            let tasks = a.run_tasks(0, 2);
+            let mut update = status(&tasks[0], TaskState::Running, None);
+            if let Message::StatusUpdate { message, .. } = &mut update {
+                *message = "x".repeat(12 * 1024);
+            }
+            a.stream.conn.writer().write_all(&encode(&update)).unwrap();
+            let mut ciphertext = Vec::new();
+            while a.stream.conn.wants_write() {
+                a.stream.conn.write_tls(&mut ciphertext).unwrap();
+            }
+            let mut raw = a.stream.sock.try_clone().unwrap();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let trickle = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    for b in ciphertext {
+                        let gone = raw.write_all(&[b]).is_err();
+                        if gone || stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    panic!("the whole record went out");
+                })
+            };
+            let start = Instant::now();
+            while !a.dropped() {
+                assert!(start.elapsed() < limit, "still connected");
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            trickle.join().unwrap();
+        })
+    };
+    // Agent 1 sends an update a byte per TLS record, one every 100 ms: never silent,
+    // but the frame takes a minute.
+    let mut b = FakeAgent::connect_as(&addr, &certs, 1);
+    let tasks = b.run_tasks(1, 2);
+    let mut update = status(&tasks[0], TaskState::Running, None);
+    if let Message::StatusUpdate { message, .. } = &mut update {
+        *message = "y".repeat(600);
+    }
+    let start = Instant::now();
+    for byte in encode(&update) {
+        if b.stream.write_all(&[byte]).is_err() || b.stream.flush().is_err() {
+            break;
+        }
+        let next = Instant::now() + Duration::from_millis(100);
+        let mut dropped = false;
+        while Instant::now() < next && !dropped {
+            dropped = b.dropped();
+        }
+        if dropped {
+            break;
+        }
+        assert!(start.elapsed() < limit, "still connected");
+    }
+    let took = start.elapsed();
+    assert!(took >= FRAME_TIMEOUT && took < limit, "{took:?}");
+    record.join().unwrap();
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!((summary.tasks.launched, summary.tasks.lost), (4, Some(4)));
 }
 
 #[test]
