@@ -10,7 +10,8 @@
 //! launching as many waiting tasks as fit, and declines the rest without a filter.
 //! A lost agent's running tasks become `TASK_LOST` and its resources leave the
 //! allocator; the run ends when every task has ended (in any state) or at the
-//! timeout, and every agent is sent `Shutdown`.
+//! timeout, and every agent is sent `Shutdown`. However `run_master` returns, every
+//! thread it started has ended first.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -60,8 +61,9 @@ const MAX_CONNECTIONS: usize = 1024;
 /// neither grows the master's memory nor crowds out the other agents' updates.
 pub const STATUS_BUDGET: usize = 64;
 
-/// How long the master waits for connection threads to deliver `Shutdown`.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a write to an agent may block (its socket's write timeout): with the
+/// read tick, it bounds how long a connection thread takes to end once told to.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a master runs.
 #[derive(Clone, Debug)]
@@ -284,9 +286,9 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
             addr: config.listen.clone(),
             source,
         })?;
-    let stop = Arc::new(AtomicBool::new(false));
     let (events_tx, events) = mpsc::channel();
-    let acceptor = Acceptor::start(listener, server_config, events_tx, stop.clone());
+    // Ends (and joins) every thread of the network side when dropped, on every return.
+    let acceptor = Acceptor::start(listener, server_config, events_tx);
     eprintln!("listening on {bound}");
     if let Some(f) = &config.listen_file {
         write_atomically(f, format!("{bound}\n").as_bytes(), 0o644).map_err(|e| {
@@ -339,8 +341,7 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
         None => "the run ended".to_string(),
     };
     master.shutdown_agents(&reason);
-    stop.store(true, Ordering::SeqCst);
-    acceptor.join(SHUTDOWN_GRACE);
+    drop(acceptor);
     if let Some(e) = master.error.take() {
         return Err(e);
     }
@@ -388,9 +389,14 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
     Ok(summary)
 }
 
-/// The acceptor thread and the connection threads it started.
+/// The acceptor thread and the connection threads it started. Dropping it tells them
+/// all to stop and waits until they have: a connection in its handshake or waiting
+/// for `Register` ends within a read tick, a registered one once it sent what its
+/// outbox holds (at most a write timeout per frame), telling an agent the master never
+/// got to answer that the master is ending.
 struct Acceptor {
-    handle: JoinHandle<Vec<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<JoinHandle<()>>>>,
 }
 
 impl Acceptor {
@@ -398,8 +404,9 @@ impl Acceptor {
         listener: TcpListener,
         config: Arc<ServerConfig>,
         events: Sender<NetEvent>,
-        stop: Arc<AtomicBool>,
     ) -> Acceptor {
+        let flag = Arc::new(AtomicBool::new(false));
+        let stop = flag.clone();
         let handle = std::thread::Builder::new()
             .name("mesosim-accept".into())
             .spawn(move || {
@@ -444,23 +451,21 @@ impl Acceptor {
                 conns
             })
             .expect("spawn the acceptor thread");
-        Acceptor { handle }
+        Acceptor {
+            stop: flag,
+            handle: Some(handle),
+        }
     }
+}
 
-    /// Waits for the acceptor and its connection threads (they stop once told to and
-    /// their outbox is empty), at most `grace` for the connections.
-    fn join(self, grace: Duration) {
-        let Ok(conns) = self.handle.join() else {
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let Some(Ok(conns)) = self.handle.take().map(JoinHandle::join) else {
             return;
         };
-        let deadline = Instant::now() + grace;
         for c in conns {
-            while !c.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(READ_TICK);
-            }
-            if c.is_finished() {
-                let _ = c.join();
-            }
+            let _ = c.join();
         }
     }
 }
@@ -479,13 +484,13 @@ fn serve_conn(
         s.set_nonblocking(false)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(READ_TICK))?;
-        s.set_write_timeout(Some(Duration::from_secs(5)))
+        s.set_write_timeout(Some(WRITE_TIMEOUT))
     };
     if let Err(e) = setup(&sock) {
         eprintln!("agent connection {peer}: {e}");
         return;
     }
-    let mut stream = match tls::accept(config, sock, &peer) {
+    let mut stream = match tls::accept_until(config, sock, &peer, stop) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("refused agent connection: {e}");
@@ -568,7 +573,7 @@ fn relay(
     if registered.is_err() {
         return Ok(());
     }
-    relay_registered(conn, stream, reader, events, &inbox)
+    relay_registered(conn, stream, reader, events, &inbox, stop)
 }
 
 fn relay_registered(
@@ -577,6 +582,7 @@ fn relay_registered(
     reader: &mut FrameReader,
     events: &Sender<NetEvent>,
     inbox: &Receiver<Outbound>,
+    stop: &AtomicBool,
 ) -> Result<(), String> {
     let peer = reader.peer().to_string();
     let mut last_heard = Instant::now();
@@ -600,6 +606,13 @@ fn relay_registered(
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
+        }
+        // Told to stop with nothing more from the master: it ended before it handled
+        // this agent's Register (a Shutdown for a registered agent came first).
+        if stop.load(Ordering::SeqCst) {
+            let reason = "the master is ending".to_string();
+            let _ = wire::write_message(stream, &peer, &Message::Shutdown { reason });
+            return Ok(());
         }
         // Taken before reading, so a frame read is never held back.
         let Some(credit) = Credit::take(&in_flight) else {
@@ -1139,12 +1152,8 @@ mod tests {
         sock.set_read_timeout(Some(READ_TICK)).unwrap();
         sock.set_write_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let server = tls::accept(
-            &master.server_config().unwrap(),
-            sock,
-            &peer.to_string(),
-        )
-        .unwrap();
+        let server =
+            tls::accept(&master.server_config().unwrap(), sock, &peer.to_string()).unwrap();
         (server, client.join().unwrap(), tmp)
     }
 
@@ -1166,7 +1175,8 @@ mod tests {
         let (outbox, inbox) = mpsc::channel();
         let relay = std::thread::spawn(move || {
             let mut reader = FrameReader::new("agent");
-            relay_registered(7, &mut server, &mut reader, &events_tx, &inbox)
+            let stop = AtomicBool::new(false);
+            relay_registered(7, &mut server, &mut reader, &events_tx, &inbox, &stop)
         });
         let flood = std::thread::spawn(move || {
             // Every update at once; the writes block while the master holds it back.
@@ -1186,7 +1196,9 @@ mod tests {
         let mut got = 0;
         while got < SENT {
             let e = if held.is_empty() {
-                events.recv_timeout(Duration::from_secs(20)).expect("an update")
+                events
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("an update")
             } else {
                 held.remove(0)
             };
@@ -1200,5 +1212,34 @@ mod tests {
         outbox.send(Outbound::Close("done".into())).unwrap();
         assert_eq!(relay.join().unwrap(), Ok(()));
         drop(client);
+    }
+
+    #[test]
+    fn a_registration_the_master_never_handled_ends_with_a_shutdown_when_it_stops() {
+        let (mut server, mut client, _tmp) = tls_pair();
+        let (events_tx, _events) = mpsc::channel();
+        // The master stopped with this connection's Register still queued: its outbox
+        // will never carry anything.
+        let (_outbox, inbox) = mpsc::channel();
+        let stop = AtomicBool::new(true);
+        let mut reader = FrameReader::new("agent");
+        let ended = relay_registered(7, &mut server, &mut reader, &events_tx, &inbox, &stop);
+        assert_eq!(ended, Ok(()));
+        tls::close(&mut server);
+        let mut reader = FrameReader::new("master");
+        let start = Instant::now();
+        let m = loop {
+            let mut progress = false;
+            if let Some(m) = reader.poll(&mut client, &mut progress).unwrap() {
+                break m;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "nothing came");
+        };
+        assert_eq!(
+            m,
+            Message::Shutdown {
+                reason: "the master is ending".into()
+            }
+        );
     }
 }

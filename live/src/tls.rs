@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,14 +140,16 @@ pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 /// rustls's `complete_io` keeps reading while the handshake is unfinished and each
 /// read brings a byte, so the socket's read timeout alone never ends it: a peer
 /// trickling its hello a byte at a time would hold a connection thread for minutes.
+/// Also once `stop` is set.
 struct Deadlined<'a> {
     sock: &'a mut TcpStream,
     deadline: Instant,
+    stop: &'a AtomicBool,
 }
 
 impl io::Read for Deadlined<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= self.deadline || self.stop.load(Ordering::SeqCst) {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
         }
         self.sock.read(buf)
@@ -167,21 +170,30 @@ impl io::Write for Deadlined<'_> {
     }
 }
 
-/// Runs the handshake to its end within [`HANDSHAKE_TIMEOUT`].
+/// Runs the handshake to its end within [`HANDSHAKE_TIMEOUT`], giving up once `stop`
+/// is set.
 fn handshake<D>(
     conn: &mut rustls::ConnectionCommon<D>,
     sock: &mut TcpStream,
     peer: &str,
+    stop: &AtomicBool,
 ) -> Result<(), TlsError> {
     let err = |detail: String| TlsError::Handshake {
         peer: peer.to_string(),
         detail,
     };
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    let mut sock = Deadlined { sock, deadline };
+    let mut sock = Deadlined {
+        sock,
+        deadline,
+        stop,
+    };
     while conn.is_handshaking() {
         if Instant::now() >= deadline {
             return Err(err("timed out".into()));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Err(err("stopped: this side is ending".into()));
         }
         match conn.complete_io(&mut sock) {
             Ok(_) => {}
@@ -246,11 +258,21 @@ fn linger_after_alert(sock: &mut TcpStream) {
 /// Accepts a TLS connection on `sock` (whose read timeout is set) as the master.
 pub fn accept(
     config: &Arc<ServerConfig>,
-    mut sock: TcpStream,
+    sock: TcpStream,
     peer: &str,
 ) -> Result<ServerStream, TlsError> {
+    accept_until(config, sock, peer, &AtomicBool::new(false))
+}
+
+/// As [`accept`], giving up within a read timeout once `stop` is set.
+pub fn accept_until(
+    config: &Arc<ServerConfig>,
+    mut sock: TcpStream,
+    peer: &str,
+    stop: &AtomicBool,
+) -> Result<ServerStream, TlsError> {
     let mut conn = ServerConnection::new(config.clone()).map_err(config_err)?;
-    handshake(&mut conn, &mut sock, peer)?;
+    handshake(&mut conn, &mut sock, peer, stop)?;
     Ok(StreamOwned::new(conn, sock))
 }
 
@@ -266,7 +288,7 @@ pub fn connect(
         detail: format!("`{server_name}` is not a server name: {e}"),
     })?;
     let mut conn = ClientConnection::new(config.clone(), name).map_err(config_err)?;
-    handshake(&mut conn, &mut sock, peer)?;
+    handshake(&mut conn, &mut sock, peer, &AtomicBool::new(false))?;
     Ok(StreamOwned::new(conn, sock))
 }
 

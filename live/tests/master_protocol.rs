@@ -9,7 +9,8 @@ use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY
 use live::master::{run_master, MasterConfig};
 use live::tls::{connect, ClientStream, TlsFiles};
 use live::wire::{
-    encode, write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT, PROTOCOL_VERSION,
+    encode, write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT,
+    PROTOCOL_VERSION,
 };
 use models::resources::Resources;
 use sim_core::SimDuration;
