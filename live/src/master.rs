@@ -13,12 +13,13 @@
 //! timeout, and every agent is sent `Shutdown`. However `run_master` returns, every
 //! thread it started has ended first.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,11 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections served at once; more are closed at once (a bound on threads).
 const MAX_CONNECTIONS: usize = 1024;
+
+/// Connections from one address that may be in their TLS handshake at once; more from
+/// it are closed at once, so one host cannot hold every connection slot with
+/// handshakes it never finishes. Verified connections do not count.
+pub const MAX_UNVERIFIED_PER_ADDRESS: usize = 16;
 
 /// Status updates from one connection the master may have received but not yet
 /// handled. At the budget the connection's thread stops reading its socket until the
@@ -389,6 +395,44 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
     Ok(summary)
 }
 
+/// How many connections from each address are in their TLS handshake.
+type Unverified = Arc<Mutex<BTreeMap<IpAddr, usize>>>;
+
+/// A connection's place among its address's [`MAX_UNVERIFIED_PER_ADDRESS`], given up
+/// when dropped (once its handshake ended, either way).
+struct UnverifiedSlot {
+    all: Unverified,
+    ip: IpAddr,
+}
+
+impl UnverifiedSlot {
+    /// A place for a connection from `ip`, unless its address has none left.
+    fn take(all: &Unverified, ip: IpAddr) -> Option<UnverifiedSlot> {
+        let mut counts = all.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= MAX_UNVERIFIED_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(UnverifiedSlot {
+            all: all.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for UnverifiedSlot {
+    fn drop(&mut self) {
+        let mut counts = self.all.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// The acceptor thread and the connection threads it started. Dropping it tells them
 /// all to stop and waits until they have: a connection in its handshake or waiting
 /// for `Register` ends within a read tick, a registered one once it sent what its
@@ -412,6 +456,7 @@ impl Acceptor {
             .spawn(move || {
                 let mut conns = Vec::new();
                 let mut next = 0u64;
+                let unverified = Unverified::default();
                 while !stop.load(Ordering::SeqCst) {
                     if conns.len() >= MAX_CONNECTIONS {
                         conns.retain(|h: &JoinHandle<()>| !h.is_finished());
@@ -425,6 +470,16 @@ impl Acceptor {
                             drop(sock);
                         }
                         Ok((sock, addr)) => {
+                            let Some(slot) = UnverifiedSlot::take(&unverified, addr.ip()) else {
+                                eprintln!(
+                                    "refused agent connection from {addr}: \
+                                     {MAX_UNVERIFIED_PER_ADDRESS} connections from {} are \
+                                     still in their TLS handshake",
+                                    addr.ip()
+                                );
+                                drop(sock);
+                                continue;
+                            };
                             let (config, events, stop) =
                                 (config.clone(), events.clone(), stop.clone());
                             let conn = next;
@@ -432,7 +487,7 @@ impl Acceptor {
                             let h = std::thread::Builder::new()
                                 .name(format!("mesosim-conn-{conn}"))
                                 .spawn(move || {
-                                    serve_conn(conn, sock, addr, &config, &events, &stop)
+                                    serve_conn(conn, sock, addr, slot, &config, &events, &stop)
                                 });
                             match h {
                                 Ok(h) => conns.push(h),
@@ -475,6 +530,7 @@ fn serve_conn(
     conn: u64,
     sock: TcpStream,
     addr: SocketAddr,
+    slot: UnverifiedSlot,
     config: &Arc<ServerConfig>,
     events: &Sender<NetEvent>,
     stop: &AtomicBool,
@@ -490,7 +546,9 @@ fn serve_conn(
         eprintln!("agent connection {peer}: {e}");
         return;
     }
-    let mut stream = match tls::accept_until(config, sock, &peer, stop) {
+    let handshake = tls::accept_until(config, sock, &peer, stop);
+    drop(slot);
+    let mut stream = match handshake {
         Ok(s) => s,
         Err(e) => {
             eprintln!("refused agent connection: {e}");
@@ -615,69 +673,70 @@ fn relay_registered(
             return Ok(());
         }
         // Taken before reading, so a frame read is never held back.
-        let Some(credit) = Credit::take(&in_flight) else {
-            // The master has not caught up with this agent: its bytes wait in the
-            // socket, and the wait is not its silence.
-            std::thread::sleep(READ_TICK);
-            last_heard = Instant::now();
-            continue;
-        };
-        let mut progress = false;
-        match reader.poll(&mut tls::ReadOnce(stream), &mut progress) {
-            Ok(Some(Message::Heartbeat)) => {}
-            Ok(Some(Message::StatusUpdate {
-                task_id,
-                state,
-                exit_code,
-                signal,
-                mut message,
-            })) => {
-                // Bounded before it is queued: a queued update holds little memory.
-                if !task_id_ok(&task_id) {
-                    return Err(WireError::Unexpected {
-                        peer: peer.clone(),
-                        kind: "StatusUpdate".into(),
-                        detail: "a task id is 1-64 of [A-Za-z0-9._-]".into(),
-                    }
-                    .to_string());
-                }
-                if message.len() > MAX_PEER_TEXT {
-                    let mut end = MAX_PEER_TEXT;
-                    while !message.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    message.truncate(end);
-                    message.push_str("...");
-                }
-                let update = Message::StatusUpdate {
+        if let Some(credit) = Credit::take(&in_flight) {
+            let mut progress = false;
+            match reader.poll(&mut tls::ReadOnce(stream), &mut progress) {
+                Ok(Some(Message::Heartbeat)) => {}
+                Ok(Some(Message::StatusUpdate {
                     task_id,
                     state,
                     exit_code,
                     signal,
-                    message,
-                };
-                let event = NetEvent::Status {
-                    conn,
-                    update,
-                    _credit: credit,
-                };
-                if events.send(event).is_err() {
-                    return Ok(());
+                    mut message,
+                })) => {
+                    // Bounded before it is queued: a queued update holds little memory.
+                    if !task_id_ok(&task_id) {
+                        return Err(WireError::Unexpected {
+                            peer: peer.clone(),
+                            kind: "StatusUpdate".into(),
+                            detail: "a task id is 1-64 of [A-Za-z0-9._-]".into(),
+                        }
+                        .to_string());
+                    }
+                    if message.len() > MAX_PEER_TEXT {
+                        let mut end = MAX_PEER_TEXT;
+                        while !message.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        message.truncate(end);
+                        message.push_str("...");
+                    }
+                    let update = Message::StatusUpdate {
+                        task_id,
+                        state,
+                        exit_code,
+                        signal,
+                        message,
+                    };
+                    let event = NetEvent::Status {
+                        conn,
+                        update,
+                        _credit: credit,
+                    };
+                    if events.send(event).is_err() {
+                        return Ok(());
+                    }
                 }
-            }
-            Ok(Some(other)) => {
-                return Err(WireError::Unexpected {
-                    peer: peer.clone(),
-                    kind: other.kind().into(),
-                    detail: "not a message for the master".into(),
+                Ok(Some(other)) => {
+                    return Err(WireError::Unexpected {
+                        peer: peer.clone(),
+                        kind: other.kind().into(),
+                        detail: "not a message for the master".into(),
+                    }
+                    .to_string())
                 }
-                .to_string())
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
             }
-            Ok(None) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        if progress {
+            if progress {
+                last_heard = Instant::now();
+            }
+        } else {
+            // The master has not caught up with this agent: its bytes wait in the
+            // socket, and the wait is neither its silence nor its slowness.
+            std::thread::sleep(READ_TICK);
             last_heard = Instant::now();
+            reader.excuse_wait();
         }
         if last_heard.elapsed() > PEER_TIMEOUT {
             return Err(WireError::Silent {
@@ -1192,6 +1251,18 @@ mod tests {
             assert!(held.len() <= STATUS_BUDGET, "more than the budget queued");
         }
         assert_eq!(held.len(), STATUS_BUDGET);
+        // Held back, the agent still hears the master's heartbeats (2 s passed).
+        let mut client = flood.join().unwrap();
+        let mut from_master = FrameReader::new("master");
+        let (mut beats, start) = (0, Instant::now());
+        while beats < 2 {
+            let mut progress = false;
+            match from_master.poll(&mut client, &mut progress).unwrap() {
+                Some(Message::Heartbeat) => beats += 1,
+                Some(other) => panic!("unexpected {other:?}"),
+                None => assert!(start.elapsed() < Duration::from_secs(10), "no heartbeat"),
+            }
+        }
         // Handling them lets the rest through, in order.
         let mut got = 0;
         while got < SENT {
@@ -1208,7 +1279,6 @@ mod tests {
             assert_eq!((conn, update), (7, running(got)));
             got += 1;
         }
-        let client = flood.join().unwrap();
         outbox.send(Outbound::Close("done".into())).unwrap();
         assert_eq!(relay.join().unwrap(), Ok(()));
         drop(client);

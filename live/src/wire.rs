@@ -370,6 +370,14 @@ impl FrameReader {
         &self.peer
     }
 
+    /// Restarts the deadline of the frame under way: for a caller that chose not to
+    /// read for a while (holding the peer back), which is no slowness of the peer's.
+    pub fn excuse_wait(&mut self) {
+        if self.since.is_some() {
+            self.since = Some(Instant::now());
+        }
+    }
+
     /// The next message: from what is buffered, else after at most one read. `Ok(None)`
     /// when no whole frame is there yet (the read timed out, would block, or brought
     /// only part of a frame); call again later. `progress` is set when any byte arrived.
@@ -751,6 +759,19 @@ mod tests {
                  ({got} of {expected} bytes came)"
             )
         );
+        // A wait its reader excuses (it held the peer back) does not count.
+        let bytes = encode(&Message::Heartbeat);
+        let mut r = FrameReader::new(PEER);
+        r.frame_timeout = Duration::from_millis(200);
+        let (mut head, mut tail) = (&bytes[..3], &bytes[3..]);
+        let mut progress = false;
+        assert!(r.poll(&mut head, &mut progress).unwrap().is_none());
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(60));
+            r.excuse_wait();
+        }
+        let m = r.poll(&mut tail, &mut progress).unwrap();
+        assert_eq!(m, Some(Message::Heartbeat));
         // Each frame has its own deadline: a stream longer than one (40 frames of 22
         // bytes, a byte every 2 ms) is no error while each frame arrives in time.
         let bytes: Vec<u8> = (0..40).flat_map(|_| encode(&Message::Heartbeat)).collect();

@@ -462,6 +462,50 @@ fn an_agent_trickling_a_tls_record_or_a_frame_is_dropped() {
 }
 
 #[test]
+fn connections_from_one_address_still_in_their_handshake_are_limited() {
+    use live::master::MAX_UNVERIFIED_PER_ADDRESS;
+    use std::io::{ErrorKind, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master(tmp.path(), 1);
+    // A verified agent does not count against its address.
+    let mut agent = FakeAgent::connect(&addr, &certs);
+    agent.register(PROTOCOL_VERSION, "agent-0");
+    assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
+    // Connections that never start their handshake: the limit's worth wait in it...
+    let mut mute: Vec<TcpStream> = (0..MAX_UNVERIFIED_PER_ADDRESS)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // ...and one more from the same address is closed at once: well before the
+    // handshake's 10 s deadline would close it, and before the master, not hearing
+    // from its agent for 5 s, would end the run and close everything.
+    agent.send(&Message::Heartbeat);
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match extra.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
+    let last = mute.last_mut().unwrap();
+    last.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let e = last.read(&mut buf).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{e}"
+    );
+    // The verified agent works on.
+    let Message::LaunchTask { task_id, .. } = agent.next().unwrap() else {
+        panic!("no launch");
+    };
+    agent.send(&status(&task_id, TaskState::Finished, Some(0)));
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!(summary.tasks.finished, 1);
+}
+
+#[test]
 fn a_silent_agent_is_lost_after_the_peer_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let (master, addr, certs) = start_master(tmp.path(), 1);
