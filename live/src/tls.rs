@@ -135,12 +135,12 @@ pub type ServerStream = StreamOwned<ServerConnection, TcpStream>;
 /// An agent's side of a connection.
 pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 
-/// A socket whose reads fail with `TimedOut` once `deadline` has passed.
+/// A socket whose reads fail with `TimedOut` once `deadline` has passed or `stop` is
+/// set.
 ///
 /// rustls's `complete_io` keeps reading while the handshake is unfinished and each
 /// read brings a byte, so the socket's read timeout alone never ends it: a peer
 /// trickling its hello a byte at a time would hold a connection thread for minutes.
-/// Also once `stop` is set.
 struct Deadlined<'a> {
     sock: &'a mut TcpStream,
     deadline: Instant,
