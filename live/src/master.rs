@@ -974,7 +974,8 @@ impl Master<'_> {
                     return refuse("an agent name is 1-64 of [A-Za-z0-9._-]".into());
                 }
                 // Any holder of a certificate from the run's CA could otherwise take
-                // another agent's name (and its place in the summary).
+                // another agent's name (and its place in the summary). Exact and
+                // case-sensitive: no DNS matching, so a wildcard name is no agent's.
                 if !cert_names.contains(&name) {
                     let names: Vec<String> = cert_names.iter().map(|n| format!("`{n}`")).collect();
                     return refuse(format!(
