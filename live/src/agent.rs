@@ -323,7 +323,7 @@ impl Agent<'_> {
         let mut progress = false;
         let m = self
             .reader
-            .poll(&mut self.stream, &mut progress)
+            .poll(&mut tls::ReadOnce(&mut self.stream), &mut progress)
             .map_err(AgentError::MasterLost)?;
         if progress {
             self.last_heard = Instant::now();

@@ -10,14 +10,16 @@
 //! launching as many waiting tasks as fit, and declines the rest without a filter.
 //! A lost agent's running tasks become `TASK_LOST` and its resources leave the
 //! allocator; the run ends when every task has ended (in any state) or at the
-//! timeout, and every agent is sent `Shutdown`.
+//! timeout, and every agent is sent `Shutdown`. However `run_master` returns, every
+//! thread it started has ended first.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,8 +56,20 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are closed at once (a bound on threads).
 const MAX_CONNECTIONS: usize = 1024;
 
-/// How long the master waits for connection threads to deliver `Shutdown`.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Connections from one address that may be in their TLS handshake at once; more from
+/// it are closed at once, so one host cannot hold every connection slot with
+/// handshakes it never finishes. Verified connections do not count.
+pub const MAX_UNVERIFIED_PER_ADDRESS: usize = 16;
+
+/// Status updates from one connection the master may have received but not yet
+/// handled. At the budget the connection's thread stops reading its socket until the
+/// master catches up, so TCP holds the agent back: an agent sending as fast as it can
+/// neither grows the master's memory nor crowds out the other agents' updates.
+pub const STATUS_BUDGET: usize = 64;
+
+/// How long a write to an agent may block (its socket's write timeout): with the
+/// read tick, it bounds how long a connection thread takes to end once told to.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a master runs.
 #[derive(Clone, Debug)]
@@ -197,12 +211,41 @@ enum NetEvent {
         resources: String,
         cgroup_version: String,
         cgroup: Vec<String>,
+        /// The DNS names of its client certificate.
+        cert_names: Vec<String>,
         outbox: Sender<Outbound>,
     },
     /// A registered agent's status update.
-    Status { conn: u64, update: Message },
+    Status {
+        conn: u64,
+        update: Message,
+        /// Its share of the connection's [`STATUS_BUDGET`], returned when handled.
+        _credit: Credit,
+    },
     /// A connection ended or failed.
     Lost { conn: u64, reason: String },
+}
+
+/// One unhandled status update's share of its connection's [`STATUS_BUDGET`]; dropping
+/// it (once the master handled the update, or dropped it unhandled) returns it.
+struct Credit(Arc<AtomicUsize>);
+
+impl Credit {
+    /// Takes a share of `in_flight`, unless the budget is spent.
+    fn take(in_flight: &Arc<AtomicUsize>) -> Option<Credit> {
+        in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < STATUS_BUDGET).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Credit(in_flight.clone()))
+    }
+}
+
+impl Drop for Credit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What the master tells a connection thread.
@@ -249,9 +292,9 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
             addr: config.listen.clone(),
             source,
         })?;
-    let stop = Arc::new(AtomicBool::new(false));
     let (events_tx, events) = mpsc::channel();
-    let acceptor = Acceptor::start(listener, server_config, events_tx, stop.clone());
+    // Ends (and joins) every thread of the network side when dropped, on every return.
+    let acceptor = Acceptor::start(listener, server_config, events_tx);
     eprintln!("listening on {bound}");
     if let Some(f) = &config.listen_file {
         write_atomically(f, format!("{bound}\n").as_bytes(), 0o644).map_err(|e| {
@@ -304,8 +347,7 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
         None => "the run ended".to_string(),
     };
     master.shutdown_agents(&reason);
-    stop.store(true, Ordering::SeqCst);
-    acceptor.join(SHUTDOWN_GRACE);
+    drop(acceptor);
     if let Some(e) = master.error.take() {
         return Err(e);
     }
@@ -354,9 +396,52 @@ pub fn run_master(config: &MasterConfig) -> Result<LiveSummary, MasterError> {
     Ok(summary)
 }
 
-/// The acceptor thread and the connection threads it started.
+/// How many connections from each address are in their TLS handshake.
+type Unverified = Arc<Mutex<BTreeMap<IpAddr, usize>>>;
+
+/// A connection's place among its address's [`MAX_UNVERIFIED_PER_ADDRESS`], given up
+/// when dropped (once its handshake ended, either way).
+struct UnverifiedSlot {
+    all: Unverified,
+    ip: IpAddr,
+}
+
+impl UnverifiedSlot {
+    /// A place for a connection from `ip`, unless its address has none left.
+    fn take(all: &Unverified, ip: IpAddr) -> Option<UnverifiedSlot> {
+        let mut counts = all.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= MAX_UNVERIFIED_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(UnverifiedSlot {
+            all: all.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for UnverifiedSlot {
+    fn drop(&mut self) {
+        let mut counts = self.all.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The acceptor thread and the connection threads it started. Dropping it tells them
+/// all to stop and waits until they have: a connection in its handshake or waiting
+/// for `Register` ends within a read tick, a registered one once it sent what its
+/// outbox holds (at most a write timeout per frame), telling an agent the master never
+/// got to answer that the master is ending.
 struct Acceptor {
-    handle: JoinHandle<Vec<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<JoinHandle<()>>>>,
 }
 
 impl Acceptor {
@@ -364,13 +449,15 @@ impl Acceptor {
         listener: TcpListener,
         config: Arc<ServerConfig>,
         events: Sender<NetEvent>,
-        stop: Arc<AtomicBool>,
     ) -> Acceptor {
+        let flag = Arc::new(AtomicBool::new(false));
+        let stop = flag.clone();
         let handle = std::thread::Builder::new()
             .name("mesosim-accept".into())
             .spawn(move || {
                 let mut conns = Vec::new();
                 let mut next = 0u64;
+                let unverified = Unverified::default();
                 while !stop.load(Ordering::SeqCst) {
                     if conns.len() >= MAX_CONNECTIONS {
                         conns.retain(|h: &JoinHandle<()>| !h.is_finished());
@@ -384,6 +471,16 @@ impl Acceptor {
                             drop(sock);
                         }
                         Ok((sock, addr)) => {
+                            let Some(slot) = UnverifiedSlot::take(&unverified, addr.ip()) else {
+                                eprintln!(
+                                    "refused agent connection from {addr}: \
+                                     {MAX_UNVERIFIED_PER_ADDRESS} connections from {} are \
+                                     still in their TLS handshake",
+                                    addr.ip()
+                                );
+                                drop(sock);
+                                continue;
+                            };
                             let (config, events, stop) =
                                 (config.clone(), events.clone(), stop.clone());
                             let conn = next;
@@ -391,7 +488,7 @@ impl Acceptor {
                             let h = std::thread::Builder::new()
                                 .name(format!("mesosim-conn-{conn}"))
                                 .spawn(move || {
-                                    serve_conn(conn, sock, addr, &config, &events, &stop)
+                                    serve_conn(conn, sock, addr, slot, &config, &events, &stop)
                                 });
                             match h {
                                 Ok(h) => conns.push(h),
@@ -410,23 +507,21 @@ impl Acceptor {
                 conns
             })
             .expect("spawn the acceptor thread");
-        Acceptor { handle }
+        Acceptor {
+            stop: flag,
+            handle: Some(handle),
+        }
     }
+}
 
-    /// Waits for the acceptor and its connection threads (they stop once told to and
-    /// their outbox is empty), at most `grace` for the connections.
-    fn join(self, grace: Duration) {
-        let Ok(conns) = self.handle.join() else {
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let Some(Ok(conns)) = self.handle.take().map(JoinHandle::join) else {
             return;
         };
-        let deadline = Instant::now() + grace;
         for c in conns {
-            while !c.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(READ_TICK);
-            }
-            if c.is_finished() {
-                let _ = c.join();
-            }
+            let _ = c.join();
         }
     }
 }
@@ -436,6 +531,7 @@ fn serve_conn(
     conn: u64,
     sock: TcpStream,
     addr: SocketAddr,
+    slot: UnverifiedSlot,
     config: &Arc<ServerConfig>,
     events: &Sender<NetEvent>,
     stop: &AtomicBool,
@@ -445,13 +541,15 @@ fn serve_conn(
         s.set_nonblocking(false)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(READ_TICK))?;
-        s.set_write_timeout(Some(Duration::from_secs(5)))
+        s.set_write_timeout(Some(WRITE_TIMEOUT))
     };
     if let Err(e) = setup(&sock) {
         eprintln!("agent connection {peer}: {e}");
         return;
     }
-    let mut stream = match tls::accept(config, sock, &peer) {
+    let handshake = tls::accept_until(config, sock, &peer, stop);
+    drop(slot);
+    let mut stream = match handshake {
         Ok(s) => s,
         Err(e) => {
             eprintln!("refused agent connection: {e}");
@@ -481,7 +579,7 @@ fn relay(
     let asked = Instant::now();
     let first = loop {
         let mut progress = false;
-        match reader.poll(stream, &mut progress) {
+        match reader.poll(&mut tls::ReadOnce(stream), &mut progress) {
             Ok(Some(m)) => break m,
             Ok(None) if asked.elapsed() > REGISTER_TIMEOUT || stop.load(Ordering::SeqCst) => {
                 let e = WireError::Silent {
@@ -528,12 +626,13 @@ fn relay(
         resources,
         cgroup_version,
         cgroup,
+        cert_names: tls::peer_dns_names(&stream.conn),
         outbox,
     });
     if registered.is_err() {
         return Ok(());
     }
-    relay_registered(conn, stream, reader, events, &inbox)
+    relay_registered(conn, stream, reader, events, &inbox, stop)
 }
 
 fn relay_registered(
@@ -542,10 +641,12 @@ fn relay_registered(
     reader: &mut FrameReader,
     events: &Sender<NetEvent>,
     inbox: &Receiver<Outbound>,
+    stop: &AtomicBool,
 ) -> Result<(), String> {
     let peer = reader.peer().to_string();
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
+    let in_flight = Arc::new(AtomicUsize::new(0));
     loop {
         loop {
             match inbox.try_recv() {
@@ -565,27 +666,78 @@ fn relay_registered(
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
-        let mut progress = false;
-        match reader.poll(stream, &mut progress) {
-            Ok(Some(Message::Heartbeat)) => {}
-            Ok(Some(update @ Message::StatusUpdate { .. })) => {
-                if events.send(NetEvent::Status { conn, update }).is_err() {
-                    return Ok(());
-                }
-            }
-            Ok(Some(other)) => {
-                return Err(WireError::Unexpected {
-                    peer: peer.clone(),
-                    kind: other.kind().into(),
-                    detail: "not a message for the master".into(),
-                }
-                .to_string())
-            }
-            Ok(None) => {}
-            Err(e) => return Err(e.to_string()),
+        // Told to stop with nothing more from the master: it ended before it handled
+        // this agent's Register (a Shutdown for a registered agent came first).
+        if stop.load(Ordering::SeqCst) {
+            let reason = "the master is ending".to_string();
+            let _ = wire::write_message(stream, &peer, &Message::Shutdown { reason });
+            return Ok(());
         }
-        if progress {
+        // Taken before reading, so a frame read is never held back.
+        if let Some(credit) = Credit::take(&in_flight) {
+            let mut progress = false;
+            match reader.poll(&mut tls::ReadOnce(stream), &mut progress) {
+                Ok(Some(Message::Heartbeat)) => {}
+                Ok(Some(Message::StatusUpdate {
+                    task_id,
+                    state,
+                    exit_code,
+                    signal,
+                    mut message,
+                })) => {
+                    // Bounded before it is queued: a queued update holds little memory.
+                    if !task_id_ok(&task_id) {
+                        return Err(WireError::Unexpected {
+                            peer: peer.clone(),
+                            kind: "StatusUpdate".into(),
+                            detail: "a task id is 1-64 of [A-Za-z0-9._-]".into(),
+                        }
+                        .to_string());
+                    }
+                    if message.len() > MAX_PEER_TEXT {
+                        let mut end = MAX_PEER_TEXT;
+                        while !message.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        message.truncate(end);
+                        message.push_str("...");
+                    }
+                    let update = Message::StatusUpdate {
+                        task_id,
+                        state,
+                        exit_code,
+                        signal,
+                        message,
+                    };
+                    let event = NetEvent::Status {
+                        conn,
+                        update,
+                        _credit: credit,
+                    };
+                    if events.send(event).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(Some(other)) => {
+                    return Err(WireError::Unexpected {
+                        peer: peer.clone(),
+                        kind: other.kind().into(),
+                        detail: "not a message for the master".into(),
+                    }
+                    .to_string())
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            if progress {
+                last_heard = Instant::now();
+            }
+        } else {
+            // The master has not caught up with this agent: its bytes wait in the
+            // socket, and the wait is neither its silence nor its slowness.
+            std::thread::sleep(READ_TICK);
             last_heard = Instant::now();
+            reader.excuse_wait();
         }
         if last_heard.elapsed() > PEER_TIMEOUT {
             return Err(WireError::Silent {
@@ -783,6 +935,7 @@ impl Master<'_> {
                 resources,
                 cgroup_version,
                 cgroup,
+                cert_names,
                 outbox,
             } => {
                 let refuse = |reason: String| {
@@ -822,6 +975,21 @@ impl Master<'_> {
                 if !task_id_ok(&name) {
                     return refuse("an agent name is 1-64 of [A-Za-z0-9._-]".into());
                 }
+                // Any holder of a certificate from the run's CA could otherwise take
+                // another agent's name (and its place in the summary). Exact and
+                // case-sensitive: no DNS matching, so a wildcard name is no agent's.
+                if !cert_names.contains(&name) {
+                    let names: Vec<String> = cert_names.iter().map(|n| format!("`{n}`")).collect();
+                    return refuse(format!(
+                        "the certificate of {peer} is for {}, not `{name}` (an agent \
+                         registers under a DNS name of its certificate)",
+                        if names.is_empty() {
+                            "no DNS name".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ));
+                }
                 if self
                     .agents
                     .iter()
@@ -858,7 +1026,7 @@ impl Master<'_> {
                     self.started = true;
                 }
             }
-            NetEvent::Status { conn, update } => {
+            NetEvent::Status { conn, update, .. } => {
                 if let Err(reason) = self.on_status(now, conn, update) {
                     if let Some(a) = self.agent_of(conn) {
                         if let Some(o) = &self.agents[a].outbox {
@@ -911,7 +1079,11 @@ impl Master<'_> {
             .to_string());
         };
         if !message.is_empty() && state != TaskState::Running {
-            eprintln!("{task_id} on {}: {state}: {message}", self.agents[a].name);
+            eprintln!(
+                "{task_id} on {}: {state}: {}",
+                self.agents[a].name,
+                message.escape_debug()
+            );
         }
         let run = &mut self.runs[self.running[i].run];
         if state == TaskState::Running {
@@ -998,5 +1170,149 @@ impl Master<'_> {
                 }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+    use crate::tls::ClientStream;
+    use std::net::TcpListener;
+
+    /// A registered connection's two ends over loopback mutual TLS: the master's side
+    /// set up as `serve_conn` does, and an agent's.
+    fn tls_pair() -> (ServerStream, ClientStream, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let certs = tmp.path().to_path_buf();
+        write_certs(&CertsConfig {
+            out: certs.clone(),
+            master_names: vec!["localhost".into()],
+            agents: 1,
+        })
+        .unwrap();
+        let (cert, key) = agent_files(0);
+        let agent = TlsFiles {
+            cert: certs.join(cert),
+            key: certs.join(key),
+            ca: certs.join("ca.pem"),
+        };
+        let master = TlsFiles {
+            cert: certs.join(MASTER_CERT),
+            key: certs.join(MASTER_KEY),
+            ca: certs.join("ca.pem"),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let sock = TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(READ_TICK)).unwrap();
+            let config = agent.client_config().unwrap();
+            tls::connect(&config, "localhost", sock, &addr.to_string()).unwrap()
+        });
+        let (sock, peer) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(READ_TICK)).unwrap();
+        sock.set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let server =
+            tls::accept(&master.server_config().unwrap(), sock, &peer.to_string()).unwrap();
+        (server, client.join().unwrap(), tmp)
+    }
+
+    fn running(i: usize) -> Message {
+        Message::StatusUpdate {
+            task_id: format!("task-{i}"),
+            state: TaskState::Running,
+            exit_code: None,
+            signal: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_flooding_agent_has_at_most_its_budget_of_updates_queued_until_the_master_catches_up() {
+        const SENT: usize = 4 * STATUS_BUDGET;
+        let (mut server, mut client, _tmp) = tls_pair();
+        let (events_tx, events) = mpsc::channel();
+        let (outbox, inbox) = mpsc::channel();
+        let relay = std::thread::spawn(move || {
+            let mut reader = FrameReader::new("agent");
+            let stop = AtomicBool::new(false);
+            relay_registered(7, &mut server, &mut reader, &events_tx, &inbox, &stop)
+        });
+        let flood = std::thread::spawn(move || {
+            // Every update at once; the writes block while the master holds it back.
+            let frames: Vec<u8> = (0..SENT).flat_map(|i| wire::encode(&running(i))).collect();
+            io::Write::write_all(&mut client, &frames).unwrap();
+            io::Write::flush(&mut client).unwrap();
+            client
+        });
+        // A master that handles nothing: the queue stops at the budget.
+        let mut held = Vec::new();
+        while let Ok(e) = events.recv_timeout(Duration::from_secs(2)) {
+            held.push(e);
+            assert!(held.len() <= STATUS_BUDGET, "more than the budget queued");
+        }
+        assert_eq!(held.len(), STATUS_BUDGET);
+        // Held back, the agent still hears the master's heartbeats (2 s passed).
+        let mut client = flood.join().unwrap();
+        let mut from_master = FrameReader::new("master");
+        let (mut beats, start) = (0, Instant::now());
+        while beats < 2 {
+            let mut progress = false;
+            match from_master.poll(&mut client, &mut progress).unwrap() {
+                Some(Message::Heartbeat) => beats += 1,
+                Some(other) => panic!("unexpected {other:?}"),
+                None => assert!(start.elapsed() < Duration::from_secs(10), "no heartbeat"),
+            }
+        }
+        // Handling them lets the rest through, in order.
+        let mut got = 0;
+        while got < SENT {
+            let e = if held.is_empty() {
+                events
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("an update")
+            } else {
+                held.remove(0)
+            };
+            let NetEvent::Status { conn, update, .. } = e else {
+                panic!("not a status update");
+            };
+            assert_eq!((conn, update), (7, running(got)));
+            got += 1;
+        }
+        outbox.send(Outbound::Close("done".into())).unwrap();
+        assert_eq!(relay.join().unwrap(), Ok(()));
+        drop(client);
+    }
+
+    #[test]
+    fn a_registration_the_master_never_handled_ends_with_a_shutdown_when_it_stops() {
+        let (mut server, mut client, _tmp) = tls_pair();
+        let (events_tx, _events) = mpsc::channel();
+        // The master stopped with this connection's Register still queued: its outbox
+        // will never carry anything.
+        let (_outbox, inbox) = mpsc::channel();
+        let stop = AtomicBool::new(true);
+        let mut reader = FrameReader::new("agent");
+        let ended = relay_registered(7, &mut server, &mut reader, &events_tx, &inbox, &stop);
+        assert_eq!(ended, Ok(()));
+        tls::close(&mut server);
+        let mut reader = FrameReader::new("master");
+        let start = Instant::now();
+        let m = loop {
+            let mut progress = false;
+            if let Some(m) = reader.poll(&mut client, &mut progress).unwrap() {
+                break m;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "nothing came");
+        };
+        assert_eq!(
+            m,
+            Message::Shutdown {
+                reason: "the master is ending".into()
+            }
+        );
     }
 }

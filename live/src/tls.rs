@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,7 +135,8 @@ pub type ServerStream = StreamOwned<ServerConnection, TcpStream>;
 /// An agent's side of a connection.
 pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 
-/// A socket whose reads fail with `TimedOut` once `deadline` has passed.
+/// A socket whose reads fail with `TimedOut` once `deadline` has passed or `stop` is
+/// set.
 ///
 /// rustls's `complete_io` keeps reading while the handshake is unfinished and each
 /// read brings a byte, so the socket's read timeout alone never ends it: a peer
@@ -142,11 +144,12 @@ pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 struct Deadlined<'a> {
     sock: &'a mut TcpStream,
     deadline: Instant,
+    stop: &'a AtomicBool,
 }
 
 impl io::Read for Deadlined<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= self.deadline || self.stop.load(Ordering::SeqCst) {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
         }
         self.sock.read(buf)
@@ -167,21 +170,30 @@ impl io::Write for Deadlined<'_> {
     }
 }
 
-/// Runs the handshake to its end within [`HANDSHAKE_TIMEOUT`].
+/// Runs the handshake to its end within [`HANDSHAKE_TIMEOUT`], giving up once `stop`
+/// is set.
 fn handshake<D>(
     conn: &mut rustls::ConnectionCommon<D>,
     sock: &mut TcpStream,
     peer: &str,
+    stop: &AtomicBool,
 ) -> Result<(), TlsError> {
     let err = |detail: String| TlsError::Handshake {
         peer: peer.to_string(),
         detail,
     };
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    let mut sock = Deadlined { sock, deadline };
+    let mut sock = Deadlined {
+        sock,
+        deadline,
+        stop,
+    };
     while conn.is_handshaking() {
         if Instant::now() >= deadline {
             return Err(err("timed out".into()));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Err(err("stopped: this side is ending".into()));
         }
         match conn.complete_io(&mut sock) {
             Ok(_) => {}
@@ -246,11 +258,21 @@ fn linger_after_alert(sock: &mut TcpStream) {
 /// Accepts a TLS connection on `sock` (whose read timeout is set) as the master.
 pub fn accept(
     config: &Arc<ServerConfig>,
-    mut sock: TcpStream,
+    sock: TcpStream,
     peer: &str,
 ) -> Result<ServerStream, TlsError> {
+    accept_until(config, sock, peer, &AtomicBool::new(false))
+}
+
+/// As [`accept`], giving up within a read timeout once `stop` is set.
+pub fn accept_until(
+    config: &Arc<ServerConfig>,
+    mut sock: TcpStream,
+    peer: &str,
+    stop: &AtomicBool,
+) -> Result<ServerStream, TlsError> {
     let mut conn = ServerConnection::new(config.clone()).map_err(config_err)?;
-    handshake(&mut conn, &mut sock, peer)?;
+    handshake(&mut conn, &mut sock, peer, stop)?;
     Ok(StreamOwned::new(conn, sock))
 }
 
@@ -266,8 +288,63 @@ pub fn connect(
         detail: format!("`{server_name}` is not a server name: {e}"),
     })?;
     let mut conn = ClientConnection::new(config.clone(), name).map_err(config_err)?;
-    handshake(&mut conn, &mut sock, peer)?;
+    handshake(&mut conn, &mut sock, peer, &AtomicBool::new(false))?;
     Ok(StreamOwned::new(conn, sock))
+}
+
+/// Reads a TLS stream's plaintext with at most one read of its socket per call:
+/// `Err(WouldBlock)` while no whole record has arrived.
+///
+/// `StreamOwned`'s own `read` keeps reading for as long as bytes arrive and no whole
+/// record has, so a peer sending a record a byte at a time, each byte within the socket's
+/// read timeout, would hold the reading thread (and all it tends: its outbox, heartbeats,
+/// the peer's silence) until the record ends, up to 16 KiB later.
+pub struct ReadOnce<'a, C>(pub &'a mut StreamOwned<C, TcpStream>);
+
+impl<C, D> io::Read for ReadOnce<'_, C>
+where
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let s = &mut *self.0;
+        // What rustls queued to send (a key update's answer, say) goes first.
+        while s.conn.wants_write() {
+            if s.conn.write_tls(&mut s.sock)? == 0 {
+                break;
+            }
+        }
+        match s.conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        // Nothing buffered: one read, whose end rustls's reader reports (close_notify
+        // as 0, an end without it as UnexpectedEof).
+        s.conn.read_tls(&mut s.sock)?;
+        if let Err(e) = s.conn.process_new_packets() {
+            // Tell the peer why, as far as it listens.
+            while s.conn.wants_write() {
+                if !matches!(s.conn.write_tls(&mut s.sock), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        s.conn.reader().read(buf)
+    }
+}
+
+/// The DNS names among the subject alternative names of the peer's certificate (the
+/// first of its chain, which rustls verified against the CA during the handshake):
+/// the names the peer may go by. Empty when it presented none or they do not parse.
+pub fn peer_dns_names(conn: &rustls::CommonState) -> Vec<String> {
+    let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
+        return Vec::new();
+    };
+    match webpki::EndEntityCert::try_from(cert) {
+        Ok(cert) => cert.valid_dns_names().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Sends the TLS close_notify alert and shuts the socket, ignoring errors (the

@@ -24,7 +24,8 @@
 //! ```
 //!
 //! `Register` must be the first frame and carries [`PROTOCOL_VERSION`]; a master
-//! answers any other version with `Refused` and closes. Either side sends `Heartbeat`
+//! answers any other version with `Refused` and closes, as it does an `agent` name that
+//! is not one of the DNS names of the certificate the agent presented. Either side sends `Heartbeat`
 //! every [`HEARTBEAT_INTERVAL`] and treats a peer that sent nothing for
 //! [`PEER_TIMEOUT`] as lost: the master marks the agent's running tasks `TASK_LOST`
 //! and removes its resources from the allocator; the agent kills its tasks, removes
@@ -36,11 +37,12 @@
 //! timeouts). An oversized or zero length, a stream that ends inside a frame, a body
 //! that is not JSON, an unknown `"type"`, a wrong version and a task id the receiver
 //! does not know each produce a [`WireError`] naming the peer's address and what was
-//! wrong, and the connection is dropped.
+//! wrong, and the connection is dropped. So does a frame still incomplete
+//! [`FRAME_TIMEOUT`] after its first byte arrived.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -56,6 +58,11 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A peer silent this long is lost.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one frame may take to arrive once its first byte has (a whole
+/// [`MAX_FRAME`] in this time needs 100 KiB/s): a peer trickling a frame is dropped
+/// rather than kept alive by its trickle.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a task ended (or that it runs), with the Mesos state names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +268,21 @@ pub enum WireError {
         /// The peer.
         peer: String,
     },
+    /// A frame began but did not end within [`FRAME_TIMEOUT`].
+    #[error(
+        "peer {peer}: a frame took more than {limit_secs:.1} s to arrive \
+         ({got} of {expected} bytes came)"
+    )]
+    SlowFrame {
+        /// The peer.
+        peer: String,
+        /// Bytes of the frame (prefix included) that arrived.
+        got: usize,
+        /// Bytes the frame needs (prefix included; 4 while the prefix is incomplete).
+        expected: usize,
+        /// The limit.
+        limit_secs: f64,
+    },
     /// Nothing arrived for too long.
     #[error("peer {peer}: silent for {secs:.1} s (limit {limit_secs:.1} s)")]
     Silent {
@@ -327,6 +349,9 @@ pub fn decode_body(peer: &str, body: &[u8]) -> Result<Message, WireError> {
 pub struct FrameReader {
     peer: String,
     buf: Vec<u8>,
+    /// When the first buffered byte arrived (`None` while nothing is buffered).
+    since: Option<Instant>,
+    frame_timeout: Duration,
 }
 
 impl FrameReader {
@@ -335,6 +360,8 @@ impl FrameReader {
         FrameReader {
             peer: peer.into(),
             buf: Vec::new(),
+            since: None,
+            frame_timeout: FRAME_TIMEOUT,
         }
     }
 
@@ -343,9 +370,19 @@ impl FrameReader {
         &self.peer
     }
 
+    /// Restarts the deadline of the frame under way: for a caller that chose not to
+    /// read for a while (holding the peer back), which is no slowness of the peer's.
+    pub fn excuse_wait(&mut self) {
+        if self.since.is_some() {
+            self.since = Some(Instant::now());
+        }
+    }
+
     /// The next message: from what is buffered, else after at most one read. `Ok(None)`
     /// when no whole frame is there yet (the read timed out, would block, or brought
     /// only part of a frame); call again later. `progress` is set when any byte arrived.
+    /// A frame whose first byte came more than [`FRAME_TIMEOUT`] ago and that is still
+    /// incomplete is an error.
     pub fn poll(
         &mut self,
         r: &mut impl Read,
@@ -353,6 +390,16 @@ impl FrameReader {
     ) -> Result<Option<Message>, WireError> {
         if let Some(m) = self.take()? {
             return Ok(Some(m));
+        }
+        if let Some(since) = self.since {
+            if since.elapsed() > self.frame_timeout {
+                return Err(WireError::SlowFrame {
+                    peer: self.peer.clone(),
+                    got: self.buf.len(),
+                    expected: self.expected(),
+                    limit_secs: self.frame_timeout.as_secs_f64(),
+                });
+            }
         }
         let mut chunk = [0u8; 16 * 1024];
         let n = loop {
@@ -382,6 +429,9 @@ impl FrameReader {
             });
         }
         *progress = true;
+        if self.buf.is_empty() {
+            self.since = Some(Instant::now());
+        }
         self.buf.extend_from_slice(&chunk[..n]);
         self.take()
     }
@@ -405,6 +455,8 @@ impl FrameReader {
         }
         let message = decode_body(&self.peer, &self.buf[4..end]);
         self.buf.drain(..end);
+        // What is left began the next frame with the last read.
+        self.since = (!self.buf.is_empty()).then(Instant::now);
         message.map(Some)
     }
 
@@ -414,16 +466,20 @@ impl FrameReader {
         }
     }
 
-    fn truncated(&self) -> WireError {
-        let expected = if self.buf.len() < 4 {
+    /// The bytes the buffered frame needs, prefix included (4 until the prefix is in).
+    fn expected(&self) -> usize {
+        if self.buf.len() < 4 {
             4
         } else {
             4 + u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize
-        };
+        }
+    }
+
+    fn truncated(&self) -> WireError {
         WireError::Truncated {
             peer: self.peer.clone(),
             got: self.buf.len(),
-            expected,
+            expected: self.expected(),
         }
     }
 }
@@ -655,6 +711,82 @@ mod tests {
         assert_eq!(got, vec![Message::Heartbeat, register(1)]);
         assert!(matches!(end, WireError::Closed { .. }), "{end}");
         assert!(polls > bytes.len(), "every byte came after a timeout");
+    }
+
+    /// A reader that brings one byte per read, each after `gap`.
+    struct Slow<'a>(&'a [u8], Duration);
+
+    impl Read for Slow<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            std::thread::sleep(self.1);
+            match self.0.split_first() {
+                Some((b, rest)) => {
+                    buf[0] = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                None => Err(io::Error::new(ErrorKind::WouldBlock, "later")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_trickled_past_the_frame_timeout_is_an_error() {
+        let bytes = encode(&register(1));
+        let mut r = FrameReader::new(PEER);
+        r.frame_timeout = Duration::from_millis(200);
+        // A byte every 20 ms: the whole frame would take seconds.
+        let mut src = Slow(&bytes, Duration::from_millis(20));
+        let start = Instant::now();
+        let end = loop {
+            let mut progress = false;
+            match r.poll(&mut src, &mut progress) {
+                Ok(Some(m)) => panic!("the whole frame arrived: {m:?}"),
+                Ok(None) => assert!(progress, "every read brings a byte"),
+                Err(e) => break e,
+            }
+        };
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        let WireError::SlowFrame { got, expected, .. } = end else {
+            panic!("{end}");
+        };
+        assert!(got >= 4 && got < bytes.len(), "{got}");
+        assert_eq!(expected, bytes.len());
+        assert_eq!(
+            end.to_string(),
+            format!(
+                "peer 10.0.0.1:5050: a frame took more than 0.2 s to arrive \
+                 ({got} of {expected} bytes came)"
+            )
+        );
+        // A wait its reader excuses (it held the peer back) does not count.
+        let bytes = encode(&Message::Heartbeat);
+        let mut r = FrameReader::new(PEER);
+        r.frame_timeout = Duration::from_millis(200);
+        let (mut head, mut tail) = (&bytes[..3], &bytes[3..]);
+        let mut progress = false;
+        assert!(r.poll(&mut head, &mut progress).unwrap().is_none());
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(60));
+            r.excuse_wait();
+        }
+        let m = r.poll(&mut tail, &mut progress).unwrap();
+        assert_eq!(m, Some(Message::Heartbeat));
+        // Each frame has its own deadline: a stream longer than one (40 frames of 22
+        // bytes, a byte every 2 ms) is no error while each frame arrives in time.
+        let bytes: Vec<u8> = (0..40).flat_map(|_| encode(&Message::Heartbeat)).collect();
+        let mut r = FrameReader::new(PEER);
+        r.frame_timeout = Duration::from_secs(1);
+        let mut src = Slow(&bytes, Duration::from_millis(2));
+        let start = Instant::now();
+        let mut got = 0;
+        while got < 40 {
+            let mut progress = false;
+            if r.poll(&mut src, &mut progress).unwrap().is_some() {
+                got += 1;
+            }
+        }
+        assert!(start.elapsed() > r.frame_timeout);
     }
 
     #[test]

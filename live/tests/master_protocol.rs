@@ -9,7 +9,8 @@ use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY
 use live::master::{run_master, MasterConfig};
 use live::tls::{connect, ClientStream, TlsFiles};
 use live::wire::{
-    write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT, PROTOCOL_VERSION,
+    encode, write_message, FrameReader, Message, TaskState, WireError, PEER_TIMEOUT,
+    PROTOCOL_VERSION,
 };
 use models::resources::Resources;
 use sim_core::SimDuration;
@@ -20,8 +21,14 @@ struct FakeAgent {
 }
 
 impl FakeAgent {
+    /// Connects with agent 0's certificate (whose name is `agent-0`).
     fn connect(addr: &str, certs: &Path) -> FakeAgent {
-        let (cert, key) = agent_files(0);
+        FakeAgent::connect_as(addr, certs, 0)
+    }
+
+    /// Connects with agent `i`'s certificate.
+    fn connect_as(addr: &str, certs: &Path, i: u32) -> FakeAgent {
+        let (cert, key) = agent_files(i);
         let tls = TlsFiles {
             cert: certs.join(cert),
             key: certs.join(key),
@@ -73,6 +80,27 @@ impl FakeAgent {
         reason
     }
 
+    /// Registers as `agent-<i>` and answers `n` launches with `TASK_RUNNING`; returns
+    /// the task ids.
+    fn run_tasks(&mut self, i: u32, n: usize) -> Vec<String> {
+        self.register(PROTOCOL_VERSION, &format!("agent-{i}"));
+        assert!(matches!(self.next().unwrap(), Message::Registered { .. }));
+        let mut tasks = Vec::new();
+        while tasks.len() < n {
+            if let Message::LaunchTask { task_id, .. } = self.next().unwrap() {
+                self.send(&status(&task_id, TaskState::Running, None));
+                tasks.push(task_id);
+            }
+        }
+        tasks
+    }
+
+    /// True once the master ended the connection (reads whatever else it sends).
+    fn dropped(&mut self) -> bool {
+        let mut progress = false;
+        self.reader.poll(&mut self.stream, &mut progress).is_err()
+    }
+
     /// The next message other than a heartbeat, or the error that ended the stream.
     fn next(&mut self) -> Result<Message, WireError> {
         let start = Instant::now();
@@ -103,11 +131,16 @@ type MasterRun =
 /// Starts a master running `tasks` tasks of `cpus:0.5;mem:64` in a thread; returns it,
 /// its address and the certificates directory.
 fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
+    start_master_for(tmp, tasks, 1)
+}
+
+/// As [`start_master`], launching nothing before `min_agents` registered.
+fn start_master_for(tmp: &Path, tasks: u32, min_agents: u32) -> (MasterRun, String, PathBuf) {
     let certs = tmp.join("certs");
     write_certs(&CertsConfig {
         out: certs.clone(),
         master_names: vec!["localhost".into()],
-        agents: 1,
+        agents: 2,
     })
     .unwrap();
     let listen_file = tmp.join("addr");
@@ -125,7 +158,7 @@ fn start_master(tmp: &Path, tasks: u32) -> (MasterRun, String, PathBuf) {
         tasks,
         task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
         task_command: "true".into(),
-        min_agents: 1,
+        min_agents,
         timeout: SimDuration::from_secs(60),
         out: tmp.join("out"),
     };
@@ -201,6 +234,21 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
         "{control}"
     );
 
+    // Agent 1's certificate does not make it agent 0.
+    let mut impostor = FakeAgent::connect_as(&addr, &certs, 1);
+    impostor.register(PROTOCOL_VERSION, "agent-0");
+    let local = impostor.stream.sock.local_addr().unwrap();
+    assert_eq!(
+        impostor.next().unwrap(),
+        Message::Refused {
+            reason: format!(
+                "the certificate of {local} is for `agent-1`, not `agent-0` (an agent \
+                 registers under a DNS name of its certificate)"
+            )
+        }
+    );
+    assert!(matches!(impostor.next(), Err(WireError::Closed { .. })));
+
     // An oversized frame instead of Register: dropped without an answer.
     let mut noisy = FakeAgent::connect(&addr, &certs);
     noisy.stream.write_all(&u32::MAX.to_be_bytes()).unwrap();
@@ -210,7 +258,7 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
     // A good agent gets both tasks (it holds two), finishes one, then names a task it
     // was never given: the master drops it and the other task is lost.
     let mut agent = FakeAgent::connect(&addr, &certs);
-    agent.register(PROTOCOL_VERSION, "good");
+    agent.register(PROTOCOL_VERSION, "agent-0");
     assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
     let mut launched = Vec::new();
     while launched.len() < 2 {
@@ -262,11 +310,207 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
 }
 
 #[test]
+fn an_agent_flooding_status_updates_does_not_crowd_out_a_good_one() {
+    use live::master::STATUS_BUDGET;
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master_for(tmp.path(), 4, 2);
+    let flood_for = Duration::from_secs(3);
+    let flooder = {
+        let (addr, certs) = (addr.clone(), certs.clone());
+        std::thread::spawn(move || {
+            let mut a = FakeAgent::connect_as(&addr, &certs, 1);
+            a.register(PROTOCOL_VERSION, "agent-1");
+            assert!(matches!(a.next().unwrap(), Message::Registered { .. }));
+            let (mut tasks, mut sent) = (Vec::<String>::new(), 0);
+            let until = Instant::now() + flood_for;
+            while Instant::now() < until {
+                // Bursts of heartbeats, then of updates for its (running) tasks, as
+                // fast as the master takes them.
+                let burst: Vec<u8> = if tasks.is_empty() {
+                    (0..100).flat_map(|_| encode(&Message::Heartbeat)).collect()
+                } else {
+                    sent += 100;
+                    let updates = tasks.iter().cycle().take(100);
+                    updates
+                        .flat_map(|t| encode(&status(t, TaskState::Running, None)))
+                        .collect()
+                };
+                a.stream.write_all(&burst).unwrap();
+                a.stream.flush().unwrap();
+                let mut progress = false;
+                match a.reader.poll(&mut a.stream, &mut progress).unwrap() {
+                    Some(Message::LaunchTask { task_id, .. }) => tasks.push(task_id),
+                    Some(Message::Heartbeat) | None => {}
+                    Some(other) => panic!("unexpected {other:?}"),
+                }
+            }
+            for t in &tasks {
+                a.send(&status(t, TaskState::Finished, Some(0)));
+            }
+            loop {
+                match a.next().unwrap() {
+                    Message::Shutdown { .. } => break,
+                    Message::LaunchTask { .. } => panic!("a task after the flood"),
+                    _ => {}
+                }
+            }
+            (tasks.len(), sent)
+        })
+    };
+    // The good agent runs its tasks to the end while the flood goes on.
+    let mut good = FakeAgent::connect(&addr, &certs);
+    good.register(PROTOCOL_VERSION, "agent-0");
+    assert!(matches!(good.next().unwrap(), Message::Registered { .. }));
+    let mut mine = 0;
+    let shutdown = loop {
+        match good.next().unwrap() {
+            Message::LaunchTask { task_id, .. } => {
+                good.send(&status(&task_id, TaskState::Running, None));
+                good.send(&status(&task_id, TaskState::Finished, Some(0)));
+                mine += 1;
+            }
+            Message::Shutdown { reason } => break reason,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(shutdown, "the run ended");
+    let (theirs, flooded) = flooder.join().unwrap();
+    assert_eq!((mine, theirs), (2, 2));
+    assert!(flooded > 10 * STATUS_BUDGET, "only {flooded} updates sent");
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!(
+        (summary.tasks.finished, summary.tasks.lost),
+        (4, Some(0)),
+        "{:?}",
+        summary.task_runs
+    );
+}
+
+#[test]
+fn an_agent_trickling_a_tls_record_or_a_frame_is_dropped() {
+    use live::wire::FRAME_TIMEOUT;
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master_for(tmp.path(), 4, 2);
+    let limit = Duration::from_secs(25);
+    // Agent 0 sends a 12 KiB update as one TLS record, a byte every 5 ms: no whole
+    // record, so no message, for a minute.
+    let record = {
+        let (addr, certs) = (addr.clone(), certs.clone());
+        std::thread::spawn(move || {
+            let mut a = FakeAgent::connect_as(&addr, &certs, 0);
+            let tasks = a.run_tasks(0, 2);
+            let mut update = status(&tasks[0], TaskState::Running, None);
+            if let Message::StatusUpdate { message, .. } = &mut update {
+                *message = "x".repeat(12 * 1024);
+            }
+            a.stream.conn.writer().write_all(&encode(&update)).unwrap();
+            let mut ciphertext = Vec::new();
+            while a.stream.conn.wants_write() {
+                a.stream.conn.write_tls(&mut ciphertext).unwrap();
+            }
+            let mut raw = a.stream.sock.try_clone().unwrap();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let trickle = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    for b in ciphertext {
+                        let gone = raw.write_all(&[b]).is_err();
+                        if gone || stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    panic!("the whole record went out");
+                })
+            };
+            let start = Instant::now();
+            while !a.dropped() {
+                assert!(start.elapsed() < limit, "still connected");
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            trickle.join().unwrap();
+        })
+    };
+    // Agent 1 sends an update a byte per TLS record, one every 100 ms: never silent,
+    // but the frame takes a minute.
+    let mut b = FakeAgent::connect_as(&addr, &certs, 1);
+    let tasks = b.run_tasks(1, 2);
+    let mut update = status(&tasks[0], TaskState::Running, None);
+    if let Message::StatusUpdate { message, .. } = &mut update {
+        *message = "y".repeat(600);
+    }
+    let start = Instant::now();
+    for byte in encode(&update) {
+        if b.stream.write_all(&[byte]).is_err() || b.stream.flush().is_err() {
+            break;
+        }
+        let next = Instant::now() + Duration::from_millis(100);
+        let mut dropped = false;
+        while Instant::now() < next && !dropped {
+            dropped = b.dropped();
+        }
+        if dropped {
+            break;
+        }
+        assert!(start.elapsed() < limit, "still connected");
+    }
+    let took = start.elapsed();
+    assert!(took >= FRAME_TIMEOUT && took < limit, "{took:?}");
+    record.join().unwrap();
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!((summary.tasks.launched, summary.tasks.lost), (4, Some(4)));
+}
+
+#[test]
+fn connections_from_one_address_still_in_their_handshake_are_limited() {
+    use live::master::MAX_UNVERIFIED_PER_ADDRESS;
+    use std::io::{ErrorKind, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, addr, certs) = start_master(tmp.path(), 1);
+    // A verified agent does not count against its address.
+    let mut agent = FakeAgent::connect(&addr, &certs);
+    agent.register(PROTOCOL_VERSION, "agent-0");
+    assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
+    // Connections that never start their handshake: the limit's worth wait in it...
+    let mut mute: Vec<TcpStream> = (0..MAX_UNVERIFIED_PER_ADDRESS)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // ...and one more from the same address is closed at once: well before the
+    // handshake's 10 s deadline would close it, and before the master, not hearing
+    // from its agent for 5 s, would end the run and close everything.
+    agent.send(&Message::Heartbeat);
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match extra.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
+    let last = mute.last_mut().unwrap();
+    last.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let e = last.read(&mut buf).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{e}"
+    );
+    // The verified agent works on.
+    let Message::LaunchTask { task_id, .. } = agent.next().unwrap() else {
+        panic!("no launch");
+    };
+    agent.send(&status(&task_id, TaskState::Finished, Some(0)));
+    let summary = master.join().unwrap().unwrap();
+    assert_eq!(summary.tasks.finished, 1);
+}
+
+#[test]
 fn a_silent_agent_is_lost_after_the_peer_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let (master, addr, certs) = start_master(tmp.path(), 1);
     let mut agent = FakeAgent::connect(&addr, &certs);
-    agent.register(PROTOCOL_VERSION, "quiet");
+    agent.register(PROTOCOL_VERSION, "agent-0");
     assert_eq!(agent.next().unwrap(), Message::Registered { agent_id: 0 });
     assert!(matches!(agent.next().unwrap(), Message::LaunchTask { .. }));
     agent.send(&status("task-0", TaskState::Running, None));
