@@ -89,7 +89,8 @@ pub struct LiveAgentArgs {
     /// The name the master's certificate must carry [default: the HOST of --master].
     #[arg(long)]
     server_name: Option<String>,
-    /// This agent's name [default: the hostname].
+    /// This agent's name, which the master accepts only if its certificate carries it
+    /// [default: the first DNS name of --tls-cert, else the hostname].
     #[arg(long)]
     name: Option<String>,
     /// The resources this agent offers (Mesos notation, unreserved cpus and mem in MB).
@@ -183,6 +184,16 @@ fn host_of(addr: &str) -> String {
         .to_string()
 }
 
+/// The first DNS name of the agent's certificate (the name `live certs` gave it), or
+/// the hostname when it has none. An unreadable certificate also falls back: its error
+/// comes with the TLS set-up, after the flags are checked.
+fn default_agent_name(tls: &live::tls::TlsFiles) -> String {
+    tls.own_dns_names()
+        .ok()
+        .and_then(|names| names.into_iter().next())
+        .unwrap_or_else(hostname)
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -195,12 +206,16 @@ fn hostname() -> String {
 pub fn live_agent(args: LiveAgentArgs) -> CmdResult {
     let pid = std::process::id();
     let connect = duration("connect-timeout", &args.connect_timeout)?;
+    let tls = args.tls.files();
     let config = live::agent::AgentConfig {
         server_name: args.server_name.unwrap_or_else(|| host_of(&args.master)),
         master: args.master,
-        name: args.name.unwrap_or_else(hostname),
+        name: match args.name {
+            Some(name) => name,
+            None => default_agent_name(&tls),
+        },
         resources: resources("resources", &args.resources)?,
-        tls: args.tls.files(),
+        tls: tls.clone(),
         cgroup_name: args
             .cgroup_name
             .unwrap_or_else(|| format!("mesosim-agent-{pid}")),

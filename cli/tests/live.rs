@@ -442,7 +442,7 @@ fn sigterm_during_setup_stops_before_any_task_starts() {
 #[test]
 fn live_run_fetches_task_uris_through_each_agents_cache() {
     let pid = std::process::id();
-    if !cgroups_usable(&format!("mesosim-test-{pid}-20")) {
+    if !cgroups_usable(&format!("mesosim-test-{pid}-30")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -496,7 +496,7 @@ fn live_run_fetches_task_uris_through_each_agents_cache() {
         format!("file://{}/tool.tgz,cache", src.display()),
         format!("{}/helper.sh,executable", src.display()),
     ];
-    let s = run(&format!("mesosim-test-{pid}-21"), &uris, "fetched");
+    let s = run(&format!("mesosim-test-{pid}-31"), &uris, "fetched");
     assert_eq!(s["tasks"]["finished"], 4, "{s}");
     // Two tasks per agent: each agent downloads the archive once and extracts it from
     // its cache for its second task; the uncached helper is copied every time.
@@ -530,7 +530,7 @@ fn live_run_fetches_task_uris_through_each_agents_cache() {
     // A URI that cannot be fetched fails each task before it starts; the run goes on.
     let missing = src.join("missing.tgz");
     let s = run(
-        &format!("mesosim-test-{pid}-22"),
+        &format!("mesosim-test-{pid}-32"),
         &[missing.display().to_string()],
         "unfetched",
     );

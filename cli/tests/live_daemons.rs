@@ -143,30 +143,26 @@ fn start_agent(dir: &Path, addr: &str, i: u32, certs_dir: &str, cgroup: &str) ->
         format!("{certs_dir}/agent-{i}-key.pem"),
     );
     let (name, work) = (format!("agent-{i}"), format!("work-{i}"));
-    Proc::spawn(
-        &[
-            "live",
-            "agent",
-            "--master",
-            addr,
-            "--name",
-            &name,
-            "--resources",
-            "cpus:1;mem:256",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--tls-ca",
-            "certs/ca.pem",
-            "--cgroup-name",
-            cgroup,
-            "--work-dir",
-            &work,
-        ],
-        dir,
-        &format!("agent-{i}.err"),
-    )
+    // Agent 0 names itself; the others go by their certificate's name, the default.
+    let named = ["--name", name.as_str()];
+    let name_flags = if i == 0 { &named[..] } else { &[][..] };
+    let mut args = vec!["live", "agent", "--master", addr];
+    args.extend_from_slice(name_flags);
+    args.extend([
+        "--resources",
+        "cpus:1;mem:256",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--tls-ca",
+        "certs/ca.pem",
+        "--cgroup-name",
+        cgroup,
+        "--work-dir",
+        &work,
+    ]);
+    Proc::spawn(&args, dir, &format!("agent-{i}.err"))
 }
 
 fn summary(dir: &Path) -> LiveSummary {

@@ -130,6 +130,24 @@ impl TlsFiles {
     }
 }
 
+impl TlsFiles {
+    /// The DNS names of this side's own certificate (the first of `--tls-cert`): the
+    /// names the master lets an agent holding it register under.
+    pub fn own_dns_names(&self) -> Result<Vec<String>, TlsError> {
+        let chain = certs("--tls-cert", &self.cert)?;
+        Ok(chain.first().map_or_else(Vec::new, dns_names))
+    }
+}
+
+/// The DNS names among a certificate's subject alternative names; none when it does
+/// not parse.
+fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
+    match webpki::EndEntityCert::try_from(cert) {
+        Ok(cert) => cert.valid_dns_names().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The master's side of a connection.
 pub type ServerStream = StreamOwned<ServerConnection, TcpStream>;
 /// An agent's side of a connection.
@@ -338,13 +356,9 @@ where
 /// first of its chain, which rustls verified against the CA during the handshake):
 /// the names the peer may go by. Empty when it presented none or they do not parse.
 pub fn peer_dns_names(conn: &rustls::CommonState) -> Vec<String> {
-    let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
-        return Vec::new();
-    };
-    match webpki::EndEntityCert::try_from(cert) {
-        Ok(cert) => cert.valid_dns_names().map(str::to_string).collect(),
-        Err(_) => Vec::new(),
-    }
+    conn.peer_certificates()
+        .and_then(|c| c.first())
+        .map_or_else(Vec::new, dns_names)
 }
 
 /// Sends the TLS close_notify alert and shuts the socket, ignoring errors (the
