@@ -38,6 +38,7 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for (args, expected) in [
         (&["--agents", "0"][..], "--agents must be at least 1"),
+        (&["--tasks", "0"][..], "--tasks must be at least 1"),
         (&["--policy", "nope"][..], "unknown allocator `nope`"),
         (
             &["--task-resources", "cpus:4;mem:64"][..],

@@ -222,7 +222,7 @@ pub fn run_agent(config: &AgentConfig, base: &Cgroup) -> Result<AgentOutcome, Ag
     agent.kill_all();
     tls::close(&mut agent.stream);
     drop(agent);
-    cgroup.remove()?;
+    cgroup.remove_or_leave()?;
     result
 }
 

@@ -75,6 +75,23 @@ pub enum CgroupError {
         /// The directory.
         path: PathBuf,
     },
+    /// Processes did not leave a cgroup within the patience after SIGKILL (stuck in
+    /// uninterruptible sleep in the kernel, say): the cgroup is left in place.
+    #[error(
+        "cgroup {path}: process{plural} {pids} still there {secs} s after SIGKILL \
+         (stuck in the kernel?); the cgroup is left behind: remove it with rmdir once \
+         they are gone",
+        plural = if pids.contains(' ') { "es" } else { "" },
+        secs = patience.as_secs_f64()
+    )]
+    Stuck {
+        /// The cgroup's directory.
+        path: PathBuf,
+        /// The pids that remain, space-separated.
+        pids: String,
+        /// How long they were given.
+        patience: Duration,
+    },
 }
 
 /// What to do about a refused `cgroup.subtree_control` write: EBUSY is the kernel's "no
@@ -235,6 +252,72 @@ impl Cgroup {
         out
     }
 
+    /// The pids in this cgroup and every cgroup below it (all hierarchies).
+    pub fn subtree_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for d in self.dirs() {
+            subtree_pids_in(d, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Kills every process in this cgroup and below it, also those that left the
+    /// task's process group or session (a `setsid` or double fork), and waits up to
+    /// `patience` until none is left. cgroup v2 with `cgroup.kill` (Linux 5.14 and
+    /// later): writes `1` there, and the kernel kills the whole subtree at once, also
+    /// what forks meanwhile. Otherwise (v1, or an older v2) every pid listed in the
+    /// subtree's `cgroup.procs` files gets SIGKILL, repeated until the lists are empty
+    /// (a killed process cannot fork, so each round leaves fewer). Processes still
+    /// there after `patience` are a [`CgroupError::Stuck`] naming them. A directory
+    /// that is not on a cgroup file system (a unit test's stand-in tree) holds no
+    /// processes: nothing read from it is ever signalled.
+    pub fn kill_all(&self, patience: Duration) -> Result<(), CgroupError> {
+        if !self.dirs().into_iter().all(on_cgroupfs) {
+            return Ok(());
+        }
+        let kill_file = match self {
+            Cgroup::V2 { dir } => Some(dir.join("cgroup.kill")),
+            Cgroup::V1 { .. } => None,
+        };
+        // A missing directory (already removed) or `cgroup.kill` (older kernel) is
+        // not an error: the loop below then finds nothing or signals pid by pid.
+        let kernel_kills = match kill_file {
+            Some(f) if f.exists() => match fs::write(&f, "1") {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                Err(e) => return Err(io_err(&f, e)),
+            },
+            _ => false,
+        };
+        let start = Instant::now();
+        loop {
+            let pids = self.subtree_pids();
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > patience {
+                return Err(CgroupError::Stuck {
+                    path: self.dirs()[0].to_path_buf(),
+                    pids: pids
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    patience,
+                });
+            }
+            if !kernel_kills {
+                for pid in pids {
+                    // Already gone is fine: we only want it out of the cgroup.
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The control file `name` of the cpu controller (v1: in the cpu hierarchy).
     pub fn cpu_file(&self, name: &str) -> PathBuf {
         match self {
@@ -262,6 +345,28 @@ impl Cgroup {
                 &dir.join("cpu.weight"),
                 &(shares * 100 / 1024).clamp(1, 10_000).to_string(),
             ),
+        }
+    }
+}
+
+/// Whether `dir` is a directory of a cgroup (v1 or v2) file system.
+fn on_cgroupfs(dir: &Path) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    statfs(dir).is_ok_and(|s| {
+        let t = s.filesystem_type();
+        t == CGROUP_SUPER_MAGIC || t == CGROUP2_SUPER_MAGIC
+    })
+}
+
+fn subtree_pids_in(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                subtree_pids_in(&e.path(), out);
+            }
         }
     }
 }
@@ -314,11 +419,31 @@ impl CgroupGuard {
         }
     }
 
-    /// Removes the cgroup and everything below it, reporting failure (dropping the guard
-    /// does the same and ignores errors).
-    pub fn remove(mut self) -> Result<(), CgroupError> {
+    /// Kills everything in the cgroup and below it ([`Cgroup::kill_all`], waiting at
+    /// most [`KILL_PATIENCE`]) and removes the directories, reporting failure (dropping
+    /// the guard does the same and prints errors). A cgroup whose processes do not go
+    /// is a [`CgroupError::Stuck`] and stays in place.
+    pub fn remove(self) -> Result<(), CgroupError> {
+        self.remove_within(KILL_PATIENCE)
+    }
+
+    /// [`CgroupGuard::remove`], except that a cgroup whose processes do not go
+    /// ([`CgroupError::Stuck`]) is named in a warning on stderr and left for later
+    /// removal instead of failing, so teardown goes on; other errors are returned.
+    pub fn remove_or_leave(self) -> Result<(), CgroupError> {
+        match self.remove() {
+            Err(e @ CgroupError::Stuck { .. }) => {
+                eprintln!("warning: {e}");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// [`CgroupGuard::remove`] with the patience given.
+    pub fn remove_within(mut self, patience: Duration) -> Result<(), CgroupError> {
         match self.cgroup.take() {
-            Some(cg) => remove_tree(&cg),
+            Some(cg) => remove_tree(&cg, patience),
             None => Ok(()),
         }
     }
@@ -327,21 +452,27 @@ impl CgroupGuard {
 impl Drop for CgroupGuard {
     fn drop(&mut self) {
         if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = remove_tree(&cg) {
+            if let Err(e) = remove_tree(&cg, KILL_PATIENCE) {
                 eprintln!("warning: leaving cgroup behind: {e}");
             }
         }
     }
 }
 
-/// How long removal keeps retrying a busy cgroup (processes being killed take a moment
-/// to leave it).
+/// How long teardown waits for SIGKILLed processes to leave their cgroup (or for a
+/// task's leader to exit) before it reports them and leaves them behind.
+pub const KILL_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long removal keeps retrying a cgroup that is still busy once its processes are
+/// gone (the kernel releases an emptied cgroup a moment later).
 const REMOVE_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Removes every directory of `cg`, children first. A cgroup directory on cgroupfs is
-/// removed with `rmdir` although it lists control files; `EBUSY` means processes are
-/// still inside: they are sent SIGKILL and removal is retried.
-fn remove_tree(cg: &Cgroup) -> Result<(), CgroupError> {
+/// Kills everything in `cg` and removes every directory of it, children first. A
+/// cgroup directory on cgroupfs is removed with `rmdir` although it lists control
+/// files; `EBUSY` means something is still inside: it is sent SIGKILL and removal is
+/// retried.
+fn remove_tree(cg: &Cgroup, patience: Duration) -> Result<(), CgroupError> {
+    cg.kill_all(patience)?;
     for dir in cg.dirs() {
         remove_dir_tree(dir)?;
     }

@@ -175,6 +175,9 @@ impl LiveConfig {
         if self.agents == 0 {
             return bad("--agents must be at least 1".into());
         }
+        if self.tasks == 0 {
+            return bad("--tasks must be at least 1".into());
+        }
         for (flag, r) in [
             ("--agent-resources", &self.agent_resources),
             ("--task-resources", &self.task_resources),
@@ -318,9 +321,6 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     engine.schedule_at(SimTime::ZERO + POLL_INTERVAL, Event::Poll);
     engine.schedule_at(SimTime::ZERO + config.timeout, Event::Timeout);
     revocable::schedule(config, &mut engine);
-    if config.tasks == 0 {
-        engine.schedule_at(SimTime::ZERO, Event::Done);
-    }
     engine.run_with(&mut master, &mut clock, &mut NoObserver, None);
     let wall_ns = master.start.elapsed().as_nanos() as u64;
     if let Some(e) = master.error.take() {
@@ -338,7 +338,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             netns: agent.network.as_ref().map(|n| n.netns.name().to_string()),
             address: agent.network.as_ref().map(|n| n.address.clone()),
         });
-        agent.cgroup.remove()?;
+        agent.cgroup.remove_or_leave()?;
         if let Some(n) = agent.network {
             n.netns.delete()?;
         }
@@ -351,7 +351,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         None => None,
     };
     let cgroup_version = run_cgroup.cgroup().version().to_string();
-    run_cgroup.remove()?;
+    run_cgroup.remove_or_leave()?;
     // An interrupt during teardown still means "stop, write nothing".
     interrupted(&interrupts)?;
     let summary = LiveSummary {
@@ -432,8 +432,6 @@ enum Event {
     Poll,
     /// `--timeout` passed: kill what runs and stop.
     Timeout,
-    /// Nothing to run at all.
-    Done,
     /// Ask every agent's resource estimator.
     Estimate,
     /// Ask every agent's QoS controller.
@@ -516,10 +514,6 @@ impl Handler<Event> for Master<'_> {
             Event::Poll => self.poll(ctx),
             Event::Timeout => {
                 self.kill_all(ctx.now());
-                ctx.stop();
-                Ok(())
-            }
-            Event::Done => {
                 ctx.stop();
                 Ok(())
             }
@@ -774,7 +768,9 @@ impl Master<'_> {
             },
         }
         r.process.kill();
-        r.cgroup.remove()?;
+        // Processes that do not go (stuck in the kernel) are reported and their cgroup
+        // left behind: the run goes on.
+        r.cgroup.remove_or_leave()?;
         if let Some(m) = r.meters.take() {
             m.remove()?;
         }
