@@ -10,6 +10,8 @@
 //! |-----------------|--------------------------------------------|-------------------------|
 //! | CPU limit       | `cpu.cfs_period_us`, `cpu.cfs_quota_us`    | `cpu.max`               |
 //! | memory limit    | `memory.limit_in_bytes`                    | `memory.max`            |
+//! | `--limit-swap`  | `memory.memsw.limit_in_bytes` = the limit  | `memory.swap.max` = 0   |
+//! | teardown kill   | SIGKILL to each pid in `cgroup.procs`      | `cgroup.kill` (≥ 5.14)  |
 //! | join            | `cgroup.procs` in each hierarchy           | `cgroup.procs`          |
 //! | child controls  | (inherited)                                | `cgroup.subtree_control`|
 
@@ -91,6 +93,16 @@ pub enum CgroupError {
         pids: String,
         /// How long they were given.
         patience: Duration,
+    },
+    /// `--limit-swap` on a kernel that does not account swap in cgroups.
+    #[error(
+        "--limit-swap: {path} does not exist: this kernel does not account swap per cgroup \
+         (cgroup v1 needs swap accounting, e.g. the boot option swapaccount=1; cgroup v2 \
+         needs CONFIG_MEMCG_SWAP); run without --limit-swap"
+    )]
+    NoSwapAccounting {
+        /// The control file that is missing.
+        path: PathBuf,
     },
 }
 
@@ -235,6 +247,46 @@ impl Cgroup {
                 write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
                 write(&dir.join("memory.max"), &limits.memory_bytes.to_string())
             }
+        }
+    }
+
+    /// Mesos's `--cgroups_limit_swap`: memory and swap together are capped at
+    /// `memory_bytes` (the memory limit [`Cgroup::set_limits`] wrote), so a task cannot
+    /// go past its limit by swapping out. v2: `memory.swap.max` = 0; v1:
+    /// `memory.memsw.limit_in_bytes` = `memory_bytes` (after `memory.limit_in_bytes`,
+    /// which may not exceed it). A kernel without swap accounting has neither file:
+    /// [`CgroupError::NoSwapAccounting`].
+    pub fn limit_swap(&self, memory_bytes: u64) -> Result<(), CgroupError> {
+        let (file, value) = match self {
+            Cgroup::V1 { memory, .. } => (
+                memory.join("memory.memsw.limit_in_bytes"),
+                memory_bytes.to_string(),
+            ),
+            Cgroup::V2 { dir } => (dir.join("memory.swap.max"), "0".to_string()),
+        };
+        // Never created: a missing file means no swap accounting, not a typo of ours.
+        let open = fs::OpenOptions::new().write(true).truncate(true).open(&file);
+        let result = open.and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()));
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(CgroupError::NoSwapAccounting { path: file })
+            }
+            Err(e) => Err(io_err(&file, e)),
+        }
+    }
+
+    /// Whether [`Cgroup::limit_swap`] can work here: the swap control file exists (v2
+    /// has it in every cgroup but the root, so ask a child).
+    pub fn check_swap_accounting(&self) -> Result<(), CgroupError> {
+        let file = match self {
+            Cgroup::V1 { memory, .. } => memory.join("memory.memsw.limit_in_bytes"),
+            Cgroup::V2 { dir } => dir.join("memory.swap.max"),
+        };
+        if file.exists() {
+            Ok(())
+        } else {
+            Err(CgroupError::NoSwapAccounting { path: file })
         }
     }
 
@@ -965,6 +1017,43 @@ mod tests {
         // A temporary tree is not cgroupfs (the control files are real files), so only
         // the real-cgroup tests can see rmdir succeed; here the guard just lets go.
         drop(guard);
+    }
+
+    /// `--limit-swap`: v1 caps memory plus swap at the memory limit, v2 allows no swap;
+    /// without the control file (no swap accounting) the error says what to do.
+    #[test]
+    fn the_swap_limit_goes_to_memsw_or_swap_max() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v1 = Cgroup::V1 {
+            cpu: tmp.path().join("cpu"),
+            memory: tmp.path().join("memory"),
+        };
+        for d in v1.dirs() {
+            fs::create_dir_all(d).unwrap();
+        }
+        let memsw = tmp.path().join("memory/memory.memsw.limit_in_bytes");
+        let err = v1.check_swap_accounting().unwrap_err();
+        assert!(
+            err.to_string().contains("memory.memsw.limit_in_bytes does not exist")
+                && err.to_string().contains("swapaccount=1"),
+            "{err}"
+        );
+        let err = v1.limit_swap(64 << 20).unwrap_err();
+        assert!(matches!(err, CgroupError::NoSwapAccounting { .. }), "{err}");
+        assert!(!memsw.exists(), "never created");
+        fs::write(&memsw, "9223372036854771712").unwrap();
+        v1.check_swap_accounting().unwrap();
+        v1.limit_swap(64 << 20).unwrap();
+        assert_eq!(read(&memsw), "67108864");
+
+        let v2 = Cgroup::V2 {
+            dir: tmp.path().join("v2"),
+        };
+        fs::create_dir(tmp.path().join("v2")).unwrap();
+        assert!(v2.limit_swap(64 << 20).is_err());
+        fs::write(tmp.path().join("v2/memory.swap.max"), "max").unwrap();
+        v2.limit_swap(64 << 20).unwrap();
+        assert_eq!(read(&tmp.path().join("v2/memory.swap.max")), "0");
     }
 
     #[test]

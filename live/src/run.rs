@@ -82,6 +82,9 @@ pub struct LiveConfig {
     pub network: Option<NetworkConfig>,
     /// Resource estimator, QoS controller and revocable tasks (default: none).
     pub oversubscription: OversubscriptionConfig,
+    /// Cap each task's memory plus swap at its memory limit (Mesos's
+    /// `--cgroups_limit_swap`; off by default, as there).
+    pub limit_swap: bool,
 }
 
 /// Each agent in a network namespace of its own (`<cgroup_name>-agent-<a>`), joined to
@@ -267,6 +270,10 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     let interrupts = Interrupts::install().map_err(LiveError::Signals)?;
     // Cgroups first: missing privileges are reported before anything else is touched.
     let run_cgroup = base.create_child(&config.cgroup_name)?;
+    if config.limit_swap {
+        // Said once, before any task, rather than by every task's launch.
+        run_cgroup.cgroup().check_swap_accounting()?;
+    }
     let hub = match config.network {
         Some(_) => Some(Netns::create(&format!("{}-hub", config.cgroup_name))?),
         None => None,
@@ -630,7 +637,11 @@ impl Master<'_> {
             source,
         })?;
         let cgroup = agent.cgroup.cgroup().create_child(&id)?;
-        cgroup.cgroup().set_limits(self.config.task_limits())?;
+        let limits = self.config.task_limits();
+        cgroup.cgroup().set_limits(limits)?;
+        if self.config.limit_swap {
+            cgroup.cgroup().limit_swap(limits.memory_bytes)?;
+        }
         if spec.revocable {
             cgroup.cgroup().set_cpu_shares(revocable::shares(task))?;
         }

@@ -64,6 +64,7 @@ fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
         out: out.to_path_buf(),
         network: None,
         oversubscription: Default::default(),
+        limit_swap: false,
     }
 }
 
@@ -880,4 +881,39 @@ fn a_task_that_does_not_die_is_reported_and_left_behind_without_hanging() {
         .remove()
         .unwrap();
     assert!(cg.dirs().iter().all(|d| !d.exists()));
+}
+
+/// Finding 4: with `limit_swap` each task's cgroup caps memory plus swap at its memory
+/// limit (v1 `memory.memsw.limit_in_bytes`, v2 `memory.swap.max` = 0); without it (the
+/// default, as in Mesos) swap is left alone.
+#[test]
+fn limit_swap_caps_memory_plus_swap_at_the_memory_limit() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let swap_file = match base {
+        Cgroup::V1 { .. } => "memory.memsw.limit_in_bytes",
+        Cgroup::V2 { .. } => "memory.swap.max",
+    };
+    for limit_swap in [true, false] {
+        let out = tmp.path().join(format!("out-{limit_swap}"));
+        let mut cfg = config(&out, 1, "");
+        let own = base
+            .child(&cfg.cgroup_name)
+            .memory_file("$MESOSIM_AGENT/$MESOSIM_TASK_ID");
+        cfg.task_command = format!("cat {}/{swap_file} > swap", own.display());
+        cfg.limit_swap = limit_swap;
+        let s = match run(&cfg, &base) {
+            Err(LiveError::Cgroup(e @ live::cgroup::CgroupError::NoSwapAccounting { .. })) => {
+                return skip(&e.to_string());
+            }
+            r => r.unwrap(),
+        };
+        assert_eq!(s.tasks.finished, 1, "{s:?}");
+        let swap = read(&out.join(&s.task_runs[0].sandbox).join("swap"));
+        let capped = match base {
+            Cgroup::V1 { .. } => (64u64 << 20).to_string(),
+            Cgroup::V2 { .. } => "0".to_string(),
+        };
+        assert_eq!(swap.trim() == capped, limit_swap, "{swap_file}: {swap}");
+    }
 }
