@@ -180,12 +180,12 @@ fn write_certs_with(
     let mut written = Vec::new();
     for (name, text, secret) in files {
         let path = dir.path().join(&name);
-        write(&path, text.as_bytes(), if secret { 0o600 } else { 0o644 }).map_err(
-            |source| CertsError::Write {
+        write(&path, text.as_bytes(), if secret { 0o600 } else { 0o644 }).map_err(|source| {
+            CertsError::Write {
                 path: config.out.join(&name),
                 source,
-            },
-        )?;
+            }
+        })?;
         written.push(config.out.join(name));
     }
     publish(dir)?;
@@ -364,7 +364,11 @@ mod tests {
             if name.ends_with(".pem") {
                 assert_ne!(old, new, "{name} was not replaced");
             }
-            let want = if name.ends_with("-key.pem") { 0o600 } else { 0o644 };
+            let want = if name.ends_with("-key.pem") {
+                0o600
+            } else {
+                0o644
+            };
             assert_eq!(*mode, want, "{name}");
         }
         assert_eq!(names(tmp.path()), ["certs"]);

@@ -265,7 +265,10 @@ impl Cgroup {
             Cgroup::V2 { dir } => (dir.join("memory.swap.max"), "0".to_string()),
         };
         // Never created: a missing file means no swap accounting, not a typo of ours.
-        let open = fs::OpenOptions::new().write(true).truncate(true).open(&file);
+        let open = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file);
         let result = open.and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()));
         match result {
             Ok(()) => Ok(()),
@@ -1034,7 +1037,8 @@ mod tests {
         let memsw = tmp.path().join("memory/memory.memsw.limit_in_bytes");
         let err = v1.check_swap_accounting().unwrap_err();
         assert!(
-            err.to_string().contains("memory.memsw.limit_in_bytes does not exist")
+            err.to_string()
+                .contains("memory.memsw.limit_in_bytes does not exist")
                 && err.to_string().contains("swapaccount=1"),
             "{err}"
         );

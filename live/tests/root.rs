@@ -772,8 +772,8 @@ fn v1_own_dir(controller: &str) -> Option<PathBuf> {
         let (pre, post) = l.split_once(" - ")?;
         let post: Vec<&str> = post.split_whitespace().collect();
         let pre: Vec<&str> = pre.split_whitespace().collect();
-        let ours = post.first() == Some(&"cgroup")
-            && post.get(2)?.split(',').any(|o| o == controller);
+        let ours =
+            post.first() == Some(&"cgroup") && post.get(2)?.split(',').any(|o| o == controller);
         ours.then_some((pre.get(3)?.to_string(), PathBuf::from(pre.get(4)?)))
     })?;
     let path = own.lines().find_map(|l| {
@@ -784,7 +784,9 @@ fn v1_own_dir(controller: &str) -> Option<PathBuf> {
             .any(|n| n == controller)
             .then(|| path.trim().to_string())
     })?;
-    let rel = path.strip_prefix(root.trim_end_matches('/')).unwrap_or(&path);
+    let rel = path
+        .strip_prefix(root.trim_end_matches('/'))
+        .unwrap_or(&path);
     Some(mount.join(rel.trim_start_matches('/')))
 }
 
@@ -864,9 +866,7 @@ fn a_task_that_does_not_die_is_reported_and_left_behind_without_hanging() {
     };
     assert_eq!(exit, None);
     assert!(Path::new(&format!("/proc/{pid}")).exists());
-    let err = guard
-        .remove_within(Duration::from_millis(500))
-        .unwrap_err();
+    let err = guard.remove_within(Duration::from_millis(500)).unwrap_err();
     let text = err.to_string();
     assert!(
         matches!(err, live::cgroup::CgroupError::Stuck { .. })
@@ -874,7 +874,10 @@ fn a_task_that_does_not_die_is_reported_and_left_behind_without_hanging() {
             && text.contains("left behind"),
         "{text}"
     );
-    assert!(cg.dirs().iter().all(|d| d.exists()), "left for later removal");
+    assert!(
+        cg.dirs().iter().all(|d| d.exists()),
+        "left for later removal"
+    );
     // Thawed, it takes its SIGKILL and the cgroup goes.
     freezer.set("THAWED");
     live::cgroup::CgroupGuard::adopt(cg.clone())
