@@ -338,14 +338,9 @@ impl Cgroup {
         };
         // A missing directory (already removed) or `cgroup.kill` (older kernel) is
         // not an error: the loop below then finds nothing or signals pid by pid.
-        let kernel_kills = match kill_file {
-            Some(f) if f.exists() => match fs::write(&f, "1") {
-                Ok(()) => true,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-                Err(e) => return Err(io_err(&f, e)),
-            },
-            _ => false,
-        };
+        // A refused write falls back to signalling pid by pid too: whatever cannot be
+        // killed then shows up as `Stuck`, naming the pids.
+        let kernel_kills = kill_file.is_some_and(|f| f.exists() && fs::write(&f, "1").is_ok());
         let start = Instant::now();
         loop {
             let pids = self.subtree_pids();
