@@ -121,6 +121,11 @@ pub struct LiveRunArgs {
     /// [default: --task-command].
     #[arg(long)]
     revocable_task_command: Option<String>,
+    /// Cap each task's memory plus swap at its memory limit, as Mesos's
+    /// --cgroups_limit_swap (v2 memory.swap.max = 0, v1 memory.memsw.limit_in_bytes;
+    /// needs swap accounting).
+    #[arg(long)]
+    limit_swap: bool,
     /// A URI each --task-command task fetches into its sandbox before it starts
     /// (repeatable, fetched in order): an absolute path, file:// or http://, with
     /// options `,cache` (through the agent's fetcher cache), `,executable` (chmod 755,
@@ -203,6 +208,7 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
             revocable_tasks: args.revocable_tasks,
             revocable_task_command: args.revocable_task_command.unwrap_or(task_command),
         },
+        limit_swap: args.limit_swap,
         fetch: live::run::FetchConfig {
             uris: args
                 .task_uris

@@ -109,6 +109,11 @@ pub struct LiveAgentArgs {
     /// How long to keep retrying the connection to the master.
     #[arg(long, default_value = "30s")]
     connect_timeout: String,
+    /// Cap each task's memory plus swap at its memory limit, as Mesos's
+    /// --cgroups_limit_swap (v2 memory.swap.max = 0, v1 memory.memsw.limit_in_bytes;
+    /// needs swap accounting).
+    #[arg(long)]
+    limit_swap: bool,
 }
 
 /// `mesosim live certs`.
@@ -221,6 +226,7 @@ pub fn live_agent(args: LiveAgentArgs) -> CmdResult {
             .unwrap_or_else(|| format!("mesosim-agent-{pid}")),
         work_dir: args.work_dir,
         connect_timeout: Duration::from_nanos(connect.as_nanos()),
+        limit_swap: args.limit_swap,
     };
     // Bad flags are reported before the host is looked at.
     config.validate()?;

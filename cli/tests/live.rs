@@ -38,6 +38,7 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for (args, expected) in [
         (&["--agents", "0"][..], "--agents must be at least 1"),
+        (&["--tasks", "0"][..], "--tasks must be at least 1"),
         (&["--policy", "nope"][..], "unknown allocator `nope`"),
         (
             &["--task-resources", "cpus:4;mem:64"][..],
@@ -124,6 +125,41 @@ fn bad_flags_exit_2_with_the_flag_named_and_write_nothing() {
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// `live certs` replaces only its own earlier set (a new CA each time), and refuses a
+/// directory it did not write with exit 2, leaving it as it was.
+#[test]
+fn live_certs_replaces_its_own_set_and_refuses_a_foreign_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = ["live", "certs", "--out", "certs", "--agents", "1"];
+    let o = mesosim(&certs, dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ca = std::fs::read_to_string(dir.path().join("certs/ca.pem")).unwrap();
+    let o = mesosim(&certs, dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let new_ca = std::fs::read_to_string(dir.path().join("certs/ca.pem")).unwrap();
+    assert_ne!(ca, new_ca);
+    std::fs::create_dir(dir.path().join("mine")).unwrap();
+    std::fs::write(dir.path().join("mine/ca.pem"), "keep").unwrap();
+    let o = mesosim(&["live", "certs", "--out", "mine"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--out mine exists and is not a mesosim live output directory"),
+        "{}",
+        stderr(&o)
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("mine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["ca.pem"]);
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["certs", "mine"]);
 }
 
 /// An I/O error is one line with its cause said once (the error's own text does not

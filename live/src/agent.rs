@@ -52,6 +52,9 @@ pub struct AgentConfig {
     pub work_dir: Option<PathBuf>,
     /// How long to keep retrying the connection to the master.
     pub connect_timeout: Duration,
+    /// Cap each task's memory plus swap at its memory limit (Mesos's
+    /// `--cgroups_limit_swap`; off by default, as there).
+    pub limit_swap: bool,
 }
 
 /// Why an agent stopped with an error.
@@ -182,6 +185,9 @@ pub fn run_agent(config: &AgentConfig, base: &Cgroup) -> Result<AgentOutcome, Ag
     let interrupts = Interrupts::install().map_err(AgentError::Signals)?;
     // Cgroups first: missing privileges are reported before the master is contacted.
     let cgroup = base.create_child(&config.cgroup_name)?;
+    if config.limit_swap {
+        cgroup.cgroup().check_swap_accounting()?;
+    }
     let work_dir = match &config.work_dir {
         Some(dir) => {
             fs::create_dir_all(dir).map_err(|source| AgentError::Io {
@@ -222,7 +228,7 @@ pub fn run_agent(config: &AgentConfig, base: &Cgroup) -> Result<AgentOutcome, Ag
     agent.kill_all();
     tls::close(&mut agent.stream);
     drop(agent);
-    cgroup.remove()?;
+    cgroup.remove_or_leave()?;
     result
 }
 
@@ -506,7 +512,15 @@ impl Agent<'_> {
             Ok(c) => c,
             Err(e) => return self.refuse_task(task_id, format!("cannot create its cgroup: {e}")),
         };
-        if let Err(e) = cgroup.cgroup().set_limits(limits_for(&r)) {
+        let limits = limits_for(&r);
+        let limited = cgroup.cgroup().set_limits(limits).and_then(|()| {
+            if self.config.limit_swap {
+                cgroup.cgroup().limit_swap(limits.memory_bytes)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = limited {
             return self.refuse_task(task_id, format!("cannot limit its cgroup: {e}"));
         }
         let env: TaskEnv = vec![

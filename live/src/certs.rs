@@ -1,4 +1,11 @@
-//! `mesosim live certs`: a throw-away CA and the certificates a live master and its agents present to each other (rcgen, ring backend), written atomically with private keys readable by their owner only.
+//! `mesosim live certs`: a throw-away CA and the certificates a live master and its agents present to each other (rcgen, ring backend), written atomically as a set with private keys readable by their owner only.
+//!
+//! The whole set is written into a fresh hidden directory beside `--out` and swapped
+//! into place with [`crate::outdir::OutputDir`] (the same marker and replacement rules
+//! as a run's output): a reader sees the old complete set or the new one, never a CA
+//! from one run with keys from another, and a failure midway leaves the old set as it
+//! was. An existing `--out` is replaced only when it is an earlier output of `mesosim
+//! live` (it holds the `.mesosim-live` marker) or empty.
 
 use std::fs;
 use std::io::{self, Write};
@@ -11,10 +18,14 @@ use rcgen::{
 };
 use thiserror::Error;
 
+use crate::outdir::OutputDir;
+use crate::run::LiveError;
+
 /// What to issue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertsConfig {
-    /// The directory to write into (created if missing).
+    /// The directory to write (created, or replaced when it is an earlier output or
+    /// empty).
     pub out: PathBuf,
     /// The master's subject alternative names: DNS names and IP addresses the agents
     /// reach it by.
@@ -45,6 +56,10 @@ pub enum CertsError {
         /// The error.
         source: io::Error,
     },
+    /// The output directory could not be created, is not one to replace, or could not
+    /// be moved into place.
+    #[error(transparent)]
+    Output(#[from] LiveError),
 }
 
 /// The files written, relative to the output directory.
@@ -69,8 +84,29 @@ fn issue_err(what: &str) -> impl Fn(rcgen::Error) -> CertsError + '_ {
 }
 
 /// Writes a CA, a master certificate for `master_names` and `agents` agent
-/// certificates into `out`; returns the files written.
+/// certificates into `out` as one set (see the module doc); returns the files written.
 pub fn write_certs(config: &CertsConfig) -> Result<Vec<PathBuf>, CertsError> {
+    write_certs_with(config, write_new_file, OutputDir::publish)
+}
+
+/// Creates `path` with `mode` and syncs `bytes` to it.
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// [`write_certs`] with the writing of each file and the publishing of the finished
+/// directory given (tests make them fail).
+fn write_certs_with(
+    config: &CertsConfig,
+    mut write: impl FnMut(&Path, &[u8], u32) -> io::Result<()>,
+    publish: impl FnOnce(OutputDir) -> Result<(), LiveError>,
+) -> Result<Vec<PathBuf>, CertsError> {
     if config.master_names.is_empty() {
         return Err(CertsError::Config(
             "--master-name: at least one name is needed".into(),
@@ -139,16 +175,20 @@ pub fn write_certs(config: &CertsConfig) -> Result<Vec<PathBuf>, CertsError> {
         files.push((cert_file, cert, false));
         files.push((key_file, key, true));
     }
-    fs::create_dir_all(&config.out).map_err(|source| CertsError::Write {
-        path: config.out.clone(),
-        source,
-    })?;
+    // Refuses a directory that is neither an earlier output nor empty, before writing.
+    let dir = OutputDir::create(&config.out)?;
     let mut written = Vec::new();
     for (name, text, secret) in files {
-        let path = config.out.join(name);
-        write_atomically(&path, text.as_bytes(), if secret { 0o600 } else { 0o644 })?;
-        written.push(path);
+        let path = dir.path().join(&name);
+        write(&path, text.as_bytes(), if secret { 0o600 } else { 0o644 }).map_err(|source| {
+            CertsError::Write {
+                path: config.out.join(&name),
+                source,
+            }
+        })?;
+        written.push(config.out.join(name));
     }
+    publish(dir)?;
     Ok(written)
 }
 
@@ -199,12 +239,12 @@ mod tests {
             agents: 2,
         })
         .unwrap();
-        let names: Vec<_> = files
+        let written: Vec<_> = files
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
             .collect();
         assert_eq!(
-            names,
+            written,
             [
                 "ca.pem",
                 "ca-key.pem",
@@ -227,8 +267,134 @@ mod tests {
                 assert!(text.starts_with("-----BEGIN CERTIFICATE-----"));
             }
         }
-        // Nothing but the files: no temporary left behind.
-        assert_eq!(fs::read_dir(&out).unwrap().count(), files.len());
+        // Nothing but the files and the marker: no temporary left behind.
+        assert_eq!(fs::read_dir(&out).unwrap().count(), files.len() + 1);
+        assert!(out.join(crate::outdir::MARKER).is_file());
+        assert_eq!(names(tmp.path()), ["certs"]);
+    }
+
+    fn config(out: &Path) -> CertsConfig {
+        CertsConfig {
+            out: out.to_path_buf(),
+            master_names: vec!["localhost".into()],
+            agents: 2,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every file of a set, by name, with its contents and mode.
+    fn snapshot(dir: &Path) -> Vec<(String, String, u32)> {
+        names(dir)
+            .into_iter()
+            .map(|n| {
+                let p = dir.join(&n);
+                let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                (n, fs::read_to_string(&p).unwrap(), mode)
+            })
+            .collect()
+    }
+
+    /// A failure while the new set is being written (the fifth file, an agent's
+    /// certificate, here) leaves the old set whole: no new CA beside old keys.
+    #[test]
+    fn a_failure_midway_leaves_the_old_set_intact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("certs");
+        write_certs(&config(&out)).unwrap();
+        let before = snapshot(&out);
+        let mut n = 0;
+        let err = write_certs_with(
+            &config(&out),
+            |path, bytes, mode| {
+                n += 1;
+                if n == 5 {
+                    return Err(io::Error::other("injected"));
+                }
+                write_new_file(path, bytes, mode)
+            },
+            OutputDir::publish,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("agent-0.pem"), "{err}");
+        assert_eq!(snapshot(&out), before);
+        assert_eq!(names(tmp.path()), ["certs"]);
+    }
+
+    /// A failure to move the finished set into place leaves the old set whole too.
+    #[test]
+    fn a_failure_to_publish_leaves_the_old_set_intact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("certs");
+        write_certs(&config(&out)).unwrap();
+        let before = snapshot(&out);
+        let err = write_certs_with(&config(&out), write_new_file, |dir| {
+            dir.publish_with(
+                |_, _| Err(io::Error::other("injected")),
+                |_, _| Err(io::Error::other("injected")),
+            )
+        })
+        .unwrap_err();
+        assert!(matches!(err, CertsError::Output(_)), "{err}");
+        assert_eq!(snapshot(&out), before);
+        assert_eq!(names(tmp.path()), ["certs"]);
+    }
+
+    /// A second run replaces the whole set (a new CA), keys still 0600.
+    #[test]
+    fn a_previous_set_is_replaced_as_a_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("certs");
+        write_certs(&config(&out)).unwrap();
+        let before = snapshot(&out);
+        write_certs(&config(&out)).unwrap();
+        let after = snapshot(&out);
+        assert_eq!(
+            after.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            before.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        for ((name, old, _), (_, new, mode)) in before.iter().zip(&after) {
+            if name.ends_with(".pem") {
+                assert_ne!(old, new, "{name} was not replaced");
+            }
+            let want = if name.ends_with("-key.pem") {
+                0o600
+            } else {
+                0o644
+            };
+            assert_eq!(*mode, want, "{name}");
+        }
+        assert_eq!(names(tmp.path()), ["certs"]);
+    }
+
+    /// A directory that is not an earlier output (no marker) is refused and left as it
+    /// was, a half-written set from an older mesosim included; an empty one is used.
+    #[test]
+    fn a_foreign_directory_is_refused_and_an_empty_one_is_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("certs");
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join(CA_CERT), "an old CA").unwrap();
+        let err = write_certs(&config(&out)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a mesosim live output directory (no .mesosim-live file)"),
+            "{err}"
+        );
+        assert_eq!(names(&out), [CA_CERT]);
+        assert_eq!(fs::read_to_string(out.join(CA_CERT)).unwrap(), "an old CA");
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        let files = write_certs(&config(&empty)).unwrap();
+        assert!(files.iter().all(|f| f.starts_with(&empty) && f.is_file()));
+        assert_eq!(names(tmp.path()), ["certs", "empty"]);
     }
 
     #[test]

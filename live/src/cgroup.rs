@@ -10,6 +10,8 @@
 //! |-----------------|--------------------------------------------|-------------------------|
 //! | CPU limit       | `cpu.cfs_period_us`, `cpu.cfs_quota_us`    | `cpu.max`               |
 //! | memory limit    | `memory.limit_in_bytes`                    | `memory.max`            |
+//! | `--limit-swap`  | `memory.memsw.limit_in_bytes` = the limit  | `memory.swap.max` = 0   |
+//! | teardown kill   | SIGKILL to each pid in `cgroup.procs`      | `cgroup.kill` (≥ 5.14)  |
 //! | join            | `cgroup.procs` in each hierarchy           | `cgroup.procs`          |
 //! | child controls  | (inherited)                                | `cgroup.subtree_control`|
 
@@ -73,6 +75,33 @@ pub enum CgroupError {
     #[error("cgroup {path} is still busy after killing its processes")]
     Busy {
         /// The directory.
+        path: PathBuf,
+    },
+    /// Processes did not leave a cgroup within the patience after SIGKILL (stuck in
+    /// uninterruptible sleep in the kernel, say): the cgroup is left in place.
+    #[error(
+        "cgroup {path}: process{plural} {pids} still there {secs} s after SIGKILL \
+         (stuck in the kernel?); the cgroup is left behind: remove it with rmdir once \
+         they are gone",
+        plural = if pids.contains(' ') { "es" } else { "" },
+        secs = patience.as_secs_f64()
+    )]
+    Stuck {
+        /// The cgroup's directory.
+        path: PathBuf,
+        /// The pids that remain, space-separated.
+        pids: String,
+        /// How long they were given.
+        patience: Duration,
+    },
+    /// `--limit-swap` on a kernel that does not account swap in cgroups.
+    #[error(
+        "--limit-swap: {path} does not exist: this kernel does not account swap per cgroup \
+         (cgroup v1 needs swap accounting, e.g. the boot option swapaccount=1; cgroup v2 \
+         needs CONFIG_MEMCG_SWAP); run without --limit-swap"
+    )]
+    NoSwapAccounting {
+        /// The control file that is missing.
         path: PathBuf,
     },
 }
@@ -221,6 +250,49 @@ impl Cgroup {
         }
     }
 
+    /// Mesos's `--cgroups_limit_swap`: memory and swap together are capped at
+    /// `memory_bytes` (the memory limit [`Cgroup::set_limits`] wrote), so a task cannot
+    /// go past its limit by swapping out. v2: `memory.swap.max` = 0; v1:
+    /// `memory.memsw.limit_in_bytes` = `memory_bytes` (after `memory.limit_in_bytes`,
+    /// which may not exceed it). A kernel without swap accounting has neither file:
+    /// [`CgroupError::NoSwapAccounting`].
+    pub fn limit_swap(&self, memory_bytes: u64) -> Result<(), CgroupError> {
+        let (file, value) = match self {
+            Cgroup::V1 { memory, .. } => (
+                memory.join("memory.memsw.limit_in_bytes"),
+                memory_bytes.to_string(),
+            ),
+            Cgroup::V2 { dir } => (dir.join("memory.swap.max"), "0".to_string()),
+        };
+        // Never created: a missing file means no swap accounting, not a typo of ours.
+        let open = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file);
+        let result = open.and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()));
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(CgroupError::NoSwapAccounting { path: file })
+            }
+            Err(e) => Err(io_err(&file, e)),
+        }
+    }
+
+    /// Whether [`Cgroup::limit_swap`] can work here: the swap control file exists (v2
+    /// has it in every cgroup but the root, so ask a child).
+    pub fn check_swap_accounting(&self) -> Result<(), CgroupError> {
+        let file = match self {
+            Cgroup::V1 { memory, .. } => memory.join("memory.memsw.limit_in_bytes"),
+            Cgroup::V2 { dir } => dir.join("memory.swap.max"),
+        };
+        if file.exists() {
+            Ok(())
+        } else {
+            Err(CgroupError::NoSwapAccounting { path: file })
+        }
+    }
+
     /// The pids in this cgroup (read from the first directory's `cgroup.procs`; a
     /// missing file reads as none).
     pub fn pids(&self) -> Vec<i32> {
@@ -233,6 +305,67 @@ impl Cgroup {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// The pids in this cgroup and every cgroup below it (all hierarchies).
+    pub fn subtree_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for d in self.dirs() {
+            subtree_pids_in(d, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Kills every process in this cgroup and below it, also those that left the
+    /// task's process group or session (a `setsid` or double fork), and waits up to
+    /// `patience` until none is left. cgroup v2 with `cgroup.kill` (Linux 5.14 and
+    /// later): writes `1` there, and the kernel kills the whole subtree at once, also
+    /// what forks meanwhile. Otherwise (v1, or an older v2) every pid listed in the
+    /// subtree's `cgroup.procs` files gets SIGKILL, repeated until the lists are empty
+    /// (a killed process cannot fork, so each round leaves fewer). Processes still
+    /// there after `patience` are a [`CgroupError::Stuck`] naming them. A directory
+    /// that is not on a cgroup file system (a unit test's stand-in tree) holds no
+    /// processes: nothing read from it is ever signalled.
+    pub fn kill_all(&self, patience: Duration) -> Result<(), CgroupError> {
+        if !self.dirs().into_iter().all(on_cgroupfs) {
+            return Ok(());
+        }
+        let kill_file = match self {
+            Cgroup::V2 { dir } => Some(dir.join("cgroup.kill")),
+            Cgroup::V1 { .. } => None,
+        };
+        // A missing directory (already removed) or `cgroup.kill` (older kernel) is
+        // not an error: the loop below then finds nothing or signals pid by pid.
+        // A refused write falls back to signalling pid by pid too: whatever cannot be
+        // killed then shows up as `Stuck`, naming the pids.
+        let kernel_kills = kill_file.is_some_and(|f| f.exists() && fs::write(&f, "1").is_ok());
+        let start = Instant::now();
+        loop {
+            let pids = self.subtree_pids();
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > patience {
+                return Err(CgroupError::Stuck {
+                    path: self.dirs()[0].to_path_buf(),
+                    pids: pids
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    patience,
+                });
+            }
+            if !kernel_kills {
+                for pid in pids {
+                    // Already gone is fine: we only want it out of the cgroup.
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The control file `name` of the cpu controller (v1: in the cpu hierarchy).
@@ -262,6 +395,28 @@ impl Cgroup {
                 &dir.join("cpu.weight"),
                 &(shares * 100 / 1024).clamp(1, 10_000).to_string(),
             ),
+        }
+    }
+}
+
+/// Whether `dir` is a directory of a cgroup (v1 or v2) file system.
+fn on_cgroupfs(dir: &Path) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    statfs(dir).is_ok_and(|s| {
+        let t = s.filesystem_type();
+        t == CGROUP_SUPER_MAGIC || t == CGROUP2_SUPER_MAGIC
+    })
+}
+
+fn subtree_pids_in(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                subtree_pids_in(&e.path(), out);
+            }
         }
     }
 }
@@ -314,11 +469,31 @@ impl CgroupGuard {
         }
     }
 
-    /// Removes the cgroup and everything below it, reporting failure (dropping the guard
-    /// does the same and ignores errors).
-    pub fn remove(mut self) -> Result<(), CgroupError> {
+    /// Kills everything in the cgroup and below it ([`Cgroup::kill_all`], waiting at
+    /// most [`KILL_PATIENCE`]) and removes the directories, reporting failure (dropping
+    /// the guard does the same and prints errors). A cgroup whose processes do not go
+    /// is a [`CgroupError::Stuck`] and stays in place.
+    pub fn remove(self) -> Result<(), CgroupError> {
+        self.remove_within(KILL_PATIENCE)
+    }
+
+    /// [`CgroupGuard::remove`], except that a cgroup whose processes do not go
+    /// ([`CgroupError::Stuck`]) is named in a warning on stderr and left for later
+    /// removal instead of failing, so teardown goes on; other errors are returned.
+    pub fn remove_or_leave(self) -> Result<(), CgroupError> {
+        match self.remove() {
+            Err(e @ CgroupError::Stuck { .. }) => {
+                eprintln!("warning: {e}");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// [`CgroupGuard::remove`] with the patience given.
+    pub fn remove_within(mut self, patience: Duration) -> Result<(), CgroupError> {
         match self.cgroup.take() {
-            Some(cg) => remove_tree(&cg),
+            Some(cg) => remove_tree(&cg, patience),
             None => Ok(()),
         }
     }
@@ -327,21 +502,27 @@ impl CgroupGuard {
 impl Drop for CgroupGuard {
     fn drop(&mut self) {
         if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = remove_tree(&cg) {
+            if let Err(e) = remove_tree(&cg, KILL_PATIENCE) {
                 eprintln!("warning: leaving cgroup behind: {e}");
             }
         }
     }
 }
 
-/// How long removal keeps retrying a busy cgroup (processes being killed take a moment
-/// to leave it).
+/// How long teardown waits for SIGKILLed processes to leave their cgroup (or for a
+/// task's leader to exit) before it reports them and leaves them behind.
+pub const KILL_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long removal keeps retrying a cgroup that is still busy once its processes are
+/// gone (the kernel releases an emptied cgroup a moment later).
 const REMOVE_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Removes every directory of `cg`, children first. A cgroup directory on cgroupfs is
-/// removed with `rmdir` although it lists control files; `EBUSY` means processes are
-/// still inside: they are sent SIGKILL and removal is retried.
-fn remove_tree(cg: &Cgroup) -> Result<(), CgroupError> {
+/// Kills everything in `cg` and removes every directory of it, children first. A
+/// cgroup directory on cgroupfs is removed with `rmdir` although it lists control
+/// files; `EBUSY` means something is still inside: it is sent SIGKILL and removal is
+/// retried.
+fn remove_tree(cg: &Cgroup, patience: Duration) -> Result<(), CgroupError> {
+    cg.kill_all(patience)?;
     for dir in cg.dirs() {
         remove_dir_tree(dir)?;
     }
@@ -834,6 +1015,44 @@ mod tests {
         // A temporary tree is not cgroupfs (the control files are real files), so only
         // the real-cgroup tests can see rmdir succeed; here the guard just lets go.
         drop(guard);
+    }
+
+    /// `--limit-swap`: v1 caps memory plus swap at the memory limit, v2 allows no swap;
+    /// without the control file (no swap accounting) the error says what to do.
+    #[test]
+    fn the_swap_limit_goes_to_memsw_or_swap_max() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v1 = Cgroup::V1 {
+            cpu: tmp.path().join("cpu"),
+            memory: tmp.path().join("memory"),
+        };
+        for d in v1.dirs() {
+            fs::create_dir_all(d).unwrap();
+        }
+        let memsw = tmp.path().join("memory/memory.memsw.limit_in_bytes");
+        let err = v1.check_swap_accounting().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("memory.memsw.limit_in_bytes does not exist")
+                && err.to_string().contains("swapaccount=1"),
+            "{err}"
+        );
+        let err = v1.limit_swap(64 << 20).unwrap_err();
+        assert!(matches!(err, CgroupError::NoSwapAccounting { .. }), "{err}");
+        assert!(!memsw.exists(), "never created");
+        fs::write(&memsw, "9223372036854771712").unwrap();
+        v1.check_swap_accounting().unwrap();
+        v1.limit_swap(64 << 20).unwrap();
+        assert_eq!(read(&memsw), "67108864");
+
+        let v2 = Cgroup::V2 {
+            dir: tmp.path().join("v2"),
+        };
+        fs::create_dir(tmp.path().join("v2")).unwrap();
+        assert!(v2.limit_swap(64 << 20).is_err());
+        fs::write(tmp.path().join("v2/memory.swap.max"), "max").unwrap();
+        v2.limit_swap(64 << 20).unwrap();
+        assert_eq!(read(&tmp.path().join("v2/memory.swap.max")), "0");
     }
 
     #[test]

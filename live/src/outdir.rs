@@ -8,9 +8,13 @@
 //! is refused with an error (a `summary.json` alone proves nothing: `mesosim run`
 //! writes one too, and so may a user).
 //!
-//! Replacing takes two renames (the old directory aside, the new one into place). If
-//! the second fails the old one is moved back, and an [`OutputDir`] dropped before it
-//! was committed does the same, so an error never loses the previous output.
+//! Replacing swaps the new directory with the old one in one step (`renameat2` with
+//! `RENAME_EXCHANGE`), then deletes the old one: a reader sees the whole old output or
+//! the whole new one. Where the file system cannot exchange, it takes two renames (the
+//! old directory aside, the new one into place); if the second fails the old one is
+//! moved back, and an [`OutputDir`] dropped before it was committed does the same, so
+//! an error never loses the previous output. `mesosim live certs` writes its
+//! certificates through the same type.
 
 use std::fs;
 use std::io::{self, Write};
@@ -22,8 +26,8 @@ use crate::run::LiveError;
 /// next run with the same `--out`).
 pub const MARKER: &str = ".mesosim-live";
 
-const MARKER_TEXT: &str = "Written by `mesosim live run`: a later run with the same --out \
-replaces this directory while this file is in it.\n";
+const MARKER_TEXT: &str = "Written by `mesosim live` (run, master or certs): a later one \
+with this directory as its --out replaces it while this file is in it.\n";
 
 /// What is at the `--out` path now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,32 +145,59 @@ impl OutputDir {
         &self.tmp
     }
 
-    /// Writes `summary.json` and moves the directory into place (a previous output is
-    /// moved aside first, then removed).
+    /// Writes `summary.json` and moves the directory into place ([`OutputDir::publish`]).
     pub fn commit<T: serde::Serialize>(self, summary: &T) -> Result<(), LiveError> {
-        self.commit_with(summary, |from, to| fs::rename(from, to))
+        self.write_summary(summary)?;
+        self.publish()
     }
 
-    /// [`OutputDir::commit`] with the rename that moves the new directory into place
-    /// given (tests make it fail).
-    fn commit_with<T: serde::Serialize>(
-        mut self,
-        summary: &T,
-        place: impl FnOnce(&Path, &Path) -> io::Result<()>,
-    ) -> Result<(), LiveError> {
+    /// Writes `summary.json` into the directory being built, synced before anything
+    /// publishes it: a crash never leaves an empty file.
+    fn write_summary<T: serde::Serialize>(&self, summary: &T) -> Result<(), LiveError> {
         let file = self.tmp.join("summary.json");
         let mut json = serde_json::to_string_pretty(summary)
             .map_err(|e| io_error(&file)(io::Error::new(io::ErrorKind::InvalidData, e)))?;
         json.push('\n');
-        // Synced before the rename publishes it: a crash never leaves an empty file.
         let write = || -> io::Result<()> {
             let mut f = fs::File::create(&file)?;
             f.write_all(json.as_bytes())?;
             f.sync_all()
         };
-        write().map_err(io_error(&file))?;
-        // Checked again: the target may have changed during the run.
+        write().map_err(io_error(&file))
+    }
+
+    /// Moves the finished directory into place. A previous output is swapped with it
+    /// in one step (`renameat2` with `RENAME_EXCHANGE`), so a reader of `out` sees the
+    /// whole old directory or the whole new one, never a mix and never nothing, and is
+    /// then deleted. Where the file system cannot exchange (NFS, say) the previous
+    /// output is moved aside, the new one into place (the old one moved back if that
+    /// fails), and the old one deleted.
+    pub fn publish(self) -> Result<(), LiveError> {
+        self.publish_with(exchange, |from, to| fs::rename(from, to))
+    }
+
+    /// [`OutputDir::publish`] with the exchange of a new directory with a previous one,
+    /// and the rename that moves the new directory into place, given (tests make them
+    /// fail).
+    pub(crate) fn publish_with(
+        mut self,
+        swap: impl FnOnce(&Path, &Path) -> io::Result<()>,
+        place: impl FnOnce(&Path, &Path) -> io::Result<()>,
+    ) -> Result<(), LiveError> {
+        sync_dir(&self.tmp).map_err(io_error(&self.tmp))?;
+        // Checked again: the target may have changed since the directory was created.
         if check_target(&self.out)? != Existing::Absent {
+            match swap(&self.tmp, &self.out) {
+                Ok(()) => {
+                    // The previous output now sits at the temporary path.
+                    self.committed = true;
+                    let old = self.tmp.clone();
+                    self.sync_parent();
+                    return remove_previous(&old);
+                }
+                Err(e) if exchange_unsupported(&e) => {}
+                Err(e) => return Err(io_error(&self.out)(e)),
+            }
             let mut aside = self.tmp.clone().into_os_string();
             aside.push(".old");
             let aside = PathBuf::from(aside);
@@ -185,16 +216,18 @@ impl OutputDir {
             };
         }
         self.committed = true;
-        if let Some(aside) = self.aside.take() {
-            fs::remove_dir_all(&aside).map_err(|source| LiveError::Output {
-                path: aside.clone(),
-                source: io::Error::new(
-                    source.kind(),
-                    format!("the new output is in place, but the previous one, moved here, could not be removed: {source}"),
-                ),
-            })?;
+        self.sync_parent();
+        match self.aside.take() {
+            Some(aside) => remove_previous(&aside),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Makes the renames durable (best effort: the data is in place either way).
+    fn sync_parent(&self) {
+        if let Some(parent) = self.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = sync_dir(parent);
+        }
     }
 
     /// Moves the previous output back to `out` (if it was moved aside).
@@ -207,6 +240,35 @@ impl OutputDir {
             None => Ok(()),
         }
     }
+}
+
+/// Swaps the directories at `a` and `b` in one step (both must exist).
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE).map_err(io::Error::from)
+}
+
+/// The file system (or kernel) cannot exchange two names in one step.
+fn exchange_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EINVAL | nix::libc::ENOSYS | nix::libc::EOPNOTSUPP)
+    )
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Deletes the previous output once the new one is in place.
+fn remove_previous(old: &Path) -> Result<(), LiveError> {
+    fs::remove_dir_all(old).map_err(|source| LiveError::Output {
+        path: old.to_path_buf(),
+        source: io::Error::new(
+            source.kind(),
+            format!("the new output is in place, but the previous one, moved here, could not be removed: {source}"),
+        ),
+    })
 }
 
 impl Drop for OutputDir {
@@ -318,7 +380,8 @@ mod tests {
     }
 
     /// Finding 2: when moving the new directory into place fails, the previous output is
-    /// moved back and nothing else is left.
+    /// moved back and nothing else is left. Here the file system cannot exchange two
+    /// directories, so the fallback of two renames runs and its second one fails.
     #[test]
     fn a_failed_replacement_puts_the_previous_output_back() {
         let tmp = tempfile::tempdir().unwrap();
@@ -327,14 +390,75 @@ mod tests {
             .unwrap()
             .commit(&serde_json::json!("old"))
             .unwrap();
-        let err = OutputDir::create(&out)
-            .unwrap()
-            .commit_with(&serde_json::json!("new"), |_, _| {
-                Err(io::Error::other("injected"))
-            })
+        let dir = OutputDir::create(&out).unwrap();
+        dir.write_summary(&serde_json::json!("new")).unwrap();
+        let err = dir
+            .publish_with(
+                |_, _| Err(io::Error::from_raw_os_error(nix::libc::EINVAL)),
+                |_, _| Err(io::Error::other("injected")),
+            )
             .unwrap_err();
         assert!(chain(&err).contains("injected"), "{err}");
         assert_eq!(read(&out.join("summary.json")), "\"old\"\n");
+        assert_eq!(names(tmp.path()), ["out"]);
+    }
+
+    /// Where the file system cannot exchange, the two renames replace the output.
+    #[test]
+    fn without_an_exchange_two_renames_replace_the_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        OutputDir::create(&out)
+            .unwrap()
+            .commit(&serde_json::json!("old"))
+            .unwrap();
+        let dir = OutputDir::create(&out).unwrap();
+        dir.write_summary(&serde_json::json!("new")).unwrap();
+        dir.publish_with(
+            |_, _| Err(io::Error::from_raw_os_error(nix::libc::ENOSYS)),
+            |from, to| fs::rename(from, to),
+        )
+        .unwrap();
+        assert_eq!(read(&out.join("summary.json")), "\"new\"\n");
+        assert_eq!(names(tmp.path()), ["out"]);
+    }
+
+    /// A previous output is swapped with the new one in one step: whoever holds the old
+    /// directory open sees it whole until it is deleted, and `out` is never missing.
+    /// A failed exchange leaves the previous output as it was.
+    #[test]
+    fn a_previous_output_is_exchanged_in_one_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        OutputDir::create(&out)
+            .unwrap()
+            .commit(&serde_json::json!("old"))
+            .unwrap();
+        let dir = OutputDir::create(&out).unwrap();
+        dir.write_summary(&serde_json::json!("new")).unwrap();
+        let err = dir
+            .publish_with(
+                |_, _| Err(io::Error::other("exchange refused")),
+                |_, _| panic!("no fallback after a real error"),
+            )
+            .unwrap_err();
+        assert!(chain(&err).contains("exchange refused"), "{err}");
+        assert_eq!(read(&out.join("summary.json")), "\"old\"\n");
+        assert_eq!(names(tmp.path()), ["out"]);
+        // The real exchange: `out` exists at every moment (checked from the swap).
+        let dir = OutputDir::create(&out).unwrap();
+        dir.write_summary(&serde_json::json!("new")).unwrap();
+        dir.publish_with(
+            |a, b| {
+                exchange(a, b)?;
+                assert_eq!(read(&b.join("summary.json")), "\"new\"\n");
+                assert_eq!(read(&a.join("summary.json")), "\"old\"\n");
+                Ok(())
+            },
+            |_, _| panic!("the exchange placed it"),
+        )
+        .unwrap();
+        assert_eq!(read(&out.join("summary.json")), "\"new\"\n");
         assert_eq!(names(tmp.path()), ["out"]);
     }
 

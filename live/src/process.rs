@@ -5,10 +5,13 @@ use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+
+use crate::cgroup::KILL_PATIENCE;
 
 /// The trampoline every task starts as: `/bin/sh` writes its own pid (`$$`) into each
 /// `cgroup.procs` file it is given, then `exec`s the task's command in its place.
@@ -134,16 +137,43 @@ impl TaskProcess {
         Ok(self.kill())
     }
 
-    /// Kills the whole process group, then reaps the leader; its exit (None when it was
-    /// reaped before).
+    /// Kills the whole process group, then reaps the leader, waiting at most
+    /// [`KILL_PATIENCE`]; its exit (None when it was reaped before, or did not go).
     pub fn kill(&mut self) -> Option<Exit> {
+        self.kill_within(KILL_PATIENCE)
+    }
+
+    /// [`TaskProcess::kill`] with the patience given. A leader that has not exited by
+    /// then (stuck in uninterruptible sleep in the kernel, where SIGKILL waits) is
+    /// named in a warning on stderr and given up on: it is never waited for again, so
+    /// teardown goes on; what is left of it stays in its cgroup, which then reports it
+    /// ([`crate::cgroup::CgroupError::Stuck`]).
+    pub fn kill_within(&mut self, patience: Duration) -> Option<Exit> {
         if self.reaped {
             return None;
         }
         // ESRCH (nothing left in the group) is the normal case after a clean exit.
         let _ = killpg(self.leader(), Signal::SIGKILL);
         self.reaped = true;
-        self.child.wait().ok().map(Exit::from_status)
+        let start = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(Exit::from_status(status)),
+                Ok(None) if start.elapsed() < patience => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(None) => {
+                    eprintln!(
+                        "warning: task process {} did not exit within {} s of SIGKILL \
+                         (stuck in the kernel?); left behind",
+                        self.child.id(),
+                        patience.as_secs_f64()
+                    );
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
     }
 
     fn leader(&self) -> Pid {
@@ -160,7 +190,6 @@ impl Drop for TaskProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     fn wait(p: &mut TaskProcess) -> Exit {
         let start = Instant::now();

@@ -84,6 +84,9 @@ pub struct LiveConfig {
     pub network: Option<NetworkConfig>,
     /// Resource estimator, QoS controller and revocable tasks (default: none).
     pub oversubscription: OversubscriptionConfig,
+    /// Cap each task's memory plus swap at its memory limit (Mesos's
+    /// `--cgroups_limit_swap`; off by default, as there).
+    pub limit_swap: bool,
     /// URIs each `--task-command` task fetches into its sandbox before it starts.
     pub fetch: FetchConfig,
 }
@@ -204,6 +207,9 @@ impl LiveConfig {
         if self.agents == 0 {
             return bad("--agents must be at least 1".into());
         }
+        if self.tasks == 0 {
+            return bad("--tasks must be at least 1".into());
+        }
         for (flag, r) in [
             ("--agent-resources", &self.agent_resources),
             ("--task-resources", &self.task_resources),
@@ -293,6 +299,10 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     let interrupts = Interrupts::install().map_err(LiveError::Signals)?;
     // Cgroups first: missing privileges are reported before anything else is touched.
     let run_cgroup = base.create_child(&config.cgroup_name)?;
+    if config.limit_swap {
+        // Said once, before any task, rather than by every task's launch.
+        run_cgroup.cgroup().check_swap_accounting()?;
+    }
     let hub = match config.network {
         Some(_) => Some(Netns::create(&format!("{}-hub", config.cgroup_name))?),
         None => None,
@@ -360,9 +370,6 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
     engine.schedule_at(SimTime::ZERO + POLL_INTERVAL, Event::Poll);
     engine.schedule_at(SimTime::ZERO + config.timeout, Event::Timeout);
     revocable::schedule(config, &mut engine);
-    if config.tasks == 0 {
-        engine.schedule_at(SimTime::ZERO, Event::Done);
-    }
     engine.run_with(&mut master, &mut clock, &mut NoObserver, None);
     let wall_ns = master.start.elapsed().as_nanos() as u64;
     if let Some(e) = master.error.take() {
@@ -386,7 +393,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
             netns: agent.network.as_ref().map(|n| n.netns.name().to_string()),
             address: agent.network.as_ref().map(|n| n.address.clone()),
         });
-        agent.cgroup.remove()?;
+        agent.cgroup.remove_or_leave()?;
         if let Some(n) = agent.network {
             n.netns.delete()?;
         }
@@ -399,7 +406,7 @@ pub fn run(config: &LiveConfig, base: &Cgroup) -> Result<LiveSummary, LiveError>
         None => None,
     };
     let cgroup_version = run_cgroup.cgroup().version().to_string();
-    run_cgroup.remove()?;
+    run_cgroup.remove_or_leave()?;
     // An interrupt during teardown still means "stop, write nothing".
     interrupted(&interrupts)?;
     let summary = LiveSummary {
@@ -523,8 +530,6 @@ enum Event {
     Poll,
     /// `--timeout` passed: kill what runs and stop.
     Timeout,
-    /// Nothing to run at all.
-    Done,
     /// Ask every agent's resource estimator.
     Estimate,
     /// Ask every agent's QoS controller.
@@ -609,10 +614,6 @@ impl Handler<Event> for Master<'_> {
             Event::Poll => self.poll(ctx),
             Event::Timeout => {
                 self.kill_all(ctx.now());
-                ctx.stop();
-                Ok(())
-            }
-            Event::Done => {
                 ctx.stop();
                 Ok(())
             }
@@ -785,7 +786,11 @@ impl Master<'_> {
             source,
         })?;
         let cgroup = agent.cgroup.cgroup().create_child(&id)?;
-        cgroup.cgroup().set_limits(self.config.task_limits())?;
+        let limits = self.config.task_limits();
+        cgroup.cgroup().set_limits(limits)?;
+        if self.config.limit_swap {
+            cgroup.cgroup().limit_swap(limits.memory_bytes)?;
+        }
         if spec.revocable {
             cgroup.cgroup().set_cpu_shares(revocable::shares(task))?;
         }
@@ -924,7 +929,9 @@ impl Master<'_> {
             },
         }
         r.process.kill();
-        r.cgroup.remove()?;
+        // Processes that do not go (stuck in the kernel) are reported and their cgroup
+        // left behind: the run goes on.
+        r.cgroup.remove_or_leave()?;
         if let Some(m) = r.meters.take() {
             m.remove()?;
         }

@@ -130,6 +130,7 @@ fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
         cgroup_name: cgroup_name.clone(),
         work_dir: Some(work.clone()),
         connect_timeout: Duration::from_secs(10),
+        limit_swap: false,
     };
     let outcome = run_agent(&config, &base);
     let statuses = master.join().unwrap();

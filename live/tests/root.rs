@@ -64,6 +64,7 @@ fn config(out: &Path, tasks: u32, command: &str) -> LiveConfig {
         out: out.to_path_buf(),
         network: None,
         oversubscription: Default::default(),
+        limit_swap: false,
         fetch: Default::default(),
     }
 }
@@ -663,4 +664,260 @@ fn with_idle_regular_tasks_the_usage_estimator_offers_slack_and_nothing_is_kille
     assert_eq!((rev.finished, rev.lost), (rev.launched, 0), "{o:?}");
     assert!(o.qos_kills.is_empty());
     check_oversubscribed_run(&cfg, &base, &s);
+}
+
+/// Waits until `cond` holds, failing (naming `what`) after 20 s.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The pids whose whole command line is `cmdline` (`pgrep -fx`).
+fn pgrep(cmdline: &str) -> Vec<i32> {
+    let o = std::process::Command::new("pgrep")
+        .args(["-fx", &cmdline.replace('.', "\\.")])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Finding 2: a task whose child left its process group and session (`setsid`) is
+/// still in the task's cgroup when the task ends; killing the cgroup takes it, before
+/// the cgroup is removed.
+fn an_escaped_child_is_killed_through_the_cgroup(guard: live::cgroup::CgroupGuard) {
+    let cg = guard.cgroup().clone();
+    let tmp = tempfile::tempdir().unwrap();
+    // A sleep no other test runs: its command line names this test's pid.
+    let sleep = format!(
+        "sleep 1000.{}{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut p = TaskProcess::spawn(
+        &format!("setsid {sleep} </dev/null >/dev/null 2>&1 & exit 0"),
+        tmp.path(),
+        &cg.procs_files(),
+        &TaskEnv::new(),
+    )
+    .unwrap();
+    wait_for("the setsid child runs", || !pgrep(&sleep).is_empty());
+    let escaped = pgrep(&sleep);
+    wait_for("the task ends", || p.try_exit().unwrap().is_some());
+    // Its process group was killed, but the child is in a session of its own: alive,
+    // and still in the cgroup.
+    assert_eq!(pgrep(&sleep), escaped);
+    assert_eq!(cg.pids(), escaped);
+    cg.kill_all(live::cgroup::KILL_PATIENCE).unwrap();
+    assert!(cg.subtree_pids().is_empty(), "{:?}", cg.subtree_pids());
+    assert!(pgrep(&sleep).is_empty(), "{sleep} survived");
+    guard.remove().unwrap();
+    assert!(cg.dirs().iter().all(|d| !d.exists()));
+}
+
+#[test]
+fn a_setsid_child_of_a_task_is_killed_with_its_cgroup() {
+    let Some(base) = host() else { return };
+    an_escaped_child_is_killed_through_the_cgroup(base.create_child(&unique_name()).unwrap());
+}
+
+/// The same on cgroup v2 (through `cgroup.kill` where the kernel has it), in the
+/// unified hierarchy, which on a hybrid host has no controllers: the cgroup is made
+/// by hand.
+#[test]
+fn a_setsid_child_of_a_task_is_killed_with_its_v2_cgroup() {
+    let Some(base) = unified_base() else { return };
+    let dir = base.child(&unique_name());
+    if let Err(e) = fs::create_dir(dir.dirs()[0]) {
+        skip(&format!("cannot create a cgroup2 directory: {e}"));
+        return;
+    }
+    let guard = live::cgroup::CgroupGuard::adopt(dir.clone());
+    if !dir.dirs()[0].join("cgroup.kill").exists() {
+        eprintln!("no cgroup.kill (Linux before 5.14): the pid-by-pid path runs");
+    }
+    an_escaped_child_is_killed_through_the_cgroup(guard);
+}
+
+/// This process's cgroup in the unified (v2) hierarchy, or `None` (after saying why).
+fn unified_base() -> Option<Cgroup> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mount = mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ")
+            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+    });
+    let path = own.lines().find_map(|l| l.strip_prefix("0::"));
+    match (mount, path) {
+        (Some(mount), Some(path)) => Some(Cgroup::V2 {
+            dir: mount.join(path.trim().trim_start_matches('/')),
+        }),
+        _ => {
+            skip("no cgroup2 hierarchy mounted");
+            None
+        }
+    }
+}
+
+/// This process's directory in the cgroup v1 hierarchy that has `controller`.
+fn v1_own_dir(controller: &str) -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let (root, mount) = mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let post: Vec<&str> = post.split_whitespace().collect();
+        let pre: Vec<&str> = pre.split_whitespace().collect();
+        let ours =
+            post.first() == Some(&"cgroup") && post.get(2)?.split(',').any(|o| o == controller);
+        ours.then_some((pre.get(3)?.to_string(), PathBuf::from(pre.get(4)?)))
+    })?;
+    let path = own.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, names, path) = (f.next()?, f.next()?, f.next()?);
+        names
+            .split(',')
+            .any(|n| n == controller)
+            .then(|| path.trim().to_string())
+    })?;
+    let rel = path
+        .strip_prefix(root.trim_end_matches('/'))
+        .unwrap_or(&path);
+    Some(mount.join(rel.trim_start_matches('/')))
+}
+
+/// A v1 freezer cgroup made by hand: thawed, emptied and removed when dropped.
+struct Freezer(PathBuf);
+
+impl Freezer {
+    fn set(&self, state: &str) {
+        fs::write(self.0.join("freezer.state"), state).unwrap();
+    }
+}
+
+impl Drop for Freezer {
+    fn drop(&mut self) {
+        let _ = fs::write(self.0.join("freezer.state"), "THAWED");
+        let start = Instant::now();
+        while fs::remove_dir(&self.0).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound) {
+            for pid in fs::read_to_string(self.0.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid.trim()])
+                    .status();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                eprintln!("warning: leaving {} behind", self.0.display());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Finding 3: a task stuck where SIGKILL cannot reach it (here: frozen by the v1
+/// freezer, which holds a killed task until it is thawed) neither hangs the kill nor
+/// the cgroup's removal: both give up after their patience, the kill naming no exit,
+/// the removal the pid it leaves behind with the cgroup. Once the task can go, the
+/// cgroup is removed.
+#[test]
+fn a_task_that_does_not_die_is_reported_and_left_behind_without_hanging() {
+    let Some(base) = host() else { return };
+    let Some(freezer_base) = v1_own_dir("freezer") else {
+        skip("no cgroup v1 freezer to hold a killed process");
+        return;
+    };
+    let name = unique_name();
+    let guard = base.create_child(&name).unwrap();
+    let cg = guard.cgroup().clone();
+    // Dropped last: removes the task's cgroup whatever happens below.
+    let _cleanup = live::cgroup::CgroupGuard::adopt(cg.clone());
+    fs::create_dir(freezer_base.join(&name)).unwrap();
+    let freezer = Freezer(freezer_base.join(&name));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut procs = cg.procs_files();
+    procs.push(freezer.0.join("cgroup.procs"));
+    let mut p = TaskProcess::spawn("exec sleep 60", tmp.path(), &procs, &TaskEnv::new()).unwrap();
+    let pid = p.pid() as i32;
+    wait_for("the task joins", || {
+        read(&freezer.0.join("cgroup.procs"))
+            .lines()
+            .any(|l| l.trim() == pid.to_string())
+    });
+    freezer.set("FROZEN");
+    wait_for("the freezer freezes", || {
+        read(&freezer.0.join("freezer.state")).trim() == "FROZEN"
+    });
+    // In a thread: a kill that waited without bound would hang the test, not fail it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let exit = p.kill_within(Duration::from_millis(500));
+        let _ = tx.send((exit, p));
+    });
+    let Ok((exit, _p)) = rx.recv_timeout(Duration::from_secs(60)) else {
+        freezer.set("THAWED");
+        panic!("killing a frozen task still waits 60 s after SIGKILL");
+    };
+    assert_eq!(exit, None);
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let err = guard.remove_within(Duration::from_millis(500)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, live::cgroup::CgroupError::Stuck { .. })
+            && text.contains(&format!("process {pid} still there"))
+            && text.contains("left behind"),
+        "{text}"
+    );
+    assert!(
+        cg.dirs().iter().all(|d| d.exists()),
+        "left for later removal"
+    );
+    // Thawed, it takes its SIGKILL and the cgroup goes.
+    freezer.set("THAWED");
+    live::cgroup::CgroupGuard::adopt(cg.clone())
+        .remove()
+        .unwrap();
+    assert!(cg.dirs().iter().all(|d| !d.exists()));
+}
+
+/// Finding 4: with `limit_swap` each task's cgroup caps memory plus swap at its memory
+/// limit (v1 `memory.memsw.limit_in_bytes`, v2 `memory.swap.max` = 0); without it (the
+/// default, as in Mesos) swap is left alone.
+#[test]
+fn limit_swap_caps_memory_plus_swap_at_the_memory_limit() {
+    let Some(base) = host() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let swap_file = match base {
+        Cgroup::V1 { .. } => "memory.memsw.limit_in_bytes",
+        Cgroup::V2 { .. } => "memory.swap.max",
+    };
+    for limit_swap in [true, false] {
+        let out = tmp.path().join(format!("out-{limit_swap}"));
+        let mut cfg = config(&out, 1, "");
+        let own = base
+            .child(&cfg.cgroup_name)
+            .memory_file("$MESOSIM_AGENT/$MESOSIM_TASK_ID");
+        cfg.task_command = format!("cat {}/{swap_file} > swap", own.display());
+        cfg.limit_swap = limit_swap;
+        let s = match run(&cfg, &base) {
+            Err(LiveError::Cgroup(e @ live::cgroup::CgroupError::NoSwapAccounting { .. })) => {
+                return skip(&e.to_string());
+            }
+            r => r.unwrap(),
+        };
+        assert_eq!(s.tasks.finished, 1, "{s:?}");
+        let swap = read(&out.join(&s.task_runs[0].sandbox).join("swap"));
+        let capped = match base {
+            Cgroup::V1 { .. } => (64u64 << 20).to_string(),
+            Cgroup::V2 { .. } => "0".to_string(),
+        };
+        assert_eq!(swap.trim() == capped, limit_swap, "{swap_file}: {swap}");
+    }
 }

@@ -84,7 +84,7 @@ impl Meters {
 
     /// Removes its cpuacct cgroup, if any.
     pub(super) fn remove(self) -> Result<(), CgroupError> {
-        self.acct.map_or(Ok(()), CgroupGuard::remove)
+        self.acct.map_or(Ok(()), CgroupGuard::remove_or_leave)
     }
 }
 
@@ -134,10 +134,10 @@ impl Revocable {
     /// Removes the cpuacct cgroups and returns the summary section.
     pub(super) fn finish(mut self) -> Result<OversubscriptionSummary, LiveError> {
         for g in std::mem::take(&mut self.acct_agents) {
-            g.remove()?;
+            g.remove_or_leave()?;
         }
         if let Some(g) = self.acct_run.take() {
-            g.remove()?;
+            g.remove_or_leave()?;
         }
         Ok(self.state.summary())
     }
