@@ -295,6 +295,20 @@ mod tests {
         v
     }
 
+    /// `out` holding an earlier output whose summary is "old", and a new output for it
+    /// whose summary is "new", built but not yet published.
+    fn old_output_and_a_new_one() -> (tempfile::TempDir, PathBuf, OutputDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        OutputDir::create(&out)
+            .unwrap()
+            .commit(&serde_json::json!("old"))
+            .unwrap();
+        let dir = OutputDir::create(&out).unwrap();
+        dir.write_summary(&serde_json::json!("new")).unwrap();
+        (tmp, out, dir)
+    }
+
     fn read(p: &Path) -> String {
         fs::read_to_string(p).unwrap()
     }
@@ -384,14 +398,7 @@ mod tests {
     /// directories, so the fallback of two renames runs and its second one fails.
     #[test]
     fn a_failed_replacement_puts_the_previous_output_back() {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        OutputDir::create(&out)
-            .unwrap()
-            .commit(&serde_json::json!("old"))
-            .unwrap();
-        let dir = OutputDir::create(&out).unwrap();
-        dir.write_summary(&serde_json::json!("new")).unwrap();
+        let (tmp, out, dir) = old_output_and_a_new_one();
         let err = dir
             .publish_with(
                 |_, _| Err(io::Error::from_raw_os_error(nix::libc::EINVAL)),
@@ -406,14 +413,7 @@ mod tests {
     /// Where the file system cannot exchange, the two renames replace the output.
     #[test]
     fn without_an_exchange_two_renames_replace_the_output() {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        OutputDir::create(&out)
-            .unwrap()
-            .commit(&serde_json::json!("old"))
-            .unwrap();
-        let dir = OutputDir::create(&out).unwrap();
-        dir.write_summary(&serde_json::json!("new")).unwrap();
+        let (tmp, out, dir) = old_output_and_a_new_one();
         dir.publish_with(
             |_, _| Err(io::Error::from_raw_os_error(nix::libc::ENOSYS)),
             |from, to| fs::rename(from, to),
@@ -428,14 +428,7 @@ mod tests {
     /// A failed exchange leaves the previous output as it was.
     #[test]
     fn a_previous_output_is_exchanged_in_one_step() {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        OutputDir::create(&out)
-            .unwrap()
-            .commit(&serde_json::json!("old"))
-            .unwrap();
-        let dir = OutputDir::create(&out).unwrap();
-        dir.write_summary(&serde_json::json!("new")).unwrap();
+        let (tmp, out, dir) = old_output_and_a_new_one();
         let err = dir
             .publish_with(
                 |_, _| Err(io::Error::other("exchange refused")),
