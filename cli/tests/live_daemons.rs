@@ -204,6 +204,10 @@ fn bad_flags_and_unreadable_certificates_exit_2_naming_them() {
             "--min-agents must be at least 1",
         ),
         (
+            &["master", "--tasks", "0"][..],
+            "--tasks must be at least 1",
+        ),
+        (
             &["master", "--task-command", " "][..],
             "--task-command is empty",
         ),

@@ -186,6 +186,9 @@ impl MasterConfig {
                 "--allocation-interval must be positive".into(),
             ));
         }
+        if self.tasks == 0 {
+            return Err(MasterError::Config("--tasks must be at least 1".into()));
+        }
         if self.min_agents == 0 {
             return Err(MasterError::Config(
                 "--min-agents must be at least 1".into(),
