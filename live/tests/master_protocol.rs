@@ -1,11 +1,14 @@
 //! `live::master::run_master` against hand-driven agents over loopback mutual TLS (no cgroups needed): a wrong protocol version or an unusable name is refused with the reason, a bad frame drops the connection, a status update for an unknown task drops the agent and its running tasks become TASK_LOST, a silent agent is lost after the peer timeout, and the run still ends with a summary.
 
+mod common;
+
+use common::{master_config, wait_for_address};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+use live::certs::{agent_files, write_certs, CertsConfig};
 use live::master::{run_master, MasterConfig};
 use live::tls::{connect, ClientStream, TlsFiles};
 use live::wire::{
@@ -144,33 +147,9 @@ fn start_master_for(tmp: &Path, tasks: u32, min_agents: u32) -> (MasterRun, Stri
     })
     .unwrap();
     let listen_file = tmp.join("addr");
-    let config = MasterConfig {
-        listen: "127.0.0.1:0".into(),
-        listen_file: Some(listen_file.clone()),
-        tls: TlsFiles {
-            cert: certs.join(MASTER_CERT),
-            key: certs.join(MASTER_KEY),
-            ca: certs.join("ca.pem"),
-        },
-        policy: "hdrf".into(),
-        seed: 1,
-        allocation_interval: SimDuration::from_millis(50),
-        tasks,
-        task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
-        task_command: "true".into(),
-        min_agents,
-        timeout: SimDuration::from_secs(60),
-        out: tmp.join("out"),
-    };
+    let config = master_config(&certs, &listen_file, &tmp.join("out"), tasks, min_agents);
     let master = std::thread::spawn(move || run_master(&config));
-    let start = Instant::now();
-    let addr = loop {
-        if let Ok(a) = std::fs::read_to_string(&listen_file) {
-            break a.trim().to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "never listened");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let addr = wait_for_address(&listen_file);
     (master, addr, certs)
 }
 

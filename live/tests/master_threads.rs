@@ -1,16 +1,17 @@
 //! Every thread `live::master::run_master` starts (the acceptor, one per connection) has ended when it returns, whichever way it returns: after an error right after it began listening, and after a run that ends while a connection is still in its TLS handshake. Alone in its test binary, so the threads it counts are the master's.
 
+mod common;
+
+use common::{master_config, wait_for_address};
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use live::certs::{agent_files, write_certs, CertsConfig, MASTER_CERT, MASTER_KEY};
+use live::certs::{agent_files, write_certs, CertsConfig};
 use live::master::{run_master, MasterConfig, MasterError};
 use live::tls::{connect, TlsFiles, HANDSHAKE_TIMEOUT};
 use live::wire::{write_message, FrameReader, Message, TaskState, PROTOCOL_VERSION};
-use models::resources::Resources;
-use sim_core::SimDuration;
 
 /// The names of this process's threads that the master started.
 fn master_threads() -> Vec<String> {
@@ -38,24 +39,7 @@ fn assert_no_master_threads(when: &str) {
 }
 
 fn config(certs: &Path, listen_file: &Path, out: &Path) -> MasterConfig {
-    MasterConfig {
-        listen: "127.0.0.1:0".into(),
-        listen_file: Some(listen_file.to_path_buf()),
-        tls: TlsFiles {
-            cert: certs.join(MASTER_CERT),
-            key: certs.join(MASTER_KEY),
-            ca: certs.join("ca.pem"),
-        },
-        policy: "hdrf".into(),
-        seed: 1,
-        allocation_interval: SimDuration::from_millis(50),
-        tasks: 1,
-        task_resources: Resources::parse("cpus:0.5;mem:64").unwrap(),
-        task_command: "true".into(),
-        min_agents: 1,
-        timeout: SimDuration::from_secs(60),
-        out: out.to_path_buf(),
-    }
+    master_config(certs, listen_file, out, 1, 1)
 }
 
 #[test]
@@ -79,14 +63,7 @@ fn the_masters_threads_end_with_it() {
     let listen_file = tmp.path().join("addr");
     let cfg = config(&certs, &listen_file, &tmp.path().join("out1"));
     let master = std::thread::spawn(move || run_master(&cfg));
-    let start = Instant::now();
-    let addr = loop {
-        if let Ok(a) = std::fs::read_to_string(&listen_file) {
-            break a.trim().to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "never listened");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let addr = wait_for_address(&listen_file);
     // A connection that never says a word: its thread waits in the TLS handshake.
     let mut mute = TcpStream::connect(&addr).unwrap();
     let muted = Instant::now();
@@ -109,6 +86,7 @@ fn the_masters_threads_end_with_it() {
         cgroup: vec!["/nowhere/agent-0".into()],
     };
     write_message(&mut agent, &addr, &register).unwrap();
+    let start = Instant::now();
     loop {
         let mut progress = false;
         match reader.poll(&mut agent, &mut progress).unwrap() {

@@ -318,20 +318,8 @@ fn memory_over_the_limit_is_killed_and_reported_failed() {
 /// no controllers, but creating, joining and removing work there too.
 #[test]
 fn cgroup_v2_join_and_removal_on_the_unified_hierarchy() {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mount = mountinfo.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        post.starts_with("cgroup2 ")
-            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
-    });
-    let path = own.lines().find_map(|l| l.strip_prefix("0::"));
-    let (Some(mount), Some(path)) = (mount, path) else {
-        skip("no cgroup2 hierarchy mounted");
+    let Some(base) = unified_base() else {
         return;
-    };
-    let base = Cgroup::V2 {
-        dir: mount.join(path.trim().trim_start_matches('/')),
     };
     // Without controllers to hand down, create the test cgroup directly.
     let name = unique_name();
