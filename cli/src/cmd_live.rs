@@ -141,6 +141,14 @@ pub struct LiveRunArgs {
     fetcher_cache_dir: Option<PathBuf>,
 }
 
+/// The `--task-uri` values, parsed.
+pub fn task_uris(specs: &[String]) -> Result<Vec<live::fetcher::TaskUri>, String> {
+    specs
+        .iter()
+        .map(|u| live::fetcher::TaskUri::parse(u).map_err(|e| format!("--task-uri: {e}")))
+        .collect()
+}
+
 /// Runs `mesosim live ...`.
 pub fn run(args: LiveArgs) -> CmdResult {
     match args.command {
@@ -210,11 +218,7 @@ fn live_run(args: LiveRunArgs) -> CmdResult {
         },
         limit_swap: args.limit_swap,
         fetch: live::run::FetchConfig {
-            uris: args
-                .task_uris
-                .iter()
-                .map(|u| live::fetcher::TaskUri::parse(u).map_err(|e| format!("--task-uri: {e}")))
-                .collect::<Result<_, _>>()?,
+            uris: task_uris(&args.task_uris)?,
             cache_size: args.fetcher_cache_size,
             cache_dir: args.fetcher_cache_dir,
         },

@@ -78,6 +78,11 @@ pub struct LiveMasterArgs {
     /// Print nothing but errors and the connection log.
     #[arg(long, short)]
     quiet: bool,
+    /// A URI each task's agent fetches into its sandbox before starting it
+    /// (repeatable; as `live run --task-uri`: a path, file:// or http://, options
+    /// `,cache`, `,executable`, `,no-extract`).
+    #[arg(long = "task-uri", value_name = "URI[,OPTION...]")]
+    task_uris: Vec<String>,
 }
 
 /// `mesosim live agent`.
@@ -114,6 +119,13 @@ pub struct LiveAgentArgs {
     /// needs swap accounting).
     #[arg(long)]
     limit_swap: bool,
+    /// The fetcher cache's size, bytes (Mesos's --fetcher_cache_size).
+    #[arg(long, default_value_t = models::fetcher::DEFAULT_FETCHER_CACHE_SIZE)]
+    fetcher_cache_size: u64,
+    /// Where the fetcher cache lives (wiped at start, kept after) [default: a fresh
+    /// private directory removed when the agent ends].
+    #[arg(long, value_name = "DIR")]
+    fetcher_cache_dir: Option<PathBuf>,
 }
 
 /// `mesosim live certs`.
@@ -156,6 +168,7 @@ pub fn live_master(args: LiveMasterArgs) -> CmdResult {
         out: args
             .out
             .unwrap_or_else(|| PathBuf::from(format!("out/live-master-{}", args.seed))),
+        task_uris: crate::cmd_live::task_uris(&args.task_uris)?,
     };
     let summary = live::master::run_master(&config)?;
     if !args.quiet {
@@ -226,6 +239,8 @@ pub fn live_agent(args: LiveAgentArgs) -> CmdResult {
             .unwrap_or_else(|| format!("mesosim-agent-{pid}")),
         work_dir: args.work_dir,
         connect_timeout: Duration::from_nanos(connect.as_nanos()),
+        fetcher_cache_size: args.fetcher_cache_size,
+        fetcher_cache_dir: args.fetcher_cache_dir,
         limit_swap: args.limit_swap,
     };
     // Bad flags are reported before the host is looked at.

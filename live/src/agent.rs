@@ -9,7 +9,7 @@
 use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use models::resources::Resources;
@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::batch::{check_resources, limits_for};
 use crate::cgroup::{Cgroup, CgroupError, CgroupGuard};
+use crate::fetcher::{FetchJob, FetchWorker, Fetcher, TaskUri};
 use crate::process::{Exit, TaskEnv, TaskProcess};
 use crate::signals::Interrupts;
 use crate::tls::{self, ClientStream, TlsError, TlsFiles};
@@ -55,6 +56,11 @@ pub struct AgentConfig {
     /// Cap each task's memory plus swap at its memory limit (Mesos's
     /// `--cgroups_limit_swap`; off by default, as there).
     pub limit_swap: bool,
+    /// The fetcher cache's size, bytes (`--fetcher_cache_size`).
+    pub fetcher_cache_size: u64,
+    /// Where the fetcher cache lives (wiped at start, kept after); `None`: a fresh
+    /// private directory removed when the agent ends.
+    pub fetcher_cache_dir: Option<PathBuf>,
 }
 
 /// Why an agent stopped with an error.
@@ -162,6 +168,13 @@ struct Task {
     cgroup: CgroupGuard,
 }
 
+/// A task whose URIs are being fetched: its resources are held meanwhile.
+struct Fetching {
+    id: String,
+    resources: Resources,
+    command: String,
+}
+
 struct Agent<'a> {
     config: &'a AgentConfig,
     /// Where task sandboxes go (`config.work_dir`, or the fresh directory made for it).
@@ -175,6 +188,11 @@ struct Agent<'a> {
     started: u64,
     last_heard: Instant,
     last_sent: Instant,
+    /// Started at the first task with URIs.
+    fetcher: Option<FetchWorker>,
+    fetching: Vec<Fetching>,
+    /// The fetcher cache's temporary directory, when no `fetcher_cache_dir` was given.
+    fetch_tmp: Option<tempfile::TempDir>,
 }
 
 /// Runs an agent with its cgroup under `base` (from [`crate::cgroup::detect_host`])
@@ -222,8 +240,18 @@ pub fn run_agent(config: &AgentConfig, base: &Cgroup) -> Result<AgentOutcome, Ag
         started: 0,
         last_heard: Instant::now(),
         last_sent: Instant::now(),
+        fetcher: None,
+        fetching: Vec::new(),
+        fetch_tmp: None,
     };
     let result = agent.serve(&interrupts);
+    if let Some(worker) = agent.fetcher.take() {
+        let f = worker.finish();
+        eprintln!(
+            "fetcher: {} fetches, {} cache hits, {} misses, {} bypasses, {} bytes fetched",
+            f.requests, f.hits, f.misses, f.bypasses, f.bytes_downloaded
+        );
+    }
     // Every process and cgroup goes, whatever happened.
     agent.kill_all();
     tls::close(&mut agent.stream);
@@ -408,6 +436,7 @@ impl Agent<'_> {
                 }
             }
             self.reap()?;
+            self.collect_fetches()?;
             if self.last_sent.elapsed() >= HEARTBEAT_INTERVAL {
                 self.send(&Message::Heartbeat)?;
             }
@@ -430,9 +459,22 @@ impl Agent<'_> {
                 task_id,
                 resources,
                 command,
-            } => self.launch(task_id, &resources, &command)?,
+                uris,
+            } => self.launch(task_id, &resources, &command, &uris)?,
             Message::KillTask { task_id } => {
-                if let Some(i) = self.running.iter().position(|t| t.id == task_id) {
+                if let Some(i) = self.fetching.iter().position(|t| t.id == task_id) {
+                    // Its fetch result, when it comes, finds no task and is dropped.
+                    let t = self.fetching.swap_remove(i);
+                    self.used.sub_assign(&t.resources);
+                    self.ended.push(t.id.clone());
+                    self.send(&Message::StatusUpdate {
+                        task_id: t.id,
+                        state: TaskState::Killed,
+                        exit_code: None,
+                        signal: None,
+                        message: "killed by the master while fetching".into(),
+                    })?;
+                } else if let Some(i) = self.running.iter().position(|t| t.id == task_id) {
                     let mut t = self.running.swap_remove(i);
                     let exit = t.process.kill();
                     self.finish(t, exit, TaskState::Killed, "killed by the master")?;
@@ -472,8 +514,12 @@ impl Agent<'_> {
         task_id: String,
         resources: &str,
         command: &str,
+        uris: &[String],
     ) -> Result<(), AgentError> {
-        if self.ended.contains(&task_id) || self.running.iter().any(|t| t.id == task_id) {
+        let known = self.ended.contains(&task_id)
+            || self.running.iter().any(|t| t.id == task_id)
+            || self.fetching.iter().any(|t| t.id == task_id);
+        if known {
             return Err(AgentError::MasterLost(WireError::Unexpected {
                 peer: self.peer(),
                 kind: "LaunchTask".into(),
@@ -508,6 +554,82 @@ impl Agent<'_> {
             let why = format!("cannot create its sandbox {}: {e}", sandbox.display());
             return self.refuse_task(task_id, why);
         }
+        if !uris.is_empty() {
+            let mut parsed = Vec::new();
+            for u in uris {
+                match TaskUri::parse(u) {
+                    Ok(u) => parsed.push(u),
+                    Err(e) => return self.refuse_task(task_id, format!("--task-uri: {e}")),
+                }
+            }
+            let worker = match self.fetch_worker() {
+                Ok(w) => w,
+                Err(e) => return self.refuse_task(task_id, format!("no fetcher: {e}")),
+            };
+            worker.submit(FetchJob {
+                task_id: task_id.clone(),
+                uris: parsed,
+                sandbox,
+            });
+            self.used = in_use;
+            self.fetching.push(Fetching {
+                id: task_id,
+                resources: r,
+                command: command.to_string(),
+            });
+            return Ok(());
+        }
+        self.start(task_id, r, command, &sandbox)
+    }
+
+    /// The fetcher's thread, started on first use.
+    fn fetch_worker(&mut self) -> io::Result<&FetchWorker> {
+        if self.fetcher.is_none() {
+            let dir = match &self.config.fetcher_cache_dir {
+                Some(dir) => dir.clone(),
+                None => {
+                    let tmp = tempfile::Builder::new()
+                        .prefix("mesosim-fetch-")
+                        .tempdir()?;
+                    let dir = tmp.path().to_path_buf();
+                    self.fetch_tmp = Some(tmp);
+                    dir
+                }
+            };
+            let fetcher = Fetcher::new(dir, self.config.fetcher_cache_size)?;
+            self.fetcher = Some(FetchWorker::start(fetcher)?);
+        }
+        Ok(self.fetcher.as_ref().expect("started above"))
+    }
+
+    /// Starts the tasks whose fetches ended; a failed fetch fails its task.
+    fn collect_fetches(&mut self) -> Result<(), AgentError> {
+        while let Some(done) = self.fetcher.as_ref().and_then(FetchWorker::try_done) {
+            let Some(i) = self.fetching.iter().position(|t| t.id == done.task_id) else {
+                continue;
+            };
+            let t = self.fetching.swap_remove(i);
+            self.used.sub_assign(&t.resources);
+            match done.result {
+                Ok(()) => {
+                    let sandbox = self.work_dir.join(&t.id);
+                    self.start(t.id, t.resources, &t.command, &sandbox)?;
+                }
+                Err(e) => self.refuse_task(t.id, e.to_string())?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts task `task_id` in its cgroup, its sandbox made and its URIs fetched.
+    fn start(
+        &mut self,
+        task_id: String,
+        r: Resources,
+        command: &str,
+        sandbox: &Path,
+    ) -> Result<(), AgentError> {
+        let in_use = self.used.plus(&r);
         let cgroup = match self.cgroup.cgroup().create_child(&task_id) {
             Ok(c) => c,
             Err(e) => return self.refuse_task(task_id, format!("cannot create its cgroup: {e}")),
@@ -529,7 +651,7 @@ impl Agent<'_> {
             ("MESOSIM_AGENT".into(), self.config.name.clone()),
         ];
         let process =
-            match TaskProcess::spawn(command, &sandbox, &cgroup.cgroup().procs_files(), &env) {
+            match TaskProcess::spawn(command, sandbox, &cgroup.cgroup().procs_files(), &env) {
                 Ok(p) => p,
                 Err(e) => return self.refuse_task(task_id, format!("cannot start: {e}")),
             };

@@ -1,7 +1,8 @@
 //! The live agent's fetcher (mesos-semantics.md §5): before a task starts, the URIs it names are copied (a `file://` URI or an absolute path) or downloaded (`http://`) into its sandbox, through an on-disk cache whose every decision (the key, LRU eviction that skips entries in use, the bypass when no room can be made) is the simulator's [`FetcherCache`]. Archives are extracted with `tar`, `unzip` or `gzip`, as `mesos-fetcher` does.
 //!
-//! Fetches run one after another on the caller's thread, so two tasks never wait on
-//! one download here: the second finds the entry complete.
+//! Fetches run one after another (on the caller's thread in `live run`, on a
+//! [`FetchWorker`] thread in `live agent`), so two tasks never wait on one download
+//! here: the second finds the entry complete.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -10,6 +11,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 use models::fetcher::{CacheKey, FetchAction, FetcherCache};
@@ -65,8 +69,31 @@ impl TaskUri {
             }
             uri.value = head.to_string();
         }
+        if uri.value.chars().any(char::is_control) {
+            return Err(format!(
+                "`{}` holds control characters",
+                uri.value.escape_debug()
+            ));
+        }
         Source::parse(&uri.value)?;
         Ok(uri)
+    }
+}
+
+/// `VALUE[,cache][,executable][,no-extract]`, as [`TaskUri::parse`] reads it.
+impl std::fmt::Display for TaskUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.value)?;
+        for (on, option) in [
+            (self.cache, ",cache"),
+            (self.executable, ",executable"),
+            (!self.extract, ",no-extract"),
+        ] {
+            if on {
+                f.write_str(option)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -383,6 +410,96 @@ impl Fetcher {
                 result
             }
         }
+    }
+}
+
+/// One task's URIs for a [`FetchWorker`].
+#[derive(Clone, Debug)]
+pub struct FetchJob {
+    /// The task.
+    pub task_id: String,
+    /// Its URIs, fetched in order.
+    pub uris: Vec<TaskUri>,
+    /// Its sandbox.
+    pub sandbox: PathBuf,
+}
+
+/// How a [`FetchJob`] ended.
+#[derive(Debug)]
+pub struct FetchDone {
+    /// The task.
+    pub task_id: String,
+    /// The first URI that could not be fetched, if one could not.
+    pub result: Result<(), FetchError>,
+}
+
+/// A [`Fetcher`] on a thread of its own, so that its owner (an agent) keeps answering
+/// its master while a download runs. Jobs run in the order submitted.
+pub struct FetchWorker {
+    jobs: mpsc::Sender<FetchJob>,
+    done: mpsc::Receiver<FetchDone>,
+    stop: Arc<AtomicBool>,
+    /// What the fetcher did, as of its last finished job.
+    summary: Arc<Mutex<FetcherSummary>>,
+}
+
+impl FetchWorker {
+    /// Starts the thread, which owns `fetcher`.
+    pub fn start(mut fetcher: Fetcher) -> io::Result<FetchWorker> {
+        let (jobs, incoming) = mpsc::channel::<FetchJob>();
+        let (report, done) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let summary = Arc::new(Mutex::new(fetcher.summary()));
+        let (stopped, summary_out) = (Arc::clone(&stop), Arc::clone(&summary));
+        thread::Builder::new()
+            .name("mesosim-fetcher".into())
+            .spawn(move || {
+                for job in incoming {
+                    if stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let result = job
+                        .uris
+                        .iter()
+                        .try_for_each(|u| fetcher.fetch(None, u, &job.sandbox));
+                    if let Ok(mut s) = summary_out.lock() {
+                        *s = fetcher.summary();
+                    }
+                    let reply = FetchDone {
+                        task_id: job.task_id,
+                        result,
+                    };
+                    if report.send(reply).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(FetchWorker {
+            jobs,
+            done,
+            stop,
+            summary,
+        })
+    }
+
+    /// Queues a job.
+    pub fn submit(&self, job: FetchJob) {
+        // The thread ends only after `stop`, so the send succeeds until then.
+        let _ = self.jobs.send(job);
+    }
+
+    /// A finished job, if one finished.
+    pub fn try_done(&self) -> Option<FetchDone> {
+        self.done.try_recv().ok()
+    }
+
+    /// Tells the thread to take no further job and returns what the fetcher did so far.
+    /// It is not waited for: a download in progress ends by itself (at worst after
+    /// [`STALL_TIMEOUT`] without a byte), and its result goes nowhere.
+    pub fn finish(self) -> FetcherSummary {
+        self.stop.store(true, Ordering::SeqCst);
+        let summary = self.summary.lock().map(|s| s.clone()).unwrap_or_default();
+        summary
     }
 }
 
@@ -727,6 +844,10 @@ mod tests {
         );
         let u = TaskUri::parse("file:///x/y.tar.gz").unwrap();
         assert!(u.extract && !u.cache);
+        // What the master sends an agent reads back the same.
+        for spec in ["/a/b.tgz", "http://h/x,y,cache,executable,no-extract"] {
+            assert_eq!(TaskUri::parse(spec).unwrap().to_string(), spec);
+        }
     }
 
     #[test]
@@ -741,6 +862,7 @@ mod tests {
             ("http://h/dir/..", "names no file"),
             ("/tmp/.", "names no file"),
             ("ftp://h/x", "is neither an absolute path"),
+            ("/tmp/a\nb", "holds control characters"),
         ] {
             let e = TaskUri::parse(spec).unwrap_err();
             assert!(e.contains(want), "{spec}: {e}");

@@ -36,6 +36,7 @@ use crate::agent::task_id_ok;
 use crate::batch::{check_resources, scalar};
 use crate::certs::write_atomically;
 use crate::clock::WallClock;
+use crate::fetcher::TaskUri;
 use crate::outdir::{check_target, OutputDir};
 use crate::run::{POLL_INTERVAL, ROLE};
 use crate::signals::Interrupts;
@@ -98,6 +99,8 @@ pub struct MasterConfig {
     pub timeout: SimDuration,
     /// The output directory (`summary.json`).
     pub out: PathBuf,
+    /// URIs each task's agent fetches into its sandbox before starting it.
+    pub task_uris: Vec<TaskUri>,
 }
 
 /// Why a master run failed.
@@ -163,6 +166,10 @@ pub const MAX_CGROUP_DIRS: usize = 8;
 /// [`crate::wire::MAX_FRAME`], and the task id, resources and JSON escaping need room.
 pub const MAX_TASK_COMMAND: usize = crate::wire::MAX_FRAME as usize / 8;
 
+/// The most bytes of `--task-uri` values (they hold no control characters, so JSON
+/// at most doubles them): with the longest command they still fit a LaunchTask.
+pub const MAX_TASK_URIS: usize = MAX_TASK_COMMAND / 2;
+
 impl MasterConfig {
     /// Checks the settings before anything is opened.
     pub fn validate(&self) -> Result<(), MasterError> {
@@ -179,6 +186,12 @@ impl MasterConfig {
             return Err(MasterError::Config(format!(
                 "--task-command is {} bytes, at most {MAX_TASK_COMMAND} fit a LaunchTask",
                 self.task_command.len()
+            )));
+        }
+        let uri_bytes: usize = self.task_uris.iter().map(|u| u.to_string().len()).sum();
+        if uri_bytes > MAX_TASK_URIS {
+            return Err(MasterError::Config(format!(
+                "the --task-uri values are {uri_bytes} bytes, at most {MAX_TASK_URIS} fit a LaunchTask"
             )));
         }
         if self.allocation_interval == SimDuration::ZERO {
@@ -883,6 +896,12 @@ impl Master<'_> {
             task_id: id.clone(),
             resources: task.to_string(),
             command: self.config.task_command.clone(),
+            uris: self
+                .config
+                .task_uris
+                .iter()
+                .map(TaskUri::to_string)
+                .collect(),
         }));
         agent.used = in_use;
         agent.launched += 1;

@@ -14,7 +14,7 @@
 //!   ── TLS handshake (both present certificates signed by the run's CA) ──
 //!   Register{version, agent, resources, cgroup_version}  →
 //!                                        ←  Registered{agent_id} | Refused{reason}
-//!                                        ←  LaunchTask{task_id, resources, command}
+//!                                        ←  LaunchTask{task_id, resources, command, uris}
 //!   StatusUpdate{task_id, state: TASK_RUNNING, ...}      →
 //!   StatusUpdate{task_id, state: TASK_FINISHED, exit_code: 0, ...} →
 //!                                        ←  KillTask{task_id}
@@ -137,6 +137,10 @@ pub enum Message {
         resources: String,
         /// The `/bin/sh -c` command line.
         command: String,
+        /// URIs to fetch into its sandbox before it starts (`VALUE[,cache]...`, as
+        /// `--task-uri`); absent when none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        uris: Vec<String>,
     },
     /// Master → agent: kill a running task (answered by `TASK_KILLED`).
     KillTask {
@@ -555,6 +559,13 @@ mod tests {
                 task_id: "task-0".into(),
                 resources: "cpus:0.5;mem:64".into(),
                 command: "sleep 1".into(),
+                uris: Vec::new(),
+            },
+            Message::LaunchTask {
+                task_id: "task-1".into(),
+                resources: "cpus:0.5;mem:64".into(),
+                command: "./tool".into(),
+                uris: vec!["http://h/tool,cache,executable".into()],
             },
             Message::StatusUpdate {
                 task_id: "task-0".into(),

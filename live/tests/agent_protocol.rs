@@ -61,6 +61,7 @@ fn launch(s: &mut ServerStream, peer: &str, task_id: &str) {
         task_id: task_id.into(),
         resources: "cpus:0.5;mem:16".into(),
         command: "true".into(),
+        uris: Vec::new(),
     };
     write_message(s, peer, &m).unwrap();
 }
@@ -131,6 +132,8 @@ fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
         work_dir: Some(work.clone()),
         connect_timeout: Duration::from_secs(10),
         limit_swap: false,
+        fetcher_cache_size: 1 << 20,
+        fetcher_cache_dir: None,
     };
     let outcome = run_agent(&config, &base);
     let statuses = master.join().unwrap();
@@ -154,4 +157,138 @@ fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
     assert!(work.join("task-2").is_dir());
     assert!(base.child(&cgroup_name).dirs().iter().all(|d| !d.exists()));
     assert!(Path::new(&work.join("task-1")).is_file());
+}
+
+/// A task's URIs are fetched on the agent's fetcher thread: a download slower than
+/// the master's silence limit does not stop the agent's heartbeats, the task runs once
+/// it is fetched, and a URI that cannot be fetched fails its task with the reason.
+#[test]
+fn a_slow_fetch_keeps_the_agent_beating_and_a_failed_one_fails_its_task() {
+    use std::io::{Read, Write};
+    let cgroup_name = format!("mesosim-test-{}-fetch", std::process::id());
+    let Some(base) = host(&format!("{cgroup_name}-probe")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    write_certs(&CertsConfig {
+        out: certs.clone(),
+        master_names: vec!["localhost".into(), "127.0.0.1".into()],
+        agents: 1,
+    })
+    .unwrap();
+    let files = |cert: &str, key: &str| TlsFiles {
+        cert: certs.join(cert),
+        key: certs.join(key),
+        ca: certs.join("ca.pem"),
+    };
+    let server = files(MASTER_CERT, MASTER_KEY).server_config().unwrap();
+    let (agent_cert, agent_key) = agent_files(0);
+    // An artifact server that answers after 7 s, longer than PEER_TIMEOUT (5 s).
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_uri = format!("http://{}/payload.txt", http.local_addr().unwrap());
+    thread::spawn(move || {
+        let (mut sock, _) = http.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = sock.read(&mut request);
+        thread::sleep(Duration::from_secs(7));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\npayload");
+    });
+    let missing = tmp.path().join("missing.tgz").display().to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+
+    let master = thread::spawn(move || {
+        let (sock, peer) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let peer = peer.to_string();
+        let mut s = accept(&server, sock, &peer).unwrap();
+        let mut r = FrameReader::new(peer.clone());
+        assert!(matches!(next(&mut s, &mut r), Message::Register { .. }));
+        write_message(&mut s, &peer, &Message::Registered { agent_id: 1 }).unwrap();
+        for (id, uri, command) in [
+            ("task-1", slow_uri, "test \"$(cat payload.txt)\" = payload"),
+            ("task-2", missing, "true"),
+        ] {
+            let m = Message::LaunchTask {
+                task_id: id.into(),
+                resources: "cpus:0.5;mem:16".into(),
+                command: command.into(),
+                uris: vec![uri],
+            };
+            write_message(&mut s, &peer, &m).unwrap();
+        }
+        // Beat as a master does, note the longest silence, collect three updates.
+        let (mut statuses, mut longest) = (Vec::new(), Duration::ZERO);
+        let (mut heard, mut beat) = (Instant::now(), Instant::now());
+        let start = Instant::now();
+        while statuses.len() < 3 {
+            assert!(start.elapsed() < Duration::from_secs(30), "{statuses:?}");
+            if beat.elapsed() >= Duration::from_millis(500) {
+                write_message(&mut s, &peer, &Message::Heartbeat).unwrap();
+                beat = Instant::now();
+            }
+            let mut progress = false;
+            if let Some(m) = r.poll(&mut s, &mut progress).unwrap() {
+                longest = longest.max(heard.elapsed());
+                heard = Instant::now();
+                if let Message::StatusUpdate {
+                    task_id,
+                    state,
+                    message,
+                    ..
+                } = m
+                {
+                    statuses.push((task_id, state, message));
+                }
+            }
+        }
+        let reason = Message::Shutdown {
+            reason: "test over".into(),
+        };
+        write_message(&mut s, &peer, &reason).unwrap();
+        live::tls::close(&mut s);
+        (statuses, longest, start.elapsed())
+    });
+
+    let config = AgentConfig {
+        master: addr,
+        server_name: "localhost".into(),
+        name: "a0".into(),
+        resources: Resources::parse("cpus:1;mem:64").unwrap(),
+        tls: files(&agent_cert, &agent_key),
+        cgroup_name: cgroup_name.clone(),
+        work_dir: Some(tmp.path().join("work")),
+        connect_timeout: Duration::from_secs(10),
+        limit_swap: false,
+        fetcher_cache_size: 1 << 20,
+        fetcher_cache_dir: None,
+    };
+    let outcome = run_agent(&config, &base);
+    let (statuses, longest, took) = master.join().unwrap();
+    assert_eq!(outcome.unwrap().tasks_started, 1);
+    assert!(took >= Duration::from_secs(7), "the download took {took:?}");
+    assert!(
+        longest < Duration::from_secs(3),
+        "the agent was silent for {longest:?} while fetching"
+    );
+    let state = |id: &str, want: TaskState| {
+        statuses
+            .iter()
+            .find(|(t, s, _)| t == id && *s == want)
+            .unwrap_or_else(|| panic!("no {want:?} for {id}: {statuses:?}"))
+            .2
+            .clone()
+    };
+    state("task-1", TaskState::Running);
+    state("task-1", TaskState::Finished);
+    let why = state("task-2", TaskState::Failed);
+    assert!(why.starts_with("fetching `"), "{why}");
+    assert!(why.contains("No such file"), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("work/task-1/payload.txt")).unwrap(),
+        "payload"
+    );
+    assert!(base.child(&cgroup_name).dirs().iter().all(|d| !d.exists()));
 }

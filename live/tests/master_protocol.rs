@@ -246,6 +246,7 @@ fn bad_peers_are_refused_or_dropped_and_a_dropped_agents_tasks_are_lost() {
                 task_id,
                 resources,
                 command,
+                ..
             } => {
                 assert_eq!(
                     (resources.as_str(), command.as_str()),
@@ -528,6 +529,7 @@ fn a_task_command_too_long_for_a_launch_frame_is_refused_up_front() {
         min_agents: 1,
         timeout: SimDuration::from_secs(60),
         out: "out".into(),
+        task_uris: Vec::new(),
     };
     let e = config("x".repeat(MAX_TASK_COMMAND + 1))
         .validate()
@@ -538,10 +540,21 @@ fn a_task_command_too_long_for_a_launch_frame_is_refused_up_front() {
     // The longest command fits a frame even when JSON escapes every byte (\u0001).
     let longest = "\u{1}".repeat(MAX_TASK_COMMAND);
     config(longest.clone()).validate().unwrap();
+    // With the most URI bytes, each one JSON doubles (`"`).
+    let uri = format!("/{}", "\"".repeat(live::master::MAX_TASK_URIS - 1));
+    let mut with_uris = config(longest.clone());
+    with_uris.task_uris = vec![live::fetcher::TaskUri::parse(&uri).unwrap()];
+    with_uris.validate().unwrap();
+    with_uris
+        .task_uris
+        .push(live::fetcher::TaskUri::parse("/x").unwrap());
+    let e = with_uris.validate().unwrap_err().to_string();
+    assert!(e.contains("the --task-uri values are"), "{e}");
     let frame = live::wire::encode(&Message::LaunchTask {
         task_id: "x".repeat(64),
         resources: "cpus:0.5;mem:64".into(),
         command: longest,
+        uris: vec![uri],
     });
     assert!(
         frame.len() <= 4 + live::wire::MAX_FRAME as usize,

@@ -36,6 +36,7 @@ pub fn master_config(
         min_agents,
         timeout: SimDuration::from_secs(60),
         out: out.to_path_buf(),
+        task_uris: Vec::new(),
     }
 }
 
