@@ -1,7 +1,8 @@
 //! `live::agent::run_agent` against a hand-driven master over loopback mutual TLS (root: the agent makes real cgroups): a Heartbeat that arrives before `Registered` is no error, and a task whose sandbox cannot be made fails alone (`TASK_FAILED`) while the agent goes on to run the next one and shuts down cleanly.
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use live::cgroup::{detect_host, Cgroup};
 use live::tls::{accept, ServerStream, TlsFiles};
 use live::wire::{write_message, FrameReader, Message, TaskState, PROTOCOL_VERSION};
 use models::resources::Resources;
+use rustls::ServerConfig;
 
 fn host(probe: &str) -> Option<Cgroup> {
     let reason = match detect_host() {
@@ -28,6 +30,59 @@ fn host(probe: &str) -> Option<Cgroup> {
     }
     eprintln!("skipping a root test: {reason}");
     None
+}
+
+/// A CA, master and agent certificates in `dir/certs`: the master's TLS configuration
+/// and agent 0's files.
+fn certificates(dir: &Path) -> (Arc<ServerConfig>, TlsFiles) {
+    let certs = dir.join("certs");
+    write_certs(&CertsConfig {
+        out: certs.clone(),
+        master_names: vec!["localhost".into(), "127.0.0.1".into()],
+        agents: 1,
+    })
+    .unwrap();
+    let files = |cert: &str, key: &str| TlsFiles {
+        cert: certs.join(cert),
+        key: certs.join(key),
+        ca: certs.join("ca.pem"),
+    };
+    let (agent_cert, agent_key) = agent_files(0);
+    (
+        files(MASTER_CERT, MASTER_KEY).server_config().unwrap(),
+        files(&agent_cert, &agent_key),
+    )
+}
+
+/// The first connection on `listener`, through TLS: the stream, its frame reader and
+/// the peer's address.
+fn accept_agent(
+    listener: &TcpListener,
+    server: &Arc<ServerConfig>,
+) -> (ServerStream, FrameReader, String) {
+    let (sock, peer) = listener.accept().unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let peer = peer.to_string();
+    let s = accept(server, sock, &peer).unwrap();
+    (s, FrameReader::new(peer.clone()), peer)
+}
+
+/// Agent `a0` (`cpus:1;mem:64`) for the master at `addr`.
+fn agent_config(addr: String, tls: TlsFiles, cgroup_name: &str, work: PathBuf) -> AgentConfig {
+    AgentConfig {
+        master: addr,
+        server_name: "localhost".into(),
+        name: "a0".into(),
+        resources: Resources::parse("cpus:1;mem:64").unwrap(),
+        tls,
+        cgroup_name: cgroup_name.to_string(),
+        work_dir: Some(work),
+        connect_timeout: Duration::from_secs(10),
+        limit_swap: false,
+        fetcher_cache_size: 1 << 20,
+        fetcher_cache_dir: None,
+    }
 }
 
 /// The next frame from the agent, within 20 s.
@@ -73,20 +128,7 @@ fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let certs = tmp.path().join("certs");
-    write_certs(&CertsConfig {
-        out: certs.clone(),
-        master_names: vec!["localhost".into(), "127.0.0.1".into()],
-        agents: 1,
-    })
-    .unwrap();
-    let files = |cert: &str, key: &str| TlsFiles {
-        cert: certs.join(cert),
-        key: certs.join(key),
-        ca: certs.join("ca.pem"),
-    };
-    let server = files(MASTER_CERT, MASTER_KEY).server_config().unwrap();
-    let (agent_cert, agent_key) = agent_files(0);
+    let (server, agent_tls) = certificates(tmp.path());
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     // A file where task-1's sandbox directory would go.
@@ -95,12 +137,7 @@ fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
     let addr = listener.local_addr().unwrap().to_string();
 
     let master = thread::spawn(move || {
-        let (sock, peer) = listener.accept().unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let peer = peer.to_string();
-        let mut s = accept(&server, sock, &peer).unwrap();
-        let mut r = FrameReader::new(peer.clone());
+        let (mut s, mut r, peer) = accept_agent(&listener, &server);
         match next(&mut s, &mut r) {
             Message::Register { version, .. } => assert_eq!(version, PROTOCOL_VERSION),
             other => panic!("expected Register, got {other:?}"),
@@ -122,19 +159,7 @@ fn an_early_heartbeat_is_no_error_and_a_task_that_cannot_start_fails_alone() {
         [failed, running, finished]
     });
 
-    let config = AgentConfig {
-        master: addr,
-        server_name: "localhost".into(),
-        name: "a0".into(),
-        resources: Resources::parse("cpus:1;mem:64").unwrap(),
-        tls: files(&agent_cert, &agent_key),
-        cgroup_name: cgroup_name.clone(),
-        work_dir: Some(work.clone()),
-        connect_timeout: Duration::from_secs(10),
-        limit_swap: false,
-        fetcher_cache_size: 1 << 20,
-        fetcher_cache_dir: None,
-    };
+    let config = agent_config(addr, agent_tls, &cgroup_name, work.clone());
     let outcome = run_agent(&config, &base);
     let statuses = master.join().unwrap();
     let outcome = outcome.unwrap();
@@ -170,20 +195,7 @@ fn a_slow_fetch_keeps_the_agent_beating_and_a_failed_one_fails_its_task() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let certs = tmp.path().join("certs");
-    write_certs(&CertsConfig {
-        out: certs.clone(),
-        master_names: vec!["localhost".into(), "127.0.0.1".into()],
-        agents: 1,
-    })
-    .unwrap();
-    let files = |cert: &str, key: &str| TlsFiles {
-        cert: certs.join(cert),
-        key: certs.join(key),
-        ca: certs.join("ca.pem"),
-    };
-    let server = files(MASTER_CERT, MASTER_KEY).server_config().unwrap();
-    let (agent_cert, agent_key) = agent_files(0);
+    let (server, agent_tls) = certificates(tmp.path());
     // An artifact server that answers after 7 s, longer than PEER_TIMEOUT (5 s).
     let http = TcpListener::bind("127.0.0.1:0").unwrap();
     let slow_uri = format!("http://{}/payload.txt", http.local_addr().unwrap());
@@ -199,12 +211,7 @@ fn a_slow_fetch_keeps_the_agent_beating_and_a_failed_one_fails_its_task() {
     let addr = listener.local_addr().unwrap().to_string();
 
     let master = thread::spawn(move || {
-        let (sock, peer) = listener.accept().unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let peer = peer.to_string();
-        let mut s = accept(&server, sock, &peer).unwrap();
-        let mut r = FrameReader::new(peer.clone());
+        let (mut s, mut r, peer) = accept_agent(&listener, &server);
         assert!(matches!(next(&mut s, &mut r), Message::Register { .. }));
         write_message(&mut s, &peer, &Message::Registered { agent_id: 1 }).unwrap();
         for (id, uri, command) in [
@@ -252,19 +259,7 @@ fn a_slow_fetch_keeps_the_agent_beating_and_a_failed_one_fails_its_task() {
         (statuses, longest, start.elapsed())
     });
 
-    let config = AgentConfig {
-        master: addr,
-        server_name: "localhost".into(),
-        name: "a0".into(),
-        resources: Resources::parse("cpus:1;mem:64").unwrap(),
-        tls: files(&agent_cert, &agent_key),
-        cgroup_name: cgroup_name.clone(),
-        work_dir: Some(tmp.path().join("work")),
-        connect_timeout: Duration::from_secs(10),
-        limit_swap: false,
-        fetcher_cache_size: 1 << 20,
-        fetcher_cache_dir: None,
-    };
+    let config = agent_config(addr, agent_tls, &cgroup_name, tmp.path().join("work"));
     let outcome = run_agent(&config, &base);
     let (statuses, longest, took) = master.join().unwrap();
     assert_eq!(outcome.unwrap().tasks_started, 1);
