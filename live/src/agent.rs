@@ -168,6 +168,25 @@ struct Task {
     cgroup: CgroupGuard,
 }
 
+impl Task {
+    /// Kills its process group and removes its cgroup; returns its id and resources.
+    fn stop(self) -> (String, Resources) {
+        let Task {
+            id,
+            resources,
+            mut process,
+            cgroup,
+        } = self;
+        process.kill();
+        // A cgroup that will not go (a process stuck in the kernel) is reported, not
+        // fatal: the other tasks keep running and the master hears how this one ended.
+        if let Err(e) = cgroup.remove() {
+            eprintln!("warning: {id}: {e}");
+        }
+        (id, resources)
+    }
+}
+
 /// A task whose URIs are being fetched: its resources are held meanwhile.
 struct Fetching {
     id: String,
@@ -711,18 +730,7 @@ impl Agent<'_> {
         state: TaskState,
         message: &str,
     ) -> Result<(), AgentError> {
-        let Task {
-            id,
-            resources,
-            mut process,
-            cgroup,
-        } = t;
-        process.kill();
-        // A cgroup that will not go (a process stuck in the kernel) is reported, not
-        // fatal: the other tasks keep running and the master hears how this one ended.
-        if let Err(e) = cgroup.remove() {
-            eprintln!("warning: {id}: {e}");
-        }
+        let (id, resources) = t.stop();
         self.used.sub_assign(&resources);
         self.ended.push(id.clone());
         self.send(&Message::StatusUpdate {
@@ -744,16 +752,7 @@ impl Agent<'_> {
     /// tearing down).
     fn kill_all(&mut self) {
         for t in std::mem::take(&mut self.running) {
-            let Task {
-                id,
-                mut process,
-                cgroup,
-                ..
-            } = t;
-            process.kill();
-            if let Err(e) = cgroup.remove() {
-                eprintln!("warning: {id}: {e}");
-            }
+            t.stop();
         }
     }
 }
